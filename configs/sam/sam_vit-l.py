@@ -1,0 +1,1 @@
+_base_ = ['../_base_/models/sam_vit-l.py', '../_base_/default_runtime.py']

@@ -1,0 +1,208 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Click on a picture with an interactive segmentor and save the overlay.
+
+By default it runs SAM with a tiny random-weight image encoder on a picture
+the script draws itself, so it needs no download::
+
+    python demo/sam_click_demo.py
+
+With the official weights (download ``sam_vit_b_01ec64.pth`` from the
+segment-anything release page) and your own image::
+
+    python demo/sam_click_demo.py --config configs/sam/sam_vit-b.py \\
+        --checkpoint checkpoints/sam_vit_b_01ec64.pth --image my.jpg \\
+        --clicks 320,240,1 100,60,0
+"""
+import argparse
+import os
+import os.path as osp
+import time
+from typing import List, Optional, Tuple
+
+import cv2
+import mmcv
+import numpy as np
+
+from samref.apis import InteractivePredictor, init_model
+
+Click = Tuple[float, float, int]
+COLOURS = {1: (60, 200, 60), 0: (60, 60, 230)}  # BGR: positive, negative
+
+
+def draw_scene(height: int = 480,
+               width: int = 640,
+               seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
+    """Draw a textured picture with one object: a ring with a thin handle.
+
+    Args:
+        height (int): Picture height. Defaults to 480.
+        width (int): Picture width. Defaults to 640.
+        seed (int): Seed of the texture noise. Defaults to 0.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: The BGR uint8 picture and the object's
+        bool mask.
+    """
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    background = np.stack([
+        90 + 60 * cols / width, 110 + 40 * rows / height,
+        np.full((height, width), 150.0)
+    ], -1)
+    mask = np.zeros((height, width), np.uint8)
+    centre = (int(width * 0.45), int(height * 0.5))
+    radius = int(min(height, width) * 0.28)
+    cv2.circle(mask, centre, radius, 1, -1)
+    cv2.circle(mask, centre, radius // 2, 0, -1)
+    handle_start = (centre[0] + radius - 4, centre[1])
+    cv2.line(mask, handle_start, (int(width * 0.92), int(height * 0.2)), 1, 5)
+    obj = mask.astype(bool)
+    picture = background
+    picture[obj] = (40, 70, 200)
+    picture += rng.normal(0, 12, picture.shape)
+    return np.clip(picture, 0, 255).astype(np.uint8), obj
+
+
+def scripted_clicks(mask: np.ndarray) -> List[Click]:
+    """Three clicks: inside the object, on the hole, on the thin handle.
+
+    Args:
+        mask (np.ndarray): The object's bool mask.
+
+    Returns:
+        list[tuple[float, float, int]]: ``(x, y, label)`` clicks.
+    """
+    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+    y, x = np.unravel_index(np.argmax(dist), dist.shape)
+    ys, xs = np.nonzero(mask)
+    hole_y, hole_x = ys.mean(), xs.mean()
+    right = np.argmax(xs - ys)
+    return [(float(x), float(y), 1), (float(hole_x), float(hole_y), 0),
+            (float(xs[right]), float(ys[right]), 1)]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, clicks: List[Click],
+            title: str) -> np.ndarray:
+    """Blend a mask and its clicks into the picture.
+
+    Args:
+        image (np.ndarray): BGR picture.
+        mask (np.ndarray): Bool mask to paint.
+        clicks (list[tuple[float, float, int]]): Clicks to mark.
+        title (str): Caption written in the top-left corner.
+
+    Returns:
+        np.ndarray: The BGR panel.
+    """
+    panel = image.copy()
+    panel[mask] = (0.5 * panel[mask] + 0.5 * np.array([255, 144, 30]))
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(panel, contours, -1, (255, 255, 255), 1)
+    for x, y, label in clicks:
+        cv2.circle(panel, (int(round(x)), int(round(y))), 6, COLOURS[label],
+                   -1)
+        cv2.circle(panel, (int(round(x)), int(round(y))), 6, (255, 255, 255),
+                   1)
+    cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
+                (255, 255, 255), 2)
+    return panel
+
+
+def parse_click(text: str) -> Click:
+    """Parse an ``x,y,label`` command-line click."""
+    parts = text.split(',')
+    if len(parts) != 3 or parts[2] not in ('0', '1'):
+        raise argparse.ArgumentTypeError(
+            f'a click is x,y,label with label 0 or 1, got {text!r}')
+    try:
+        return float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f'a click is x,y,label with numbers, got {text!r}') from None
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--config',
+        default='configs/sam/sam_vit-tiny.py',
+        help='model config (default: SAM with a tiny random encoder)')
+    parser.add_argument(
+        '--checkpoint', help='weights, e.g. an official SAM checkpoint')
+    parser.add_argument(
+        '--image', help='picture to segment (default: a generated one)')
+    parser.add_argument(
+        '--clicks',
+        nargs='+',
+        type=parse_click,
+        help='clicks as x,y,label (default: scripted on the generated '
+        'picture)')
+    parser.add_argument(
+        '--out',
+        default='work_dirs/demo/sam_clicks.png',
+        help='where to write the overlay PNG')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> str:
+    """Run the demo.
+
+    Args:
+        argv (list[str], optional): Command-line arguments.
+
+    Returns:
+        str: Path of the written overlay.
+    """
+    args = parse_args(argv)
+    truth = None
+    if args.image is None:
+        image, truth = draw_scene()
+        clicks = args.clicks or scripted_clicks(truth)
+    else:
+        image = mmcv.imread(args.image, channel_order='bgr')
+        if image is None:
+            raise FileNotFoundError(f'cannot read image {args.image}')
+        if not args.clicks:
+            raise SystemExit('--clicks is required with --image')
+        clicks = args.clicks
+    if args.checkpoint is None:
+        print('NOTE: no --checkpoint given, so the weights are RANDOM and the '
+              'masks mean nothing. For real masks download '
+              'sam_vit_b_01ec64.pth and run: python demo/sam_click_demo.py '
+              '--config configs/sam/sam_vit-b.py --checkpoint '
+              'checkpoints/sam_vit_b_01ec64.pth')
+    model = init_model(args.config, args.checkpoint, device=args.device)
+    predictor = InteractivePredictor(model)
+    start = time.perf_counter()
+    predictor.set_image(image)
+    print(f'image {image.shape[1]}x{image.shape[0]} encoded in '
+          f'{time.perf_counter() - start:.2f} s')
+    panels, prev_logits = [], None
+    for k in range(1, len(clicks) + 1):
+        start = time.perf_counter()
+        result = predictor.predict([c[:2] for c in clicks[:k]],
+                                   [c[2] for c in clicks[:k]], prev_logits)
+        elapsed = time.perf_counter() - start
+        prev_logits, mask = result['logits'], result['mask']
+        line = (f'click {k} {"+" if clicks[k - 1][2] else "-"} at '
+                f'({clicks[k - 1][0]:.0f}, {clicks[k - 1][1]:.0f}): '
+                f'{mask.mean():6.1%} of the picture, {elapsed * 1e3:.0f} ms')
+        title = f'click {k}'
+        if truth is not None:
+            union = np.logical_or(mask, truth).sum()
+            iou = np.logical_and(mask, truth).sum() / max(union, 1)
+            line += f', IoU {iou:.3f}'
+            title += f'  IoU {iou:.3f}'
+        print(line)
+        panels.append(overlay(image, mask, clicks[:k], title))
+    os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
+    if not cv2.imwrite(args.out, np.concatenate(panels, axis=1)):
+        raise OSError(f'cannot write {args.out}')
+    print(f'overlay written to {args.out}')
+    return args.out
+
+
+if __name__ == '__main__':
+    main()

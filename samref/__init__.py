@@ -1,0 +1,16 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""samref: SAM-REF and interactive segmentation on OpenMMLab.
+
+Importing the package registers every component into the mmseg/mmengine
+registries (configs do it with ``custom_imports=dict(imports=['samref'])``).
+"""
+from .utils.torchvision_fallback import import_segment_anything
+
+# segment_anything imports torchvision at package import; this makes that
+# import work on CPU-only machines before any model module needs it.
+import_segment_anything()
+
+from . import apis, engine, models  # noqa: E402,F401
+from .version import __version__, version_info  # noqa: E402
+
+__all__ = ['__version__', 'version_info']

@@ -1,0 +1,191 @@
+# Copyright (c) samref contributors. All rights reserved.
+from abc import ABCMeta, abstractmethod
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmengine.model import BaseModel
+from mmengine.structures import PixelData
+from torch import Tensor
+
+from mmseg.structures import SegDataSample
+from mmseg.utils import ForwardResults, OptConfigType, OptMultiConfig
+
+
+class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
+    """The interface every click-based segmentor of the toolbox implements.
+
+    Interactive evaluation, demos and the predictor API drive a model only
+    through two calls, so SAM, SAM-REF and any later method are evaluated by
+    the same code:
+
+    - :meth:`encode_image` once per image: everything that depends on the
+      image alone (for SAM the image embedding), returned as a dict of
+      batched tensors that callers may cache and reuse for every object and
+      every click on that image;
+    - :meth:`interact` once per click: the clicks so far plus the previous
+      low-resolution logits give new low-resolution logits.
+
+    Clicks are given in the frame of the resized, unpadded model input as
+    ``points`` (``B x N x 2``, ``(x, y)``) and ``labels`` (``B x N``, 1 for a
+    positive click, 0 for a negative one, -1 for padding).
+
+    Args:
+        input_size (int): Side of the square padded model input.
+        data_preprocessor (dict, optional): Normalisation and padding of the
+            inputs. Defaults to None.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 input_size: int,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.input_size = input_size
+
+    @abstractmethod
+    def encode_image(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """Compute the click-independent features of a batch of images.
+
+        Args:
+            inputs (Tensor): Normalised, padded images, ``B x 3 x S x S``.
+
+        Returns:
+            dict[str, Tensor]: Batched features, reusable for every click.
+        """
+
+    @abstractmethod
+    def interact(self,
+                 image_features: Dict[str, Tensor],
+                 points: Tensor,
+                 labels: Tensor,
+                 prev_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Predict the object for the clicks so far.
+
+        Args:
+            image_features (dict[str, Tensor]): Output of
+                :meth:`encode_image`.
+            points (Tensor): ``B x N x 2`` click coordinates ``(x, y)`` in
+                the model input frame.
+            labels (Tensor): ``B x N`` click labels (1, 0 or -1 padding).
+            prev_logits (Tensor, optional): ``B x 1 x h x w`` low-resolution
+                logits of the previous interaction, None before the first.
+
+        Returns:
+            dict[str, Tensor]: At least ``'logits'``, the new
+            ``B x 1 x h x w`` low-resolution logits.
+        """
+
+    def postprocess_logits(self, logits: Tensor, img_shape: Tuple[int, int],
+                           ori_shape: Tuple[int, int]) -> Tensor:
+        """Bring low-resolution logits back to the original image size.
+
+        Upsamples to the padded input size, crops the padding off and resizes
+        to the original size, all bilinearly, as SAM does.
+
+        Args:
+            logits (Tensor): ``B x C x h x w`` low-resolution logits.
+            img_shape (tuple[int, int]): ``(h, w)`` of the resized, unpadded
+                input.
+            ori_shape (tuple[int, int]): ``(h, w)`` of the original image.
+
+        Returns:
+            Tensor: ``B x C x H x W`` logits at the original size.
+        """
+        logits = F.interpolate(
+            logits, (self.input_size, self.input_size),
+            mode='bilinear',
+            align_corners=False)
+        logits = logits[..., :img_shape[0], :img_shape[1]]
+        return F.interpolate(
+            logits, tuple(ori_shape), mode='bilinear', align_corners=False)
+
+    @staticmethod
+    def clicks_to_input_frame(
+            data_samples: Sequence[SegDataSample]) -> Tuple[Tensor, Tensor]:
+        """Collect the clicks of data samples, scaled to the input frame.
+
+        Each sample holds ``clicks`` with ``points`` (``N x 2``, ``(x, y)`` in
+        original pixels) and ``labels`` (``N``); they are scaled by the
+        sample's ``scale_factor`` (``(w_scale, h_scale)``) and padded to a
+        common length with label -1.
+
+        Args:
+            data_samples (Sequence[SegDataSample]): Samples with ``clicks``.
+
+        Returns:
+            tuple[Tensor, Tensor]: ``B x N x 2`` points and ``B x N`` labels.
+        """
+        num = max(len(sample.clicks.labels) for sample in data_samples)
+        points = torch.zeros(len(data_samples), num, 2)
+        labels = torch.full((len(data_samples), num), -1, dtype=torch.int64)
+        for i, sample in enumerate(data_samples):
+            scale = torch.as_tensor(
+                sample.metainfo.get('scale_factor', (1.0, 1.0)),
+                dtype=torch.float32)
+            sample_points = torch.as_tensor(
+                sample.clicks.points, dtype=torch.float32)
+            points[i, :len(sample_points)] = sample_points * scale
+            labels[i, :len(sample_points)] = torch.as_tensor(
+                sample.clicks.labels, dtype=torch.int64)
+        return points, labels
+
+    def forward(self,
+                inputs: Tensor,
+                data_samples: Optional[List[SegDataSample]] = None,
+                mode: str = 'tensor') -> ForwardResults:
+        """One interaction on a batch, in mmseg's forward modes.
+
+        Args:
+            inputs (Tensor): Normalised, padded images.
+            data_samples (list[SegDataSample], optional): Samples carrying
+                ``clicks`` (see :meth:`clicks_to_input_frame`) and, for
+                ``'predict'``, ``img_shape`` and ``ori_shape``.
+            mode (str): ``'tensor'`` returns the low-resolution logits,
+                ``'predict'`` the samples with ``seg_logits`` and
+                ``pred_sem_seg`` at the original size, ``'loss'`` a dict of
+                losses (for segmentors that train).
+
+        Returns:
+            Tensor | list[SegDataSample] | dict: See ``mode``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode not in ('tensor', 'predict'):
+            raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
+                               'predict and tensor mode')
+        if data_samples is None or not all(
+                'clicks' in sample for sample in data_samples):
+            raise ValueError(f'forward(mode={mode!r}) needs data samples '
+                             'that carry clicks')
+        points, labels = self.clicks_to_input_frame(data_samples)
+        device = inputs.device
+        logits = self.interact(
+            self.encode_image(inputs), points.to(device),
+            labels.to(device))['logits']
+        if mode == 'tensor':
+            return logits
+        for i, sample in enumerate(data_samples):
+            full = self.postprocess_logits(logits[i:i + 1],
+                                           sample.metainfo['img_shape'],
+                                           sample.metainfo['ori_shape'])[0]
+            sample.set_data({
+                'seg_logits': PixelData(data=full),
+                'pred_sem_seg': PixelData(data=(full > 0).long())
+            })
+        return data_samples
+
+    def loss(self, inputs: Tensor,
+             data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+        """Losses of a training step; segmentors that train override it.
+
+        Args:
+            inputs (Tensor): Normalised, padded images.
+            data_samples (list[SegDataSample]): Training samples.
+
+        Returns:
+            dict[str, Tensor]: The losses.
+        """
+        raise RuntimeError(f'{type(self).__name__} has no training loss')

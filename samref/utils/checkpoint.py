@@ -1,0 +1,135 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""The toolbox's checkpoint loading policy.
+
+Unpickling a file can run code stored in it. So every checkpoint file is
+loaded with ``torch.load(weights_only=True)``: pretrained SAM weights,
+``load_from``, the checkpoint given to ``tools/test.py``. Besides tensors,
+that load accepts only the plain data that mmengine writes into its own
+checkpoints (message-hub history buffers, numpy arrays, scalars and dtypes),
+so the toolbox's checkpoints load too. Full unpickling happens only inside
+:func:`trusted_checkpoints`, which the runner enters when it resumes its own
+training from the work directory.
+
+Importing this module makes mmengine's loader of local files (used by
+``Runner.load_checkpoint``, ``load_checkpoint`` and ``init_cfg``
+``Pretrained``) follow the policy.
+"""
+import builtins
+import os.path as osp
+import pickle
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, List, Optional, Union
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+_TRUSTED: ContextVar[bool] = ContextVar('samref_trusted_checkpoints',
+                                        default=False)
+
+
+def _numpy_globals() -> List[Callable]:
+    """numpy callables and types needed to rebuild arrays and scalars."""
+    try:  # numpy >= 2
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtype_classes = [
+        getattr(np.dtypes, name) for name in dir(np.dtypes)
+        if name.endswith('DType')
+    ]
+    return [_reconstruct, scalar, np.ndarray, np.dtype] + dtype_classes
+
+
+def safe_checkpoint_globals() -> List[Callable]:
+    """The globals a weights-only load may rebuild besides tensors.
+
+    ``builtins.getattr`` is among them because numpy pickles dtypes through
+    it; the weights-only unpickler still refuses to *call* anything that is
+    not listed here, so it cannot be used to reach other code.
+
+    Returns:
+        list[Callable]: Classes and functions for
+        ``torch.serialization.safe_globals``.
+    """
+    return [HistoryBuffer, builtins.getattr] + _numpy_globals()
+
+
+@contextmanager
+def trusted_checkpoints() -> Iterator[None]:
+    """Load checkpoint files with full unpickling inside the block.
+
+    Only for files the toolbox wrote itself, i.e. when resuming training.
+    """
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def _unsafe_globals(filename: str) -> Optional[List[str]]:
+    """The globals a file needs beyond the safe list, when torch can tell."""
+    try:
+        return torch.serialization.get_unsafe_globals_in_checkpoint(filename)
+    except Exception:  # noqa: BLE001 - legacy (non-zip) files are opaque
+        return None
+
+
+def load_checkpoint_file(filename: str,
+                         map_location: Union[str, Callable, None] = None,
+                         trusted: Optional[bool] = None) -> Any:
+    """Load a checkpoint file under the toolbox's policy.
+
+    Args:
+        filename (str): Path of the file.
+        map_location (str | Callable, optional): As for ``torch.load``.
+        trusted (bool, optional): Fully unpickle the file. None (default)
+            means trusted only inside :func:`trusted_checkpoints`.
+
+    Returns:
+        Any: The loaded object (usually a dict).
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        pickle.UnpicklingError: A weights-only load found objects other than
+            tensors and plain data; the message names the file and them.
+    """
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Checkpoint file {filename} does not exist')
+    if trusted is None:
+        trusted = _TRUSTED.get()
+    if trusted:
+        return torch.load(
+            filename, map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(safe_checkpoint_globals()):
+            return torch.load(
+                filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        offenders = _unsafe_globals(filename)
+        found = f' ({", ".join(offenders)})' if offenders else ''
+        raise pickle.UnpicklingError(
+            f'Refused to load {filename}: it holds objects other than '
+            f'tensors and plain data{found}, and unpickling them could run '
+            'code from the file. Checkpoints from SAM and from this toolbox '
+            'load without that; if you trust this file, convert it to a '
+            'plain state dict first.') from error
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def load_from_local(filename: str,
+                    map_location: Union[str, Callable, None] = None) -> Any:
+    """mmengine's loader of local files, under :func:`load_checkpoint_file`.
+
+    Args:
+        filename (str): Path of the file.
+        map_location (str | Callable, optional): As for ``torch.load``.
+
+    Returns:
+        Any: The loaded checkpoint.
+    """
+    return load_checkpoint_file(filename, map_location)

@@ -1,0 +1,166 @@
+# Copyright (c) samref contributors. All rights reserved.
+import numpy as np
+import pytest
+import torch
+from conftest import CONFIG_DIR, build_from_config
+from mmengine.runner import load_checkpoint
+from mmengine.structures import InstanceData
+from mmseg.structures import SegDataSample
+from segment_anything import SamPredictor, sam_model_registry
+from segment_anything.modeling import Sam
+
+from samref.apis import InteractivePredictor, init_model
+from samref.models import SAM, SAMImageEncoder
+
+OFFICIAL = {
+    'b': ('vit_b', 'sam_vit_b_01ec64.pth'),
+    'l': ('vit_l', 'sam_vit_l_0b3195.pth'),
+    'h': ('vit_h', 'sam_vit_h_4b8939.pth'),
+}
+
+
+def reference_predictor(model: SAM) -> SamPredictor:
+    """segment_anything's own predictor around the same modules."""
+    sam = Sam(model.image_encoder, model.prompt_encoder,
+              model.mask_decoder).eval()
+    return SamPredictor(sam)
+
+
+@pytest.fixture
+def picture():
+    # Odd, non-square size: resize rounding and padding both matter.
+    return np.random.default_rng(0).integers(0, 256, (301, 457, 3),
+                                             dtype=np.uint8)
+
+
+@pytest.mark.parametrize('mask_output', ['single', 'best_iou'])
+def test_matches_sam_predictor(tiny_sam, picture, mask_output):
+    tiny_sam.mask_output = mask_output
+    multimask = mask_output == 'best_iou'
+    reference = reference_predictor(tiny_sam)
+    reference.set_image(picture)
+    ours = InteractivePredictor(tiny_sam)
+    ours.set_image(picture, channel_order='rgb')
+    torch.testing.assert_close(
+        ours.image_features['image_embeddings'],
+        reference.features,
+        atol=1e-5,
+        rtol=0)
+
+    def reference_click(points, labels, mask_input):
+        masks, ious, low_res = reference.predict(
+            np.array(points),
+            np.array(labels),
+            mask_input=mask_input,
+            multimask_output=multimask,
+            return_logits=True)
+        best = int(np.argmax(ious))
+        return masks[best] > 0, low_res[best:best + 1]
+
+    clicks = [((220.5, 140.0), 1), ((60.0, 250.0), 0)]
+    prev_ours, prev_ref = None, None
+    for k in (1, 2):  # the first click, then one with the logits fed back
+        points = [c[0] for c in clicks[:k]]
+        labels = [c[1] for c in clicks[:k]]
+        ref_mask, ref_low = reference_click(points, labels, prev_ref)
+        out = ours.predict(points, labels, prev_ours)
+        assert out['logits'].shape == (1, 1, 256, 256)
+        assert np.abs(out['logits'][0].numpy() - ref_low).max() <= 1e-4
+        assert out['mask'].shape == picture.shape[:2]
+        np.testing.assert_array_equal(out['mask'], ref_mask)
+        prev_ours, prev_ref = out['logits'], ref_low
+
+
+def test_forward_predict_scales_clicks_like_predictor(tiny_sam, picture):
+    predictor = InteractivePredictor(tiny_sam)
+    predictor.set_image(picture, channel_order='rgb')
+    expected = predictor.predict([(100.0, 50.0)], [1])
+    packed = predictor.pipeline(dict(img=np.ascontiguousarray(
+        picture[..., ::-1])))
+    sample = packed['data_samples']
+    sample.clicks = InstanceData(
+        points=torch.tensor([[100.0, 50.0]]), labels=torch.tensor([1]))
+    data = tiny_sam.data_preprocessor(
+        dict(inputs=[packed['inputs']], data_samples=[sample]), False)
+    with torch.no_grad():
+        logits = tiny_sam(**data, mode='tensor')
+        results = tiny_sam(**data, mode='predict')
+    torch.testing.assert_close(logits, expected['logits'])
+    assert isinstance(results[0], SegDataSample)
+    np.testing.assert_array_equal(results[0].pred_sem_seg.data[0].numpy(),
+                                  expected['mask'].astype(np.int64))
+
+
+def test_forward_without_clicks_is_a_clear_error(tiny_sam):
+    with pytest.raises(ValueError, match='clicks'):
+        tiny_sam(torch.zeros(1, 3, 1024, 1024), [SegDataSample()])
+
+
+def test_official_vit_b_checkpoint_loads_strictly(tmp_path):
+    torch.manual_seed(0)
+    official = sam_model_registry['vit_b']()
+    path = tmp_path / OFFICIAL['b'][1]
+    torch.save(official.state_dict(), path)
+    model = init_model(CONFIG_DIR / 'sam' / 'sam_vit-b.py', str(path),
+                       strict=True)
+    ours = model.state_dict()
+    for key, value in official.state_dict().items():
+        assert torch.equal(ours[key], value), key
+    assert set(ours) == set(official.state_dict())
+
+
+def test_tiny_checkpoint_round_trips_strictly(tiny_sam, tmp_path):
+    path = tmp_path / 'tiny.pth'
+    torch.save(tiny_sam.state_dict(), path)
+    other = init_model(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py', str(path),
+                       strict=True)
+    for key, value in tiny_sam.state_dict().items():
+        assert torch.equal(other.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize('size', ['l', 'h'])
+def test_official_key_names_and_shapes_match(size):
+    # Built on the meta device: the full state-dict layout of ViT-L/H with
+    # no memory; the slow test below loads real files.
+    with torch.device('meta'):
+        official = sam_model_registry[OFFICIAL[size][0]]()
+        ours = build_from_config(f'sam/sam_vit-{size}.py')
+    expected = {k: v.shape for k, v in official.state_dict().items()}
+    assert {k: v.shape for k, v in ours.state_dict().items()} == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('size', ['l', 'h'])
+def test_official_large_checkpoints_load_strictly(size, tmp_path):
+    official = sam_model_registry[OFFICIAL[size][0]]()
+    path = tmp_path / OFFICIAL[size][1]
+    torch.save(official.state_dict(), path)
+    del official
+    init_model(CONFIG_DIR / 'sam' / f'sam_vit-{size}.py', str(path),
+               strict=True)
+
+
+def test_wrong_size_checkpoint_fails_strict_loading(tiny_sam, tmp_path):
+    path = tmp_path / 'tiny.pth'
+    torch.save(tiny_sam.state_dict(), path)
+    model = build_from_config('sam/sam_vit-b.py')
+    with pytest.raises(RuntimeError, match='size mismatch'):
+        load_checkpoint(model, str(path), strict=True)
+
+
+def test_encoder_arch_presets():
+    assert SAMImageEncoder.arch_settings['huge']['depth'] == 32
+    encoder = SAMImageEncoder(
+        arch=dict(
+            embed_dim=32, depth=1, num_heads=1, global_attn_indexes=[0]),
+        img_size=64)
+    assert encoder(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 4, 4)
+    with pytest.raises(KeyError, match='gigantic'):
+        SAMImageEncoder(arch='gigantic')
+    with pytest.raises(KeyError, match='num_heads'):
+        SAMImageEncoder(arch=dict(embed_dim=8, depth=1))
+
+
+def test_unknown_mask_output_is_rejected():
+    with pytest.raises(ValueError, match='mask_output'):
+        build_from_config('sam/sam_vit-tiny.py', model=dict(mask_output='x'))
