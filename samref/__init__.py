@@ -10,7 +10,7 @@ from .utils.torchvision_fallback import import_segment_anything
 # import work on CPU-only machines before any model module needs it.
 import_segment_anything()
 
-from . import apis, engine, models  # noqa: E402,F401
+from . import apis, datasets, engine, evaluation, models  # noqa: E402,F401
 from .version import __version__, version_info  # noqa: E402
 
 __all__ = ['__version__', 'version_info']

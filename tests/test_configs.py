@@ -1,7 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 import pytest
 import torch
-from conftest import CONFIG_DIR, build_from_config
+from testing_utils import CONFIG_DIR, build_from_config
 from mmengine.config import Config
 
 from samref.models import BaseInteractiveSegmentor

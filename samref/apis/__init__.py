@@ -1,4 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .inference import InteractivePredictor, init_model
+from .latency import (PeakMemory, measure_interaction, measure_sat,
+                      padded_input, synthetic_object)
 
-__all__ = ['InteractivePredictor', 'init_model']
+__all__ = [
+    'InteractivePredictor', 'init_model', 'PeakMemory',
+    'measure_interaction', 'measure_sat', 'padded_input', 'synthetic_object'
+]

@@ -1,7 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 import numpy as np
 import pytest
-from conftest import CONFIG_DIR
+from testing_utils import CONFIG_DIR
 from mmengine.config import Config
 
 from samref.apis import InteractivePredictor, init_model

@@ -4,7 +4,7 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from testing_utils import REPO_ROOT
 
 
 def load_demo():

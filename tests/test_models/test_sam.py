@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import CONFIG_DIR, build_from_config
+from testing_utils import CONFIG_DIR, build_from_config
 from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
 from mmseg.structures import SegDataSample

@@ -20,9 +20,11 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
     the same code:
 
     - :meth:`encode_image` once per image: everything that depends on the
-      image alone (for SAM the image embedding), returned as a dict of
-      batched tensors that callers may cache and reuse for every object and
-      every click on that image;
+      image alone, returned as a dict of batched tensors that callers reuse
+      for every object and every click on that image. Its
+      ``'image_embeddings'`` entry is the output of ``self.image_encoder``,
+      the costly part, which callers may store (an embedding cache,
+      pre-extracted embeddings) and pass back to skip the encoder;
     - :meth:`interact` once per click: the clicks so far plus the previous
       low-resolution logits give new low-resolution logits.
 
@@ -46,14 +48,21 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
         self.input_size = input_size
 
     @abstractmethod
-    def encode_image(self, inputs: Tensor) -> Dict[str, Tensor]:
+    def encode_image(
+            self,
+            inputs: Tensor,
+            image_embeddings: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Compute the click-independent features of a batch of images.
 
         Args:
             inputs (Tensor): Normalised, padded images, ``B x 3 x S x S``.
+            image_embeddings (Tensor, optional): Stored output of
+                ``self.image_encoder`` for ``inputs``; the encoder is skipped
+                when given.
 
         Returns:
-            dict[str, Tensor]: Batched features, reusable for every click.
+            dict[str, Tensor]: Batched features, reusable for every click,
+            with at least ``'image_embeddings'``.
         """
 
     @abstractmethod

@@ -56,17 +56,23 @@ class SAM(BaseInteractiveSegmentor):
         self.mask_decoder = MODELS.build(mask_decoder)
         self.mask_output = mask_output
 
-    def encode_image(self, inputs: Tensor) -> Dict[str, Tensor]:
-        """Run the image encoder.
+    def encode_image(
+            self,
+            inputs: Tensor,
+            image_embeddings: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """Run the image encoder, unless its output is given.
 
         Args:
             inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            image_embeddings (Tensor, optional): Stored encoder output.
 
         Returns:
             dict[str, Tensor]: ``image_embeddings``, ``B x 256 x 64 x 64``
             for SAM's published sizes.
         """
-        return dict(image_embeddings=self.image_encoder(inputs))
+        if image_embeddings is None:
+            image_embeddings = self.image_encoder(inputs)
+        return dict(image_embeddings=image_embeddings)
 
     def decode(self,
                image_embeddings: Tensor,

@@ -1,0 +1,23 @@
+# The click protocol of the interactive benchmarks (see README,
+# "Interactive evaluation"): the image is resized to long side 1024 with
+# PIL's bilinear filter (SamPredictor's resize), object masks stay at the
+# original size, 20 simulated clicks per object.
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadObjectMasks'),
+    dict(
+        type='Resize',
+        scale=(1024, 1024),
+        keep_ratio=True,
+        backend='pillow',
+        interpolation='bilinear'),
+    dict(type='PackInteractiveInputs'),
+]
+test_dataloader = dict(
+    batch_size=1,  # one image with all its objects
+    num_workers=2,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(pipeline=test_pipeline))
+test_evaluator = dict(type='NoCMetric')
+test_cfg = dict(type='InteractiveTestLoop', num_clicks=20)

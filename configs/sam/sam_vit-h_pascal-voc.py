@@ -1,0 +1,4 @@
+_base_ = [
+    '../_base_/models/sam_vit-h.py', '../_base_/datasets/eval_pascal-voc.py',
+    '../_base_/default_runtime.py'
+]

@@ -1,0 +1,154 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Decoding of the benchmarks' mask files into object / background / ignore.
+
+Every decoder returns an ``int8`` map with 1 for the object, 0 for
+background and -1 for pixels to ignore (excluded from IoU and from click
+simulation).
+"""
+from typing import Callable, Dict, Optional
+
+import mmcv
+import numpy as np
+from scipy.io import loadmat
+
+OBJECT, BACKGROUND, IGNORE = 1, 0, -1
+
+
+class MaskFileError(ValueError):
+    """A mask file that cannot be read or does not fit its image."""
+
+
+def read_mask_file(path: str) -> np.ndarray:
+    """Read a mask image (any bit depth) as an ``H x W`` array.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        np.ndarray: The first channel of the file, unchanged values.
+
+    Raises:
+        MaskFileError: The file is missing or cannot be decoded.
+    """
+    try:
+        mask = mmcv.imread(path, flag='unchanged', backend='pillow')
+    except Exception as error:  # noqa: BLE001 - names the file below
+        raise MaskFileError(f'cannot read mask file {path}: {error}') from None
+    if mask is None:
+        raise MaskFileError(f'cannot decode mask file {path}')
+    return mask[..., 0] if mask.ndim == 3 else mask
+
+
+def read_sbd_instances(path: str) -> np.ndarray:
+    """Read ``GTinst.Segmentation`` of an SBD ``inst/*.mat`` file.
+
+    Args:
+        path (str): The ``.mat`` file.
+
+    Returns:
+        np.ndarray: ``H x W`` instance ids, 0 for background.
+
+    Raises:
+        MaskFileError: The file is missing, unreadable or has no
+            ``GTinst.Segmentation``.
+    """
+    try:
+        content = loadmat(path)
+        return np.asarray(content['GTinst']['Segmentation'][0, 0],
+                          dtype=np.int32)
+    except Exception as error:  # noqa: BLE001 - names the file below
+        raise MaskFileError(f'cannot read SBD instances from {path}: '
+                            f'{type(error).__name__}: {error}') from None
+
+
+def decode_grabcut(mask: np.ndarray, instance_id: Optional[int]) -> np.ndarray:
+    """GrabCut / Berkeley (RITM layout): 128 is ignore, > 128 is object."""
+    out = np.where(mask > 128, OBJECT, BACKGROUND).astype(np.int8)
+    out[mask == 128] = IGNORE
+    return out
+
+
+def decode_nonzero(mask: np.ndarray, instance_id: Optional[int]) -> np.ndarray:
+    """DAVIS, COCO-MVal: any value above 0 is object."""
+    return (mask > 0).astype(np.int8)
+
+
+def decode_grey(mask: np.ndarray, instance_id: Optional[int]) -> np.ndarray:
+    """HQSeg-44K: 0..255 grey masks, values above 127 are object."""
+    return (mask > 127).astype(np.int8)
+
+
+def decode_sbd_instance(mask: np.ndarray,
+                        instance_id: Optional[int]) -> np.ndarray:
+    """SBD instance maps: the object is ``instance_id``; nothing is
+    ignored."""
+    if instance_id is None:
+        raise ValueError('instance maps need an instance_id')
+    return (mask == instance_id).astype(np.int8)
+
+
+def decode_voc_instance(mask: np.ndarray,
+                        instance_id: Optional[int]) -> np.ndarray:
+    """PASCAL VOC ``SegmentationObject``: the object is ``instance_id``, 255
+    (the boundary band) is ignore."""
+    out = decode_sbd_instance(mask, instance_id)
+    out[mask == 255] = IGNORE
+    return out
+
+
+def decode_focuscut(mask: np.ndarray,
+                    instance_id: Optional[int]) -> np.ndarray:
+    """FocusCut layout: 1 is object, 255 is ignore."""
+    out = (mask == 1).astype(np.int8)
+    out[mask == 255] = IGNORE
+    return out
+
+
+MASK_DECODERS: Dict[str, Callable[[np.ndarray, Optional[int]],
+                                  np.ndarray]] = {
+                                      'grabcut': decode_grabcut,
+                                      'nonzero': decode_nonzero,
+                                      'grey': decode_grey,
+                                      'sbd_instance': decode_sbd_instance,
+                                      'voc_instance': decode_voc_instance,
+                                      'focuscut': decode_focuscut,
+                                  }
+
+
+def check_mask_format(mask_format: str) -> str:
+    """Return ``mask_format`` or raise a ``KeyError`` listing the known ones.
+    """
+    if mask_format not in MASK_DECODERS:
+        raise KeyError(f'unknown mask format {mask_format!r}; choose from '
+                       f'{sorted(MASK_DECODERS)}')
+    return mask_format
+
+
+def read_raw_mask(path: str) -> np.ndarray:
+    """Read a mask file as stored: ``.mat`` files as SBD instance maps,
+    anything else as an image.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        np.ndarray: ``H x W`` raw values.
+    """
+    return read_sbd_instances(path) if path.lower().endswith('.mat') else \
+        read_mask_file(path)
+
+
+def decode_mask(raw: np.ndarray,
+                mask_format: str,
+                instance_id: Optional[int] = None) -> np.ndarray:
+    """Decode a raw mask into one object's 1 / 0 / -1 map.
+
+    Args:
+        raw (np.ndarray): Raw values, see :func:`read_raw_mask`.
+        mask_format (str): A key of :data:`MASK_DECODERS`.
+        instance_id (int, optional): The object's id in instance maps.
+
+    Returns:
+        np.ndarray: ``H x W`` int8 map.
+    """
+    return MASK_DECODERS[check_mask_format(mask_format)](raw, instance_id)

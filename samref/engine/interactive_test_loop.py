@@ -1,0 +1,232 @@
+# Copyright (c) samref contributors. All rights reserved.
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.dist import is_main_process
+from mmengine.evaluator import Evaluator
+from mmengine.logging import print_log
+from mmengine.registry import LOOPS
+from mmengine.runner import BaseLoop
+from mmengine.utils import ProgressBar
+from torch.utils.data import DataLoader
+
+from ..evaluation.click_simulator import ClickSimulator
+from ..evaluation.functional import mask_iou
+from ..models.segmentors import BaseInteractiveSegmentor
+from ..utils.timer import timed
+from .embedding_cache import EmbeddingCache
+
+
+@LOOPS.register_module()
+class InteractiveTestLoop(BaseLoop):
+    """Click-based evaluation of an interactive segmentor.
+
+    For every image it computes the click-independent features once (or
+    reads the image embedding from an on-disk cache), then, for every object
+    of the image, simulates ``num_clicks`` clicks with
+    :class:`ClickSimulator` (always all of them), feeding the previous
+    low-resolution logits back, and records the IoU after each click at the
+    original image size. Per image it hands the evaluator one record::
+
+        dict(img_path, dataset_name, subset, encode_time,
+             objects=[dict(index, ious, clicks, click_time, interact_time,
+                           stage_times), ...])
+
+    Any model implementing
+    :class:`samref.models.BaseInteractiveSegmentor` is evaluated unchanged.
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (DataLoader | dict): The test dataloader (batch size 1;
+            one item is one image with all its objects).
+        evaluator (Evaluator | dict | list): Usually ``NoCMetric``.
+        num_clicks (int): Clicks per object. Defaults to 20.
+        embedding_cache (str, optional): Folder of an on-disk image
+            embedding cache, keyed by image content and encoder weights.
+            Defaults to None (no cache).
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 num_clicks: int = 20,
+                 embedding_cache: Optional[str] = None) -> None:
+        super().__init__(runner, dataloader)
+        if self.dataloader.batch_size != 1:
+            raise ValueError('InteractiveTestLoop needs batch_size=1 (one '
+                             'image with all its objects per item), got '
+                             f'{self.dataloader.batch_size}')
+        if num_clicks < 1:
+            raise ValueError(f'num_clicks must be >= 1, got {num_clicks}')
+        self.evaluator = runner.build_evaluator(evaluator)
+        if hasattr(self.dataloader.dataset, 'metainfo'):
+            self.evaluator.dataset_meta = self.dataloader.dataset.metainfo
+        self.num_clicks = num_clicks
+        self.embedding_cache_dir = embedding_cache
+        self.embedding_cache: Optional[EmbeddingCache] = None
+
+    @property
+    def model(self) -> BaseInteractiveSegmentor:
+        """The evaluated model, unwrapped from DDP and similar wrappers."""
+        model = self.runner.model
+        model = getattr(model, 'module', model)
+        if not isinstance(model, BaseInteractiveSegmentor):
+            raise TypeError(f'{type(model).__name__} is not an interactive '
+                            'segmentor (samref.models.'
+                            'BaseInteractiveSegmentor)')
+        return model
+
+    def run(self) -> dict:
+        """Evaluate every image of the dataloader.
+
+        Returns:
+            dict: The evaluator's metrics.
+        """
+        self.runner.call_hook('before_test')
+        self.runner.call_hook('before_test_epoch')
+        model = self.model
+        model.eval()
+        if self.embedding_cache_dir:
+            self.embedding_cache = EmbeddingCache(self.embedding_cache_dir,
+                                                  model.image_encoder)
+        progress = ProgressBar(len(self.dataloader)) \
+            if is_main_process() else None
+        for idx, data_batch in enumerate(self.dataloader):
+            self.run_iter(idx, data_batch)
+            if progress is not None:
+                progress.update()
+        if progress is not None:
+            print()
+        if self.embedding_cache is not None:
+            print_log(
+                f'embedding cache {self.embedding_cache.folder}: '
+                f'{self.embedding_cache.hits} hits, '
+                f'{self.embedding_cache.misses} misses',
+                logger='current')
+        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+        self.runner.call_hook('after_test_epoch', metrics=metrics)
+        self.runner.call_hook('after_test')
+        return metrics
+
+    @torch.no_grad()
+    def run_iter(self, idx: int, data_batch: dict) -> None:
+        """Evaluate all objects of one image.
+
+        Args:
+            idx (int): Index of the batch.
+            data_batch (dict): One image from the dataloader.
+        """
+        self.runner.call_hook(
+            'before_test_iter', batch_idx=idx, data_batch=data_batch)
+        outputs = [self.evaluate_image(data_batch)]
+        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        self.runner.call_hook(
+            'after_test_iter',
+            batch_idx=idx,
+            data_batch=data_batch,
+            outputs=outputs)
+
+    def encode(self, inputs: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """The image's features, through the embedding cache if any."""
+        model = self.model
+        if self.embedding_cache is None:
+            return model.encode_image(inputs)
+        cached = self.embedding_cache.get(inputs)
+        if cached is not None:
+            return model.encode_image(
+                inputs, image_embeddings=cached.to(inputs.device))
+        features = model.encode_image(inputs)
+        self.embedding_cache.put(inputs, features['image_embeddings'])
+        return features
+
+    def evaluate_image(self, data_batch: dict) -> dict:
+        """Preprocess and encode one image, then interact with each object.
+
+        Args:
+            data_batch (dict): One image from the dataloader.
+
+        Returns:
+            dict: The image's record (see the class docstring).
+        """
+        model = self.model
+        device = next(model.parameters()).device
+        times: Dict[str, float] = {}
+        with timed(times, 'encode', device):
+            data = model.data_preprocessor(data_batch, False)
+            features = self.encode(data['inputs'])
+        sample = data['data_samples'][0]
+        meta = sample.metainfo
+        objects = [
+            dict(index=k, **self.interact_object(gt.cpu().numpy(), features,
+                                                 meta, device))
+            for k, gt in enumerate(sample.gt_object_masks)
+        ]
+        return dict(
+            img_path=meta['img_path'],
+            dataset_name=meta.get('dataset_name', ''),
+            subset=meta.get('subset'),
+            encode_time=times['encode'],
+            objects=objects)
+
+    def interact_object(self, gt: np.ndarray, features: Dict[str,
+                                                             torch.Tensor],
+                        meta: dict, device: torch.device) -> dict:
+        """Run the clicks of one object.
+
+        Args:
+            gt (np.ndarray): ``H x W`` 1 / 0 / -1 ground truth.
+            features (dict[str, Tensor]): The image's features.
+            meta (dict): The image's metainfo (sizes and scale factor).
+            device (torch.device): The model's device.
+
+        Returns:
+            dict: ``ious`` and ``clicks`` per click (a click is ``[x, y,
+            positive]`` in original pixels, None when no error was left),
+            ``num_clicks`` (the clicks made), the summed ``click_time``
+            (model and upsampling to the original size), ``interact_time``
+            (model only) and the model's ``stage_times``.
+        """
+        model = self.model
+        simulator = ClickSimulator(gt)
+        w_scale, h_scale = meta['scale_factor']
+        pred = np.zeros(gt.shape, dtype=bool)
+        prev_logits = None
+        points: List[Sequence[float]] = []
+        labels: List[int] = []
+        ious: List[float] = []
+        clicks: List[Optional[list]] = []
+        times: Dict[str, float] = {}
+        stage_times: Dict[str, float] = {}
+        iou = mask_iou(gt, pred)
+        for _ in range(self.num_clicks):
+            click = simulator.next_click(pred)
+            clicks.append(None if click is None else
+                          [click.x, click.y, int(click.is_positive)])
+            if click is not None:
+                points.append((click.x * w_scale, click.y * h_scale))
+                labels.append(int(click.is_positive))
+                with timed(times, 'click', device):
+                    with timed(times, 'interact', device):
+                        outputs = model.interact(
+                            features,
+                            torch.tensor([points], device=device),
+                            torch.tensor([labels], device=device),
+                            prev_logits)
+                    prev_logits = outputs['logits']
+                    full = model.postprocess_logits(prev_logits,
+                                                    meta['img_shape'],
+                                                    meta['ori_shape'])
+                    pred = (full[0, 0] > 0).cpu().numpy()
+                for name, seconds in outputs.get('stage_times', {}).items():
+                    stage_times[name] = stage_times.get(name, 0.0) + seconds
+                iou = mask_iou(gt, pred)
+            ious.append(iou)
+        return dict(
+            ious=ious,
+            clicks=clicks,
+            num_clicks=len(simulator.clicks),
+            click_time=times.get('click', 0.0),
+            interact_time=times.get('interact', 0.0),
+            stage_times=stage_times)

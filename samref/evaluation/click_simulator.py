@@ -1,0 +1,97 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""The protocol's click simulation (first published with RITM)."""
+from typing import List, NamedTuple, Optional
+
+import cv2
+import numpy as np
+
+
+class Click(NamedTuple):
+    """A simulated click, in pixels of the original image.
+
+    Attributes:
+        x (int): Column.
+        y (int): Row.
+        is_positive (bool): True for a click on the object.
+    """
+    x: int
+    y: int
+    is_positive: bool
+
+
+def padded_distance(region: np.ndarray) -> np.ndarray:
+    """L2 distance of every region pixel to the region's border.
+
+    The region is padded with a 1-pixel zero border before OpenCV's exact
+    distance transform and cropped afterwards, so the image border counts as
+    region border.
+
+    Args:
+        region (np.ndarray): ``H x W`` bool mask.
+
+    Returns:
+        np.ndarray: ``H x W`` float32 distances, 0 outside the region.
+    """
+    padded = np.pad(region.astype(np.uint8), 1)
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return dist[1:-1, 1:-1]
+
+
+class ClickSimulator:
+    """Simulates the clicks of one object's interaction.
+
+    Given the current prediction, the next click goes to the error pixel
+    farthest from the border of its error region:
+
+    - ``FN = gt & ~pred``, ``FP = ~gt & pred``, both without ignore pixels;
+    - each region's padded L2 distance transform, multiplied by a "not
+      clicked yet" map so that no pixel is clicked twice;
+    - positive when ``max(FN distance) > max(FP distance)``, strictly (a tie
+      gives a negative click), on the pixel of maximal distance in the chosen
+      region; ties go to the first such pixel in row-major order.
+
+    When no error pixel is left to click (prediction equals the ground
+    truth outside the ignore pixels), :meth:`next_click` returns None: the
+    interaction keeps its prediction.
+
+    Args:
+        gt (np.ndarray): ``H x W`` map with 1 for the object, 0 for
+            background and -1 for ignored pixels.
+    """
+
+    def __init__(self, gt: np.ndarray) -> None:
+        if gt.ndim != 2:
+            raise ValueError(f'gt must be an H x W map, got shape {gt.shape}')
+        self.gt = gt == 1
+        self.valid = gt != -1
+        self.not_clicked = np.ones(gt.shape, dtype=bool)
+        self.clicks: List[Click] = []
+
+    def next_click(self, pred: np.ndarray) -> Optional[Click]:
+        """Simulate the click that corrects ``pred`` the most.
+
+        Args:
+            pred (np.ndarray): ``H x W`` bool prediction (all False before
+                the first click).
+
+        Returns:
+            Click | None: The click, also appended to :attr:`clicks`; None
+            when no error pixel is left to click.
+        """
+        if pred.shape != self.gt.shape:
+            raise ValueError(f'prediction of shape {pred.shape} does not '
+                             f'match the ground truth {self.gt.shape}')
+        fn = self.gt & ~pred & self.valid
+        fp = ~self.gt & pred & self.valid
+        fn_dist = padded_distance(fn) * self.not_clicked
+        fp_dist = padded_distance(fp) * self.not_clicked
+        fn_max, fp_max = fn_dist.max(), fp_dist.max()
+        if fn_max == 0 and fp_max == 0:
+            return None
+        is_positive = bool(fn_max > fp_max)
+        dist = fn_dist if is_positive else fp_dist
+        y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        self.not_clicked[y, x] = False
+        click = Click(int(x), int(y), is_positive)
+        self.clicks.append(click)
+        return click

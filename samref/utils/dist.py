@@ -1,0 +1,28 @@
+# Copyright (c) samref contributors. All rights reserved.
+import torch
+import torch.distributed as torch_dist
+from mmengine.config import Config
+
+
+def prepare_cpu_distributed(cfg: Config) -> None:
+    """Let ``--launcher pytorch`` run on machines without a GPU.
+
+    mmengine's pytorch launcher selects a CUDA device and wraps the model in
+    DDP with CUDA ``device_ids``. Without a GPU this starts the gloo process
+    group itself (from torchrun's environment; mmengine then keeps it) and
+    wraps the model with ``device_ids=None``. Nothing changes when a GPU is
+    present or the job is not distributed.
+
+    Args:
+        cfg (Config): The config, with ``launcher`` set; updated in place.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = \
+        'gloo'
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend='gloo')

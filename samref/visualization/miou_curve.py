@@ -1,0 +1,45 @@
+# Copyright (c) samref contributors. All rights reserved.
+import os
+import os.path as osp
+from typing import Dict, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_miou_curves(curves: Dict[str, Sequence[float]],
+                     out_file: str,
+                     title: Optional[str] = None) -> str:
+    """Plot mIoU against the number of clicks, one curve per entry.
+
+    Args:
+        curves (dict[str, Sequence[float]]): Label to mIoU after clicks
+            1..K (values in [0, 1]).
+        out_file (str): The PNG to write.
+        title (str, optional): Figure title.
+
+    Returns:
+        str: ``out_file``.
+    """
+    if not curves:
+        raise ValueError('no mIoU curve to plot')
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for label, values in curves.items():
+        clicks = range(1, len(values) + 1)
+        ax.plot(clicks, [100 * v for v in values], marker='o', ms=3,
+                label=label)
+    ax.set_xlabel('number of clicks')
+    ax.set_ylabel('mIoU (%)')
+    longest = max(len(v) for v in curves.values())
+    ax.set_xticks(range(1, longest + 1, max(1, longest // 10)))
+    ax.grid(alpha=0.3)
+    ax.legend(loc='best', fontsize='small')
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
+    fig.savefig(out_file)
+    plt.close(fig)
+    return out_file

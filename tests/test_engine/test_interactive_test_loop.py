@@ -1,0 +1,214 @@
+# Copyright (c) samref contributors. All rights reserved.
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from testing_utils import CONFIG_DIR, REPO_ROOT, SHARED_DATA
+from mmengine.config import Config
+from mmseg.registry import RUNNERS
+
+from samref.apis import init_model
+
+NUM_CLICKS = 3
+
+
+@pytest.fixture(scope='module')
+def tiny_checkpoint(tmp_path_factory):
+    """Saved random weights, so every run and process uses the same."""
+    torch.manual_seed(0)
+    model = init_model(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
+    path = tmp_path_factory.mktemp('ckpt') / 'tiny_sam.pth'
+    torch.save(model.state_dict(), path)
+    return str(path)
+
+
+@pytest.fixture(scope='module')
+def focuscut_root(tmp_path_factory):
+    """Three images, one with two objects, in the FocusCut layout."""
+    root = tmp_path_factory.mktemp('focuscut') / 'Toy'
+    (root / 'img').mkdir(parents=True)
+    (root / 'gt').mkdir()
+    (root / 'list').mkdir()
+    rng = np.random.default_rng(0)
+    lines = []
+    for i, (h, w) in enumerate([(40, 56), (50, 38), (45, 45)]):
+        image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        cv2.imwrite(str(root / 'img' / f'im{i}.jpg'), image)
+        boxes = [(5, 5, 20, 25)] + ([(25, 8, 35, 30)] if i == 0 else [])
+        for k, (x0, y0, x1, y1) in enumerate(boxes, start=1):
+            mask = np.zeros((h, w), np.uint8)
+            mask[y0:y1, x0:x1] = 1
+            mask[y0, x0:x1] = 255  # an ignored edge
+            cv2.imwrite(str(root / 'gt' / f'im{i}#{k:03d}.png'), mask)
+            lines.append(f'im{i}#{k:03d}')
+    (root / 'list' / 'val.txt').write_text('\n'.join(lines) + '\n')
+    return root
+
+
+def make_config(data_root, work_dir, checkpoint, **test_cfg):
+    cfg = Config.fromfile(str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'))
+    eval_cfg = Config.fromfile(
+        str(CONFIG_DIR / '_base_' / 'datasets' / 'eval_focuscut.py'))
+    cfg.merge_from_dict(eval_cfg.to_dict())
+    cfg.test_dataloader.dataset.data_root = str(data_root)
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_cfg.num_clicks = NUM_CLICKS
+    cfg.test_cfg.update(test_cfg)
+    cfg.test_evaluator.output_dir = str(work_dir)
+    cfg.work_dir = str(work_dir)
+    cfg.load_from = checkpoint
+    cfg.experiment_name = f'loop_{work_dir.name}'
+    return cfg
+
+
+def run_eval(cfg, count_encoder_calls=False):
+    runner = RUNNERS.build(cfg)
+    calls = []
+    if count_encoder_calls:
+        runner.model.image_encoder.register_forward_hook(
+            lambda *args: calls.append(1))
+    metrics = runner.test()
+    with open(os.path.join(cfg.work_dir, 'results.json')) as f:
+        return json.load(f), metrics, len(calls), runner
+
+
+def test_loop_writes_complete_results(focuscut_root, tmp_path,
+                                      tiny_checkpoint):
+    cfg = make_config(focuscut_root, tmp_path / 'run', tiny_checkpoint)
+    results, metrics, encoder_calls, _ = run_eval(cfg, True)
+    assert encoder_calls == 3  # once per image, not per object
+    samples = results['samples']
+    assert [(os.path.basename(s['img_path']), s['object'])
+            for s in samples] == [('im0.jpg', 0), ('im0.jpg', 1),
+                                  ('im1.jpg', 0), ('im2.jpg', 0)]
+    for sample in samples:
+        assert len(sample['ious']) == len(sample['clicks']) == NUM_CLICKS
+        assert sample['clicks'][0][2] == 1  # the first click is positive
+        assert all(0.0 <= iou <= 1.0 for iou in sample['ious'])
+    summary = results['summary']['Toy']
+    ious = np.array([s['ious'] for s in samples])
+    assert summary['mIoU@1'] == pytest.approx(ious[:, 0].mean())
+    assert summary['num_objects'] == 4
+    assert metrics['interactive/Toy/NoC90'] == summary['NoC90']
+    assert summary['SPC'] > summary['SPC_no_encoder'] > 0
+    assert (tmp_path / 'run' / 'miou_curve.png').stat().st_size > 0
+
+
+def test_evaluation_is_deterministic(focuscut_root, tmp_path,
+                                     tiny_checkpoint):
+    first, _, _, _ = run_eval(
+        make_config(focuscut_root, tmp_path / 'a', tiny_checkpoint))
+    second, _, _, _ = run_eval(
+        make_config(focuscut_root, tmp_path / 'b', tiny_checkpoint))
+    assert first['samples'] == second['samples']
+
+
+def test_embedding_cache_skips_the_encoder(focuscut_root, tmp_path,
+                                           tiny_checkpoint):
+    cache = str(tmp_path / 'cache')
+    cold, _, cold_calls, runner = run_eval(
+        make_config(
+            focuscut_root,
+            tmp_path / 'cold',
+            tiny_checkpoint,
+            embedding_cache=cache), True)
+    assert cold_calls == 3
+    assert runner.test_loop.embedding_cache.misses == 3
+    warm, _, warm_calls, runner = run_eval(
+        make_config(
+            focuscut_root,
+            tmp_path / 'warm',
+            tiny_checkpoint,
+            embedding_cache=cache), True)
+    assert warm_calls == 0
+    assert runner.test_loop.embedding_cache.hits == 3
+    assert warm['samples'] == cold['samples']
+
+
+def test_embedding_cache_does_not_serve_another_encoder(
+        focuscut_root, tmp_path, tiny_checkpoint):
+    cache = str(tmp_path / 'cache')
+    run_eval(
+        make_config(
+            focuscut_root,
+            tmp_path / 'one',
+            tiny_checkpoint,
+            embedding_cache=cache))
+    other = torch.load(tiny_checkpoint)
+    other['image_encoder.neck.0.weight'] += 1.0
+    other_path = tmp_path / 'other.pth'
+    torch.save(other, other_path)
+    _, _, calls, runner = run_eval(
+        make_config(
+            focuscut_root,
+            tmp_path / 'two',
+            str(other_path),
+            embedding_cache=cache), True)
+    assert calls == 3 and runner.test_loop.embedding_cache.hits == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_gather_identical_results(focuscut_root, tmp_path,
+                                                tiny_checkpoint):
+    single, _, _, _ = run_eval(
+        make_config(focuscut_root, tmp_path / 'single', tiny_checkpoint))
+    work_dir = tmp_path / 'dist'
+    env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()))
+    proc = subprocess.run([
+        'bash',
+        str(REPO_ROOT / 'tools' / 'dist_test.sh'),
+        str(CONFIG_DIR / 'sam' / 'sam_vit-tiny_grabcut.py'), tiny_checkpoint,
+        '2',
+        '--interactive', '--num-clicks',
+        str(NUM_CLICKS), '--work-dir',
+        str(work_dir), '--cfg-options',
+        f'test_dataloader.dataset.data_root={focuscut_root}',
+        'test_dataloader.dataset.type=FocusCutDataset',
+        'test_dataloader.num_workers=0'
+    ],
+                          cwd=REPO_ROOT,
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    with open(work_dir / 'results.json') as f:
+        distributed = json.load(f)
+    assert distributed['samples'] == single['samples']
+
+
+def test_loop_rejects_batches_of_several_images(focuscut_root, tmp_path,
+                                                tiny_checkpoint):
+    cfg = make_config(focuscut_root, tmp_path / 'b2', tiny_checkpoint)
+    cfg.test_dataloader.batch_size = 2
+    runner = RUNNERS.build(cfg)
+    with pytest.raises(ValueError, match='batch_size=1'):
+        runner.test()
+
+
+@pytest.mark.skipif(
+    not (SHARED_DATA / 'GrabCut').is_dir(),
+    reason=f'real GrabCut copy not found at {SHARED_DATA / "GrabCut"}')
+def test_real_grabcut_images(tmp_path, tiny_checkpoint):
+    cfg = Config.fromfile(str(CONFIG_DIR / 'sam' / 'sam_vit-tiny_grabcut.py'))
+    cfg.test_dataloader.dataset.data_root = str(SHARED_DATA / 'GrabCut')
+    cfg.test_dataloader.dataset.indices = 3
+    cfg.test_dataloader.num_workers = 0
+    cfg.test_cfg.num_clicks = 2
+    cfg.test_evaluator.output_dir = str(tmp_path)
+    cfg.work_dir = str(tmp_path)
+    cfg.load_from = tiny_checkpoint
+    results, _, _, _ = run_eval(cfg)
+    assert len(results['samples']) == 3
+    assert results['summary']['GrabCut']['num_objects'] == 3

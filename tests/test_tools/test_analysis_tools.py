@@ -1,0 +1,85 @@
+# Copyright (c) samref contributors. All rights reserved.
+import importlib.util
+import json
+
+import pytest
+from testing_utils import CONFIG_DIR, REPO_ROOT
+
+TINY = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
+
+
+def load_tool(name: str):
+    path = REPO_ROOT / 'tools' / 'analysis_tools' / f'{name}.py'
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_sat_times_every_grid_point(monkeypatch, capsys):
+    tool = load_tool('benchmark_sat')
+    calls = []
+    from samref.models import SAM
+    original = SAM.interact
+
+    def counting(self, *args, **kwargs):
+        calls.append(args[1].shape)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SAM, 'interact', counting)
+    rows = tool.main([TINY, '--grid', '3'])
+    assert len(calls) == 9  # one point at a time
+    assert all(shape == (1, 1, 2) for shape in calls)
+    assert rows[1][0] == TINY and rows[1][4] == '1.00x'
+    assert float(rows[1][1]) >= float(rows[1][2]) > 0
+    assert 'SAT latency, 3x3 points' in capsys.readouterr().out
+
+
+def test_benchmark_spc_compares_models_in_one_run():
+    tool = load_tool('benchmark_spc')
+    rows = tool.main([TINY, TINY, '--clicks', '2', '--samples', '1'])
+    assert len(rows) == 3
+    assert rows[1][2] == '1.00x' and rows[1][4] == '1.00x'
+    assert float(rows[2][1]) > 0
+
+
+def test_benchmarks_need_one_checkpoint_per_config():
+    with pytest.raises(SystemExit, match='one checkpoint per config'):
+        load_tool('benchmark_spc').main(
+            [TINY, TINY, '--checkpoints', 'a.pth'])
+
+
+def write_results(path, label, curve):
+    path.write_text(
+        json.dumps(
+            dict(
+                label=label,
+                num_clicks=len(curve),
+                summary={
+                    'GrabCut': {
+                        f'mIoU@{k}': v
+                        for k, v in enumerate(curve, 1)
+                    }
+                },
+                samples=[])))
+
+
+def test_plot_one_curve_per_model(tmp_path):
+    tool = load_tool('plot_miou_curve')
+    write_results(tmp_path / 'a.json', 'sam', [0.5, 0.7, 0.8])
+    write_results(tmp_path / 'b.json', None, [0.6, 0.8, 0.9])
+    curves = tool.load_curves(str(tmp_path / 'a.json'), None)
+    assert curves == {'sam GrabCut': [0.5, 0.7, 0.8]}
+    out = tool.main([
+        str(tmp_path / 'a.json'),
+        str(tmp_path / 'b.json'), '--out',
+        str(tmp_path / 'plot.png')
+    ])
+    assert (tmp_path / 'plot.png').stat().st_size > 0 and out.endswith('png')
+
+
+def test_plot_names_an_unreadable_results_file(tmp_path):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"summary": ')
+    with pytest.raises(SystemExit, match='bad.json'):
+        load_tool('plot_miou_curve').main([str(bad)])

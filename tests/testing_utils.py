@@ -1,0 +1,21 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Paths and builders shared by the tests."""
+from pathlib import Path
+
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+
+import samref  # noqa: F401 - registers the components
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = REPO_ROOT / 'configs'
+SHARED_DATA = REPO_ROOT.parent / 'shared' / 'data'
+
+
+def build_from_config(name: str, **overrides):
+    """Build the model of ``configs/<name>`` with ``overrides`` merged."""
+    cfg = Config.fromfile(str(CONFIG_DIR / name))
+    cfg.merge_from_dict(overrides)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return MODELS.build(cfg.model)

@@ -1,0 +1,106 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Evaluate a model; ``--interactive`` runs the click protocol.
+
+    python tools/test.py CONFIG CHECKPOINT --interactive [--work-dir DIR]
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+from mmseg.registry import RUNNERS
+
+from samref.utils.dist import prepare_cpu_distributed
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Evaluate a samref model (mmseg-style test script)')
+    parser.add_argument('config', help='test config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='where to save logs, results.json and the mIoU plot; '
+        'default ./work_dirs/<config name>')
+    parser.add_argument(
+        '--interactive',
+        action='store_true',
+        help='evaluate with the click protocol (InteractiveTestLoop + '
+        'NoCMetric); the eval configs under configs/sam and '
+        'configs/samref select it already')
+    parser.add_argument(
+        '--num-clicks',
+        type=int,
+        help='clicks per object (default: the config\'s, 20)')
+    parser.add_argument(
+        '--embedding-cache',
+        metavar='DIR',
+        help='on-disk image-embedding cache; a second evaluation of the '
+        'same data and encoder skips the image encoder')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. '
+        'test_dataloader.dataset.data_root=../shared/data/GrabCut')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
+    """Select the click protocol and its command-line settings."""
+    test_cfg = dict(cfg.get('test_cfg') or {})
+    if test_cfg.get('type') != 'InteractiveTestLoop':
+        test_cfg = dict(type='InteractiveTestLoop', num_clicks=20)
+    if args.num_clicks is not None:
+        test_cfg['num_clicks'] = args.num_clicks
+    if args.embedding_cache:
+        test_cfg['embedding_cache'] = args.embedding_cache
+    cfg.test_cfg = test_cfg
+    evaluator = cfg.get('test_evaluator')
+    if not evaluator or evaluator.get('type') != 'NoCMetric':
+        cfg.test_evaluator = dict(type='NoCMetric')
+    cfg.test_evaluator.setdefault('output_dir', cfg.work_dir)
+    cfg.test_evaluator.setdefault(
+        'label',
+        osp.splitext(osp.basename(args.config))[0])
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    prepare_cpu_distributed(cfg)
+    is_interactive = args.interactive or (cfg.get('test_cfg') or {}).get(
+        'type') == 'InteractiveTestLoop'
+    if is_interactive:
+        use_interactive_loop(cfg, args)
+    elif args.num_clicks is not None or args.embedding_cache:
+        raise SystemExit('--num-clicks and --embedding-cache need '
+                         '--interactive')
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
