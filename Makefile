@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # The verified CPU stack (see README, "Installation"): a pinned CPU torch,
-# setuptools < 81 for mmcv's setup.py, mmcv built from source with its ops.
+# setuptools < 81 for mmcv's setup.py, mmcv built from source with its ops
+# (without debug symbols: half the compile time, a 2 MB instead of 32 MB wheel).
 TORCH_VERSION ?= 2.13.0
 MMCV_VERSION ?= 2.1.0
 STAMP := $(VENV)/.samref-installed
@@ -19,7 +20,7 @@ $(STAMP): setup.py requirements/runtime.txt requirements/tests.txt requirements/
 	$(BIN)/pip install "torch==$(TORCH_VERSION)"
 	$(BIN)/pip install -r requirements/build.txt
 	$(BIN)/python -c "import mmcv.ops" 2>/dev/null || \
-		MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 \
+		CFLAGS="-g0" MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 \
 		$(BIN)/pip install --no-build-isolation "mmcv==$(MMCV_VERSION)"
 	$(BIN)/pip install -r requirements/runtime.txt -r requirements/tests.txt
 	$(BIN)/pip install --no-build-isolation --no-deps -e .

@@ -179,13 +179,13 @@ def main(argv: Optional[List[str]] = None) -> str:
     predictor.set_image(image)
     print(f'image {image.shape[1]}x{image.shape[0]} encoded in '
           f'{time.perf_counter() - start:.2f} s')
-    panels, prev_logits = [], None
+    panels, result = [], None
     for k in range(1, len(clicks) + 1):
         start = time.perf_counter()
         result = predictor.predict([c[:2] for c in clicks[:k]],
-                                   [c[2] for c in clicks[:k]], prev_logits)
+                                   [c[2] for c in clicks[:k]], result)
         elapsed = time.perf_counter() - start
-        prev_logits, mask = result['logits'], result['mask']
+        mask = result['mask']
         line = (f'click {k} {"+" if clicks[k - 1][2] else "-"} at '
                 f'({clicks[k - 1][0]:.0f}, {clicks[k - 1][1]:.0f}): '
                 f'{mask.mean():6.1%} of the picture, {elapsed * 1e3:.0f} ms')

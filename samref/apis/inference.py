@@ -1,17 +1,19 @@
 # Copyright (c) samref contributors. All rights reserved.
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import numpy as np
 import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
+from ..utils.checkpoint import checkpoint_key_report, format_key_report
 
 
 def init_model(config: Union[str, Path, Config],
@@ -47,7 +49,13 @@ def init_model(config: Union[str, Path, Config],
         raise TypeError(f'{type(model).__name__} built from the config is '
                         'not an interactive segmentor')
     if checkpoint is not None:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=strict)
+        loaded = load_checkpoint(
+            model, checkpoint, map_location='cpu', strict=strict)
+        print_log(
+            f'weights from {checkpoint}: ' + format_key_report(
+                checkpoint_key_report(model, loaded.get('state_dict',
+                                                        loaded))),
+            logger='current')
     model.cfg = config
     return model.to(device).eval()
 
@@ -110,21 +118,20 @@ class InteractivePredictor:
     def predict(self,
                 points: Sequence[Sequence[float]],
                 labels: Sequence[int],
-                prev_logits: Optional[Tensor] = None) -> Dict[str, object]:
+                previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Predict the object for a set of clicks.
 
         Args:
             points (Sequence[Sequence[float]]): ``N`` clicks ``(x, y)`` in
-                pixels of the original image.
+                pixels of the original image, oldest first.
             labels (Sequence[int]): ``N`` labels, 1 positive, 0 negative.
-            prev_logits (Tensor, optional): ``1 x 1 x h x w`` low-resolution
-                logits of the previous call (its ``'logits'``), fed back as
-                SAM's mask prompt.
+            previous (dict, optional): The result of the previous call for
+                the same object; its ``'logits'`` are fed back (SAM's mask
+                prompt) with its ``'state'``. None for the first click.
 
         Returns:
-            dict: ``'mask'`` (``H x W`` bool array, original size),
-            ``'logits'`` (``1 x 1 x h x w`` low-resolution logits) and every
-            other output of the model's ``interact``.
+            dict: ``'mask'`` (``H x W`` bool array, original size) and every
+            output of the model's ``interact`` (``'logits'``, ...).
         """
         if self.image_features is None:
             raise RuntimeError('call set_image() before predict()')
@@ -137,10 +144,13 @@ class InteractivePredictor:
         point_tensor = torch.as_tensor(
             points, dtype=torch.float32).reshape(1, -1, 2) * scale
         label_tensor = torch.as_tensor(labels, dtype=torch.int64)[None]
+        previous = previous or {}
         outputs = self.model.interact(self.image_features,
                                       point_tensor.to(device),
-                                      label_tensor.to(device), prev_logits)
-        full = self.model.postprocess_logits(outputs['logits'],
-                                             self.metainfo['img_shape'],
-                                             self.metainfo['ori_shape'])
+                                      label_tensor.to(device),
+                                      previous.get('logits'),
+                                      previous.get('state'))
+        full = self.model.postprocess_logits(
+            self.model.prediction_logits(outputs),
+            self.metainfo['img_shape'], self.metainfo['ori_shape'])
         return dict(outputs, mask=(full[0, 0] > 0).cpu().numpy())

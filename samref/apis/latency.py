@@ -62,7 +62,7 @@ def measure_sat(model: BaseInteractiveSegmentor,
     with timed(times, 'total', device):
         with timed(times, 'encode', device):
             features = model.encode_image(inputs)
-        prev_logits = None
+        outputs: Dict[str, object] = {}
         for row in range(grid):
             for col in range(grid):
                 point = torch.tensor([[[(col + 0.5) * step,
@@ -70,8 +70,9 @@ def measure_sat(model: BaseInteractiveSegmentor,
                                      device=device)
                 label = torch.ones(1, 1, dtype=torch.int64, device=device)
                 start = time.perf_counter()
-                prev_logits = model.interact(features, point, label,
-                                             prev_logits)['logits']
+                outputs = model.interact(features, point, label,
+                                         outputs.get('logits'),
+                                         outputs.get('state'))
                 synchronize(device)
                 per_point.append(time.perf_counter() - start)
     return dict(
@@ -133,7 +134,7 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     pred = np.zeros(gt.shape, dtype=bool)
     points: List[List[float]] = []
     labels: List[int] = []
-    prev_logits = None
+    outputs: Dict[str, object] = {}
     clicks: List[float] = []
     stage_times: Dict[str, float] = {}
     for _ in range(num_clicks):
@@ -143,17 +144,16 @@ def measure_interaction(model: BaseInteractiveSegmentor,
         points.append([float(click.x), float(click.y)])
         labels.append(int(click.is_positive))
         start = time.perf_counter()
-        outputs = model.interact(features, torch.tensor([points],
-                                                        device=device),
+        outputs = model.interact(features,
+                                 torch.tensor([points], device=device),
                                  torch.tensor([labels], device=device),
-                                 prev_logits)
+                                 outputs.get('logits'), outputs.get('state'))
         synchronize(device)
         clicks.append(time.perf_counter() - start)
-        prev_logits = outputs['logits']
         for name, seconds in outputs.get('stage_times', {}).items():
             stage_times[name] = stage_times.get(name, 0.0) + seconds
-        full = model.postprocess_logits(prev_logits, (size, size),
-                                        (size, size))
+        full = model.postprocess_logits(
+            model.prediction_logits(outputs), (size, size), (size, size))
         pred = (full[0, 0] > 0).cpu().numpy()
     return dict(
         encode=times['encode'],

@@ -1,5 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -30,8 +30,8 @@ class InteractiveTestLoop(BaseLoop):
     original image size. Per image it hands the evaluator one record::
 
         dict(img_path, dataset_name, subset, encode_time,
-             objects=[dict(index, ious, clicks, click_time, interact_time,
-                           stage_times), ...])
+             objects=[dict(index, ious, clicks, branches, num_clicks,
+                           click_time, interact_time, stage_times), ...])
 
     Any model implementing
     :class:`samref.models.BaseInteractiveSegmentor` is evaluated unchanged.
@@ -182,8 +182,10 @@ class InteractiveTestLoop(BaseLoop):
             device (torch.device): The model's device.
 
         Returns:
-            dict: ``ious`` and ``clicks`` per click (a click is ``[x, y,
-            positive]`` in original pixels, None when no error was left),
+            dict: ``ious``, ``clicks`` and ``branches`` per click (a click
+            is ``[x, y, positive]`` in original pixels, None when no error
+            was left; the branch is the model's, e.g. SAM-REF's ``'global'``
+            or ``'patch'``, or None),
             ``num_clicks`` (the clicks made), the summed ``click_time``
             (model and upsampling to the original size), ``interact_time``
             (model only) and the model's ``stage_times``.
@@ -192,11 +194,12 @@ class InteractiveTestLoop(BaseLoop):
         simulator = ClickSimulator(gt)
         w_scale, h_scale = meta['scale_factor']
         pred = np.zeros(gt.shape, dtype=bool)
-        prev_logits = None
+        outputs: Dict[str, Any] = {}
         points: List[Sequence[float]] = []
         labels: List[int] = []
         ious: List[float] = []
         clicks: List[Optional[list]] = []
+        branches: List[Optional[str]] = []
         times: Dict[str, float] = {}
         stage_times: Dict[str, float] = {}
         iou = mask_iou(gt, pred)
@@ -213,19 +216,21 @@ class InteractiveTestLoop(BaseLoop):
                             features,
                             torch.tensor([points], device=device),
                             torch.tensor([labels], device=device),
-                            prev_logits)
-                    prev_logits = outputs['logits']
-                    full = model.postprocess_logits(prev_logits,
-                                                    meta['img_shape'],
-                                                    meta['ori_shape'])
+                            outputs.get('logits'), outputs.get('state'))
+                    full = model.postprocess_logits(
+                        model.prediction_logits(outputs), meta['img_shape'],
+                        meta['ori_shape'])
                     pred = (full[0, 0] > 0).cpu().numpy()
                 for name, seconds in outputs.get('stage_times', {}).items():
                     stage_times[name] = stage_times.get(name, 0.0) + seconds
                 iou = mask_iou(gt, pred)
+            branches.append(outputs['branch'][0] if click is not None
+                            and 'branch' in outputs else None)
             ious.append(iou)
         return dict(
             ious=ious,
             clicks=clicks,
+            branches=branches,
             num_clicks=len(simulator.clicks),
             click_time=times.get('click', 0.0),
             interact_time=times.get('interact', 0.0),

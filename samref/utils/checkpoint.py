@@ -17,9 +17,11 @@ Importing this module makes mmengine's loader of local files (used by
 import builtins
 import os.path as osp
 import pickle
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Callable, Iterator, List, Optional, Union
+from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
+                    Union)
 
 import numpy as np
 import torch
@@ -133,3 +135,55 @@ def load_from_local(filename: str,
         Any: The loaded checkpoint.
     """
     return load_checkpoint_file(filename, map_location)
+
+
+def checkpoint_key_report(model: torch.nn.Module,
+                          state_dict: Mapping[str, Any]) -> Dict[str, list]:
+    """Compare a model's state-dict keys with a checkpoint's.
+
+    Args:
+        model (nn.Module): The model.
+        state_dict (Mapping): The checkpoint's state dict (``module.``
+            prefixes of wrapped models are ignored).
+
+    Returns:
+        dict[str, list]: Sorted keys that are ``new`` (in the model, not in
+        the checkpoint), ``unexpected`` (the other way round) and
+        ``mismatched`` (in both with different shapes).
+    """
+    ours = model.state_dict()
+    theirs = {re.sub(r'^module\.', '', k): v for k, v in state_dict.items()}
+    return dict(
+        new=sorted(set(ours) - set(theirs)),
+        unexpected=sorted(set(theirs) - set(ours)),
+        mismatched=sorted(
+            k for k in set(ours) & set(theirs)
+            if hasattr(theirs[k], 'shape') and
+            tuple(theirs[k].shape) != tuple(ours[k].shape)))
+
+
+def format_key_report(report: Dict[str, list]) -> str:
+    """One readable line per kind of difference, keys grouped by module.
+
+    Args:
+        report (dict[str, list]): From :func:`checkpoint_key_report`.
+
+    Returns:
+        str: E.g. ``'new (kept at their initialisation): global_refiner (48
+        tensors), patch_refiner (30 tensors)'``; ``'all keys match'``.
+    """
+    titles = dict(
+        new='new (kept at their initialisation)',
+        unexpected='unexpected (not used)',
+        mismatched='shape mismatch (not loaded)')
+    lines = []
+    for kind, keys in report.items():
+        if not keys:
+            continue
+        groups: Dict[str, int] = {}
+        for key in keys:
+            prefix = key.split('.')[0]
+            groups[prefix] = groups.get(prefix, 0) + 1
+        lines.append(f'{titles[kind]}: ' + ', '.join(
+            f'{name} ({count} tensors)' for name, count in groups.items()))
+    return '; '.join(lines) or 'all keys match'

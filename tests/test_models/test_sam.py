@@ -68,7 +68,7 @@ def test_matches_sam_predictor(tiny_sam, picture, mask_output):
         assert np.abs(out['logits'][0].numpy() - ref_low).max() <= 1e-4
         assert out['mask'].shape == picture.shape[:2]
         np.testing.assert_array_equal(out['mask'], ref_mask)
-        prev_ours, prev_ref = out['logits'], ref_low
+        prev_ours, prev_ref = out, ref_low
 
 
 def test_forward_predict_scales_clicks_like_predictor(tiny_sam, picture):

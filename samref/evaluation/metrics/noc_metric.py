@@ -40,7 +40,8 @@ class NoCMetric(BaseMetric):
     - mIoU@k for every k (printed at 1, 3, 5, 10, 20);
     - SPC: wall time of encoding and clicking divided by the clicks made,
       and the per-click time without the image encoder, plus the models'
-      per-stage times.
+      per-stage times and the share of clicks per branch (SAM-REF's
+      selector).
 
     It prints the tables and, with ``output_dir``, writes ``results.json``
     (per-object IoUs and clicks, the summary) and ``miou_curve.png``.
@@ -107,6 +108,11 @@ class NoCMetric(BaseMetric):
                 stages[name] = stages.get(name, 0.0) + seconds
         for name, seconds in stages.items():
             summary[f'stage_{name}'] = seconds / max(clicks, 1)
+        branches = [
+            b for obj in objects for b in obj.get('branches', []) if b
+        ]
+        for name in sorted(set(branches)):
+            summary[f'branch_{name}'] = branches.count(name) / len(branches)
         return summary
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
@@ -152,12 +158,16 @@ class NoCMetric(BaseMetric):
         timing = [[
             'Dataset', 'SPC (s)', 'SPC w/o encoder (ms)', 'encoder total (s)'
         ]]
-        stage_names = sorted({
-            key[len('stage_'):]
-            for summary in summaries.values() for key in summary
-            if key.startswith('stage_')
-        })
+        def keys(prefix):
+            return sorted({
+                key[len(prefix):]
+                for summary in summaries.values() for key in summary
+                if key.startswith(prefix)
+            })
+
+        stage_names, branch_names = keys('stage_'), keys('branch_')
         timing[0] += [f'{name} (ms)' for name in stage_names]
+        timing[0] += [f'{name} clicks (%)' for name in branch_names]
 
         def miou(summary, k):
             value = summary.get(f'mIoU@{k}')
@@ -179,6 +189,9 @@ class NoCMetric(BaseMetric):
             ] + [
                 f'{1e3 * s.get("stage_" + stage, 0.0):.1f}'
                 for stage in stage_names
+            ] + [
+                f'{100 * s.get("branch_" + branch, 0.0):.1f}'
+                for branch in branch_names
             ])
         for rows in (main, curve, timing):
             print_log('\n' + AsciiTable(rows).table, logger='current')
@@ -198,7 +211,8 @@ class NoCMetric(BaseMetric):
                 img_path=record['img_path'],
                 object=obj['index'],
                 ious=obj['ious'],
-                clicks=obj['clicks']) for record in results
+                clicks=obj['clicks'],
+                branches=obj.get('branches')) for record in results
             for obj in record['objects']
         ]
         content = dict(

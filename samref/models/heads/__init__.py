@@ -1,5 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
+from .global_diff_refiner import GlobalDiffRefiner, refine
+from .patch_diff_refiner import PatchDiffRefiner
 from .sam_mask_decoder import SAMMaskDecoder
 from .sam_prompt_encoder import SAMPromptEncoder
 
-__all__ = ['SAMMaskDecoder', 'SAMPromptEncoder']
+__all__ = [
+    'GlobalDiffRefiner', 'PatchDiffRefiner', 'SAMMaskDecoder',
+    'SAMPromptEncoder', 'refine'
+]

@@ -1,5 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .base import BaseInteractiveSegmentor
 from .sam import SAM
+from .samref import SAMRef
 
-__all__ = ['BaseInteractiveSegmentor', 'SAM']
+__all__ = ['BaseInteractiveSegmentor', 'SAM', 'SAMRef']

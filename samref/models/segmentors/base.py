@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from abc import ABCMeta, abstractmethod
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,9 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
       the costly part, which callers may store (an embedding cache,
       pre-extracted embeddings) and pass back to skip the encoder;
     - :meth:`interact` once per click: the clicks so far plus the previous
-      low-resolution logits give new low-resolution logits.
+      click's ``logits`` (and ``state``, for models that remember more)
+      give new outputs; :meth:`prediction_logits` picks the logits the mask
+      is read from.
 
     Clicks are given in the frame of the resized, unpadded model input as
     ``points`` (``B x N x 2``, ``(x, y)``) and ``labels`` (``B x N``, 1 for a
@@ -70,7 +72,8 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                 prev_logits: Optional[Tensor] = None,
+                 state: Optional[Dict[str, Tensor]] = None) -> Dict[str, Any]:
         """Predict the object for the clicks so far.
 
         Args:
@@ -80,22 +83,42 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
                 the model input frame.
             labels (Tensor): ``B x N`` click labels (1, 0 or -1 padding).
             prev_logits (Tensor, optional): ``B x 1 x h x w`` low-resolution
-                logits of the previous interaction, None before the first.
+                ``logits`` of the previous interaction, None before the
+                first.
+            state (dict, optional): The previous interaction's ``state``
+                output, None before the first.
 
         Returns:
-            dict[str, Tensor]: At least ``'logits'``, the new
-            ``B x 1 x h x w`` low-resolution logits.
+            dict: At least ``'logits'``, the new ``B x 1 x h x w``
+            low-resolution logits that are fed back. Optional entries:
+            ``'pred_logits'`` (square logits over the padded input at any
+            resolution, to read the mask from instead of ``'logits'``),
+            ``'state'``, ``'branch'`` (per sample) and ``'stage_times'``
+            (seconds per stage).
         """
+
+    @staticmethod
+    def prediction_logits(outputs: Dict[str, Any]) -> Tensor:
+        """The logits an interaction's mask is read from.
+
+        Args:
+            outputs (dict): Outputs of :meth:`interact`.
+
+        Returns:
+            Tensor: ``pred_logits`` when given, else ``logits``.
+        """
+        return outputs.get('pred_logits', outputs['logits'])
 
     def postprocess_logits(self, logits: Tensor, img_shape: Tuple[int, int],
                            ori_shape: Tuple[int, int]) -> Tensor:
-        """Bring low-resolution logits back to the original image size.
+        """Bring logits over the padded input back to the original size.
 
-        Upsamples to the padded input size, crops the padding off and resizes
-        to the original size, all bilinearly, as SAM does.
+        Upsamples to the padded input size (when needed), crops the padding
+        off and resizes to the original size, all bilinearly, as SAM does.
 
         Args:
-            logits (Tensor): ``B x C x h x w`` low-resolution logits.
+            logits (Tensor): ``B x C x h x w`` square logits over the padded
+                input.
             img_shape (tuple[int, int]): ``(h, w)`` of the resized, unpadded
                 input.
             ori_shape (tuple[int, int]): ``(h, w)`` of the original image.
@@ -103,10 +126,11 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
         Returns:
             Tensor: ``B x C x H x W`` logits at the original size.
         """
-        logits = F.interpolate(
-            logits, (self.input_size, self.input_size),
-            mode='bilinear',
-            align_corners=False)
+        if logits.shape[-2:] != (self.input_size, self.input_size):
+            logits = F.interpolate(
+                logits, (self.input_size, self.input_size),
+                mode='bilinear',
+                align_corners=False)
         logits = logits[..., :img_shape[0], :img_shape[1]]
         return F.interpolate(
             logits, tuple(ori_shape), mode='bilinear', align_corners=False)
@@ -171,11 +195,11 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
                              'that carry clicks')
         points, labels = self.clicks_to_input_frame(data_samples)
         device = inputs.device
-        logits = self.interact(
-            self.encode_image(inputs), points.to(device),
-            labels.to(device))['logits']
+        outputs = self.interact(
+            self.encode_image(inputs), points.to(device), labels.to(device))
         if mode == 'tensor':
-            return logits
+            return outputs['logits']
+        logits = self.prediction_logits(outputs)
         for i, sample in enumerate(data_samples):
             full = self.postprocess_logits(logits[i:i + 1],
                                            sample.metainfo['img_shape'],

@@ -1,7 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
@@ -24,6 +26,13 @@ class SAM(BaseInteractiveSegmentor):
         prompt_encoder (dict): Config of the prompt encoder
             (``SAMPromptEncoder``).
         mask_decoder (dict): Config of the mask decoder (``SAMMaskDecoder``).
+        losses (dict, optional): Loss configs by term; SAM uses ``decoder``
+            (on the coarse logits, e.g. ``NormalizedFocalLoss``). Each
+            loss's ``loss_name`` names its item. Defaults to None (no
+            training).
+        frozen_modules (Sequence[str]): Names of sub-modules that do not
+            train (no gradient, always in eval mode), e.g.
+            ``('image_encoder', 'prompt_encoder')``. Defaults to ().
         mask_output (str): Which decoder mask is the prediction and is fed
             back at the next click: ``'single'`` takes the single-mask output
             (mask token 0) at every click, as FocSAM does; ``'best_iou'``
@@ -40,6 +49,8 @@ class SAM(BaseInteractiveSegmentor):
                  image_encoder: ConfigType,
                  prompt_encoder: ConfigType,
                  mask_decoder: ConfigType,
+                 losses: OptConfigType = None,
+                 frozen_modules: Sequence[str] = (),
                  mask_output: str = 'single',
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -55,6 +66,30 @@ class SAM(BaseInteractiveSegmentor):
         self.prompt_encoder = MODELS.build(prompt_encoder)
         self.mask_decoder = MODELS.build(mask_decoder)
         self.mask_output = mask_output
+        self.losses = nn.ModuleDict({
+            term: MODELS.build(cfg)
+            for term, cfg in (losses or {}).items()
+        })
+        self.frozen_modules = tuple(frozen_modules)
+        self.freeze()
+
+    def freeze(self) -> None:
+        """Stop the gradients of :attr:`frozen_modules` and keep them in eval
+        mode."""
+        for name in self.frozen_modules:
+            if not hasattr(self, name):
+                raise AttributeError(f'frozen_modules names {name!r}, which '
+                                     f'{type(self).__name__} does not have')
+            module = getattr(self, name)
+            module.eval()
+            module.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> 'SAM':
+        """Set the training mode; frozen modules stay in eval mode."""
+        super().train(mode)
+        for name in self.frozen_modules:
+            getattr(self, name).eval()
+        return self
 
     def encode_image(
             self,
@@ -81,7 +116,7 @@ class SAM(BaseInteractiveSegmentor):
                prev_logits: Optional[Tensor] = None,
                multimask_output: bool = False) -> Tuple[Tensor, Tensor]:
         """SAM's prompt encoder and mask decoder, as ``SamPredictor`` calls
-        them.
+        them, one image at a time.
 
         Args:
             image_embeddings (Tensor): ``B x C x h x w`` image embeddings.
@@ -95,6 +130,15 @@ class SAM(BaseInteractiveSegmentor):
             tuple[Tensor, Tensor]: ``B x M x 4h x 4w`` low-resolution logits
             and ``B x M`` predicted IoUs (``M`` is 1 or 3).
         """
+        if len(image_embeddings) > 1:
+            # SAM's decoder takes one image with any number of prompts.
+            outs = [
+                self.decode(image_embeddings[i:i + 1], points[i:i + 1],
+                            labels[i:i + 1], None if prev_logits is None else
+                            prev_logits[i:i + 1], multimask_output)
+                for i in range(len(image_embeddings))
+            ]
+            return tuple(torch.cat(parts) for parts in zip(*outs))
         sparse, dense = self.prompt_encoder(
             points=(points, labels), boxes=None, masks=prev_logits)
         return self.mask_decoder(
@@ -108,7 +152,9 @@ class SAM(BaseInteractiveSegmentor):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None) -> Dict[str, Tensor]:
+                 prev_logits: Optional[Tensor] = None,
+                 state: Optional[Dict[str, Tensor]] = None
+                 ) -> Dict[str, Tensor]:
         """One click: the mask picked by ``mask_output``.
 
         Args:
@@ -117,6 +163,7 @@ class SAM(BaseInteractiveSegmentor):
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` click labels.
             prev_logits (Tensor, optional): Previous low-resolution logits.
+            state (dict, optional): Unused; SAM keeps no state.
 
         Returns:
             dict[str, Tensor]: ``logits`` (``B x 1 x 256 x 256``) and
@@ -132,3 +179,48 @@ class SAM(BaseInteractiveSegmentor):
         else:
             iou_pred = iou_pred[:, 0]
         return dict(logits=logits, iou_pred=iou_pred)
+
+    def interaction_losses(self, outputs: Dict[str, Tensor],
+                           gt: Tensor) -> Dict[str, Tensor]:
+        """Losses of one interaction against the ground truth.
+
+        Args:
+            outputs (dict): Outputs of :meth:`interact`.
+            gt (Tensor): ``B x 1 x S x S`` object masks in the padded input
+                frame: 1 object, 0 background, -1 ignored (e.g. padding).
+
+        Returns:
+            dict[str, Tensor]: The ``decoder`` loss on SAM's logits, under its
+            ``loss_name``.
+        """
+        coarse = outputs.get('coarse', outputs['logits'])
+        if 'decoder' not in self.losses:
+            return {}
+        loss = self.losses['decoder']
+        return {
+            loss.loss_name: loss(coarse,
+                                 downsample_target(gt, coarse.shape[-1]))
+        }
+
+
+def downsample_target(gt: Tensor, size: int) -> Tensor:
+    """Downsample a 1 / 0 / -1 mask by area.
+
+    A pixel is object when at least half of the pixels it covers are, and
+    ignored when less than half are valid.
+
+    Args:
+        gt (Tensor): ``B x 1 x S x S`` mask.
+        size (int): Side of the result (``S`` must be a multiple).
+
+    Returns:
+        Tensor: ``B x 1 x size x size`` int64 mask.
+    """
+    factor = gt.shape[-1] // size
+    if factor == 1:
+        return gt.long()
+    obj = F.avg_pool2d((gt == 1).float(), factor)
+    valid = F.avg_pool2d((gt != -1).float(), factor)
+    target = (obj >= 0.5).long()
+    target[valid < 0.5] = -1
+    return target

@@ -1,0 +1,111 @@
+# Copyright (c) samref contributors. All rights reserved.
+from typing import Dict
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmcv.ops import RoIAlign
+from mmengine.model import BaseModule
+from mmseg.models.backbones.resnet import BasicBlock
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptMultiConfig
+from torch import Tensor
+
+from ..utils import click_disk_maps
+from .global_diff_refiner import refine
+
+
+@MODELS.register_module()
+class PatchDiffRefiner(BaseModule):
+    """PatchDiff Refiner (SAM-REF, section 3.4.1): the image and the clicks
+    fused again inside a local window.
+
+    For a window (chosen by ``select_patch_box``) it crops, with aligned
+    RoIAlign, the input image, GlobalDiff's features ``F(N)`` and the coarse
+    logits to ``patch_size x patch_size``; draws the clicks inside the
+    window as disks; fuses image, prompt map (disks + local coarse logits)
+    and features; and predicts a local error map ``Me`` and detail map
+    ``Md`` with two heads. The local logits are equation (2)'s
+    ``sigmoid(Me) * Md + (1 - sigmoid(Me)) * Mc``.
+
+    Args:
+        feat_channels (int): Channels of ``F(N)``. Defaults to 64.
+        channels (int): Channels of the patch features. Defaults to 32.
+        patch_size (int): Side of the patch. Defaults to 256.
+        num_blocks (int): ResBasicBlocks after the fusion. Defaults to 1.
+        disk_radius (float): Radius of the click disks, in patch pixels.
+            Defaults to 5.
+        feature_stride (int): Stride of ``F(N)`` and the coarse logits
+            relative to the input. Defaults to 4.
+        norm_cfg (dict): Normalisation. Defaults to ``dict(type='BN')``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 feat_channels: int = 64,
+                 channels: int = 32,
+                 patch_size: int = 256,
+                 num_blocks: int = 1,
+                 disk_radius: float = 5.0,
+                 feature_stride: int = 4,
+                 norm_cfg: ConfigType = dict(type='BN'),
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(init_cfg)
+        self.patch_size = patch_size
+        self.disk_radius = disk_radius
+        size = (patch_size, patch_size)
+        self.crop_image = RoIAlign(size, spatial_scale=1.0, aligned=True)
+        self.crop_map = RoIAlign(
+            size, spatial_scale=1.0 / feature_stride, aligned=True)
+        self.image_fusion = nn.Conv2d(3, channels, 3, padding=1)
+        self.prompt_fusion = nn.Conv2d(3, channels, 3, padding=1)
+        self.feature_fusion = nn.Conv2d(feat_channels, channels, 1)
+        self.blocks = nn.Sequential(*[
+            BasicBlock(channels, channels, norm_cfg=norm_cfg)
+            for _ in range(num_blocks)
+        ])
+        self.error_head = self._head(channels, norm_cfg)
+        self.detail_head = self._head(channels, norm_cfg)
+
+    @staticmethod
+    def _head(channels: int, norm_cfg: ConfigType) -> nn.Sequential:
+        return nn.Sequential(
+            ConvModule(
+                channels, channels // 2, 3, padding=1, norm_cfg=norm_cfg),
+            nn.Conv2d(channels // 2, 1, 1))
+
+    def forward(self, inputs: Tensor, features: Tensor, coarse: Tensor,
+                points: Tensor, labels: Tensor,
+                boxes: Tensor) -> Dict[str, Tensor]:
+        """Refine the windows.
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            features (Tensor): ``B x C x S/4 x S/4`` GlobalDiff features.
+            coarse (Tensor): ``B x 1 x S/4 x S/4`` logits to refine.
+            points (Tensor): ``B x N x 2`` clicks, input frame.
+            labels (Tensor): ``B x N`` click labels.
+            boxes (Tensor): ``B x 4`` windows ``(x0, y0, x1, y1)``, input
+                frame.
+
+        Returns:
+            dict[str, Tensor]: ``coarse``, ``error``, ``detail`` and
+            ``logits``, all ``B x 1 x P x P`` in the window.
+        """
+        rois = torch.cat(
+            [torch.arange(len(boxes), device=boxes.device,
+                          dtype=boxes.dtype)[:, None], boxes], dim=1)
+        coarse_patch = self.crop_map(coarse, rois)
+        disks = click_disk_maps(points, labels, self.patch_size, boxes,
+                                self.disk_radius)
+        feats = (
+            self.image_fusion(self.crop_image(inputs, rois)) +
+            self.prompt_fusion(torch.cat([disks, coarse_patch], dim=1)) +
+            self.feature_fusion(self.crop_map(features, rois)))
+        feats = self.blocks(feats)
+        error, detail = self.error_head(feats), self.detail_head(feats)
+        return dict(
+            coarse=coarse_patch,
+            error=error,
+            detail=detail,
+            logits=refine(error, detail, coarse_patch))

@@ -1,0 +1,388 @@
+# Copyright (c) samref contributors. All rights reserved.
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from ...utils.timer import timed
+from ..utils import click_disk_maps, select_patch_box, whole_input_box
+from .sam import SAM, downsample_target
+
+
+@MODELS.register_module()
+class SAMRef(SAM):
+    """SAM-REF: SAM followed by the GlobalDiff and PatchDiff refiners.
+
+    Per click, top to bottom:
+
+    1. clicks -> SAM's prompt encoder and mask decoder -> coarse logits
+       ``Mc`` (``B x 1 x S/4 x S/4``);
+    2. clicks as disks + ``Mc`` -> dense prompt map ``P`` -> GlobalDiff
+       (with the image branch and embeddings cached per image) -> refined
+       logits ``Mr`` and error map ``Me``;
+    3. Dynamic Patch Selector: if the area of ``Me > 0`` grew since the
+       previous click, the previous mask is kept and only the PatchDiff
+       window changes (branch ``'patch'``); otherwise GlobalDiff's whole
+       output is taken (branch ``'global'``);
+    4. PatchDiff refines the window around the last click and pastes it
+       back, at the input resolution, without changing anything outside.
+
+    Each stage has a switch (the ablations of Table 3). With the selector
+    off and PatchDiff on, PatchDiff refines GlobalDiff's output after every
+    click. The outputs of :meth:`interact` carry the branch taken and the
+    seconds spent per stage.
+
+    Args:
+        image_encoder (dict): SAM's image encoder.
+        prompt_encoder (dict): SAM's prompt encoder.
+        mask_decoder (dict): SAM's mask decoder.
+        global_refiner (dict): ``GlobalDiffRefiner`` config.
+        patch_refiner (dict): ``PatchDiffRefiner`` config.
+        use_global (bool): Run GlobalDiff. Defaults to True.
+        use_patch (bool): Run PatchDiff. Defaults to True.
+        use_selector (bool): Run the Dynamic Patch Selector.
+            Defaults to True.
+        disk_radius (float): Radius of GlobalDiff's click disks, in pixels of
+            the ``S/4`` map (2 = 8 input pixels). Defaults to 2.
+        patch_expand_ratio (float): Expansion of the PatchDiff window.
+            Defaults to 1.4.
+        patch_min_size (float): Smallest side of the window, in pixels of
+            the ``S/4`` map (16 = 64 input pixels). Defaults to 16.
+        losses (dict, optional): Loss configs by term: ``decoder`` (SAM's
+            coarse logits), ``global_error_dice``, ``global_error_bce``,
+            ``global_refined``, ``patch_error_dice``, ``patch_error_bce`` and
+            ``patch_refined`` (equation (3)); absent terms are skipped.
+        frozen_modules (Sequence[str]): Sub-modules that do not train.
+        mask_output (str): SAM's mask token policy, see :class:`SAM`.
+        data_preprocessor (dict, optional): See :class:`SAM`.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 image_encoder: ConfigType,
+                 prompt_encoder: ConfigType,
+                 mask_decoder: ConfigType,
+                 global_refiner: ConfigType,
+                 patch_refiner: ConfigType,
+                 use_global: bool = True,
+                 use_patch: bool = True,
+                 use_selector: bool = True,
+                 disk_radius: float = 2.0,
+                 patch_expand_ratio: float = 1.4,
+                 patch_min_size: float = 16.0,
+                 losses: OptConfigType = None,
+                 frozen_modules: Sequence[str] = (),
+                 mask_output: str = 'single',
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            image_encoder=image_encoder,
+            prompt_encoder=prompt_encoder,
+            mask_decoder=mask_decoder,
+            losses=losses,
+            mask_output=mask_output,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        if (use_patch or use_selector) and not use_global:
+            raise ValueError('PatchDiff and the selector refine GlobalDiff: '
+                             'use_patch and use_selector need use_global')
+        if use_selector and not use_patch:
+            raise ValueError('the Dynamic Patch Selector chooses PatchDiff: '
+                             'use_selector needs use_patch')
+        self.global_refiner = MODELS.build(global_refiner)
+        self.patch_refiner = MODELS.build(patch_refiner)
+        self.use_global = use_global
+        self.use_patch = use_patch
+        self.use_selector = use_selector
+        self.disk_radius = disk_radius
+        self.patch_expand_ratio = patch_expand_ratio
+        self.patch_min_size = patch_min_size
+        self.map_size = self.input_size // 4
+        self.frozen_modules = tuple(frozen_modules)
+        self.freeze()
+
+    def encode_image(
+            self,
+            inputs: Tensor,
+            image_embeddings: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """SAM's embedding plus the refiners' click-independent features.
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            image_embeddings (Tensor, optional): Stored encoder output.
+
+        Returns:
+            dict[str, Tensor]: ``image_embeddings``, ``inputs`` (for the
+            PatchDiff crops), ``valid_size`` (``(h, w)`` of the unpadded
+            images, in pixels of the ``S/4`` maps) and ``global_image`` /
+            ``global_embeddings`` (GlobalDiff's cached branch).
+        """
+        features = super().encode_image(inputs, image_embeddings)
+        features['inputs'] = inputs
+        features['valid_size'] = self.valid_map_size(inputs)
+        if self.use_global:
+            cached = self.global_refiner.image_features(
+                inputs, features['image_embeddings'])
+            features['global_image'] = cached['image']
+            features['global_embeddings'] = cached['embeddings']
+        return features
+
+    def valid_map_size(self, inputs: Tensor) -> Tensor:
+        """``(h, w)`` of the unpadded area of a batch, in ``S/4`` map pixels.
+
+        The padding is exactly zero after normalisation, and no 8-bit pixel
+        normalises to zero in all channels with SAM's (fractional) mean, so
+        the unpadded area is where the input is non-zero (the union over the
+        batch).
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+
+        Returns:
+            Tensor: ``(h, w)``, int64, on the CPU.
+        """
+        nonzero = inputs.ne(0).any(dim=1).any(dim=0)
+        rows = nonzero.any(dim=1).nonzero()
+        cols = nonzero.any(dim=0).nonzero()
+        height = int(rows[-1]) + 1 if len(rows) else self.input_size
+        width = int(cols[-1]) + 1 if len(cols) else self.input_size
+        return torch.tensor([-(-height // 4), -(-width // 4)])
+
+    def interact(self,
+                 image_features: Dict[str, Tensor],
+                 points: Tensor,
+                 labels: Tensor,
+                 prev_logits: Optional[Tensor] = None,
+                 state: Optional[Dict[str, Tensor]] = None
+                 ) -> Dict[str, object]:
+        """One click through SAM, GlobalDiff, the selector and PatchDiff.
+
+        Args:
+            image_features (dict[str, Tensor]): From :meth:`encode_image`.
+            points (Tensor): ``B x N x 2`` clicks, input frame; the last
+                valid click of each row is the newest.
+            labels (Tensor): ``B x N`` labels (1, 0, -1 padding).
+            prev_logits (Tensor, optional): Previous ``logits``.
+            state (dict, optional): Previous ``state`` output.
+
+        Returns:
+            dict: ``logits`` (``B x 1 x S/4 x S/4``, fed back next click),
+            ``pred_logits`` (``B x 1 x S x S``, the prediction with the
+            PatchDiff windows at full resolution) and ``patch`` (PatchDiff's
+            outputs) when PatchDiff ran, ``coarse``
+            (SAM's logits), ``global`` (GlobalDiff's outputs), ``branch``
+            (``'sam'``, ``'global'`` or ``'patch'`` per sample), ``state``
+            and ``stage_times``.
+        """
+        times: Dict[str, float] = {}
+        device = points.device
+        with timed(times, 'sam', device):
+            sam = super().interact(image_features, points, labels,
+                                   prev_logits)
+        coarse = sam['logits']
+        outputs: Dict[str, object] = dict(
+            coarse=coarse, iou_pred=sam['iou_pred'], stage_times=times)
+        if not self.use_global:
+            outputs.update(
+                logits=coarse, branch=['sam'] * len(coarse), state={})
+            return outputs
+        with timed(times, 'global_diff', device):
+            disks = click_disk_maps(
+                points, labels, self.map_size,
+                whole_input_box(len(points), self.input_size, points),
+                self.disk_radius)
+            valid_size = tuple(image_features['valid_size'].tolist())
+            global_out = self.global_refiner(
+                dict(
+                    image=image_features['global_image'],
+                    embeddings=image_features['global_embeddings']),
+                torch.cat([disks, coarse], dim=1), valid_size)
+        outputs['global'] = global_out
+        logits = global_out['logits']
+        error_area = (global_out['error'] > 0).flatten(1).sum(1)
+        outputs['state'] = dict(error_area=error_area)
+        patch = torch.zeros(len(points), dtype=torch.bool, device=device)
+        with timed(times, 'selector', device):
+            if self.use_selector and prev_logits is not None and state:
+                patch = error_area > state['error_area']
+            elif self.use_patch and not self.use_selector:
+                patch = torch.ones_like(patch)
+        outputs['branch'] = ['patch' if p else 'global' for p in patch]
+        outputs['logits'] = logits
+        if patch.any():
+            with timed(times, 'patch_diff', device):
+                # The selector keeps the previous mask outside the window.
+                base = torch.where(patch[:, None, None, None],
+                                   prev_logits, logits) \
+                    if self.use_selector else logits
+                (outputs['logits'], outputs['pred_logits'],
+                 outputs['patch']) = self.refine_windows(
+                     image_features['inputs'], global_out, base, points,
+                     labels, prev_logits, patch, valid_size)
+        return outputs
+
+    def refine_windows(self, inputs: Tensor, global_out: Dict[str, Tensor],
+                       base: Tensor, points: Tensor, labels: Tensor,
+                       prev_logits: Optional[Tensor], selected: Tensor,
+                       valid_size: Tuple[int, int]) -> tuple:
+        """Run PatchDiff on the selected samples and paste the windows.
+
+        Args:
+            inputs (Tensor): Normalised, padded images.
+            global_out (dict[str, Tensor]): GlobalDiff's outputs.
+            base (Tensor): ``B x 1 x S/4 x S/4`` logits to paste into.
+            points (Tensor): ``B x N x 2`` clicks.
+            labels (Tensor): ``B x N`` labels.
+            prev_logits (Tensor, optional): Previous logits (for the
+                changed region that locates the window).
+            selected (Tensor): ``B`` bool, samples to refine.
+            valid_size (tuple[int, int]): ``(h, w)`` of the unpadded area in
+                map pixels; windows stay inside it.
+
+        Returns:
+            tuple: ``logits`` at ``S/4`` and ``pred_logits`` at ``S``, both
+            with the windows pasted, and PatchDiff's outputs with the
+            ``boxes`` and the batch ``index`` of the refined samples.
+        """
+        index = selected.nonzero()[:, 0]
+        new_masks = (global_out['logits'][index, 0] > 0).cpu().numpy()
+        prev_masks = np.zeros_like(new_masks) if prev_logits is None else \
+            (prev_logits[index, 0] > 0).cpu().numpy()
+        last = self.last_clicks(points[index], labels[index]) / 4
+        boxes = points.new_tensor([
+            select_patch_box(new, prev, tuple(click), valid_size,
+                             self.patch_expand_ratio, self.patch_min_size)
+            for new, prev, click in zip(new_masks, prev_masks,
+                                        last.cpu().numpy())
+        ]) * 4
+        out = self.patch_refiner(inputs[index],
+                                 global_out['features'][index],
+                                 global_out['logits'][index], points[index],
+                                 labels[index], boxes)
+        logits = base.clone()
+        pred_logits = F.interpolate(
+            base, (self.input_size, self.input_size),
+            mode='bilinear',
+            align_corners=False)
+        for row, sample in enumerate(index.tolist()):
+            for target, stride in ((logits, 4), (pred_logits, 1)):
+                paste_window(target[sample], out['logits'][row], boxes[row],
+                             stride)
+        return logits, pred_logits, dict(out, boxes=boxes, index=index)
+
+    @staticmethod
+    def last_clicks(points: Tensor, labels: Tensor) -> Tensor:
+        """``B x 2`` newest valid click of each row (the last label >= 0)."""
+        valid = labels >= 0
+        positions = torch.arange(labels.shape[1], device=labels.device)
+        last = torch.where(valid, positions, -1).max(dim=1).values
+        return points[torch.arange(len(points)), last.clamp(min=0)]
+
+
+    def interaction_losses(self, outputs: Dict[str, object],
+                           gt: Tensor) -> Dict[str, Tensor]:
+        """Equation (3) for one interaction.
+
+        ``decoder`` on SAM's logits; for GlobalDiff (at ``S/4``) and
+        PatchDiff (in its windows) Dice and BCE on the error map, supervised
+        by the error region between the ground truth and SAM's mask (logits
+        > 0), and the normalized focal loss of the refined logits with that
+        region weighted (``error_weight`` of the loss).
+
+        Args:
+            outputs (dict): Outputs of :meth:`interact`.
+            gt (Tensor): ``B x 1 x S x S`` 1 / 0 / -1 masks, input frame.
+
+        Returns:
+            dict[str, Tensor]: Each configured term under its ``loss_name``.
+        """
+        losses = super().interaction_losses(outputs, gt)
+        if 'global' in outputs:
+            target = downsample_target(gt, self.map_size)
+            losses.update(
+                self.refiner_losses('global', outputs['global'],
+                                    outputs['coarse'], target))
+        if 'patch' in outputs:
+            patch = outputs['patch']
+            losses.update(
+                self.refiner_losses('patch', patch, patch['coarse'],
+                                    self.patch_target(gt, patch)))
+        return losses
+
+    def patch_target(self, gt: Tensor, patch: Dict[str, Tensor]) -> Tensor:
+        """The ground truth inside PatchDiff's windows, at patch size."""
+        rois = torch.cat([patch['index'][:, None].to(patch['boxes']),
+                          patch['boxes']], dim=1)
+        crop = self.patch_refiner.crop_image
+        obj = crop((gt == 1).float(), rois)
+        valid = crop((gt != -1).float(), rois)
+        target = (obj >= 0.5).long()
+        target[valid < 0.5] = -1
+        return target
+
+    def refiner_losses(self, stage: str, out: Dict[str, Tensor],
+                       coarse: Tensor, target: Tensor) -> Dict[str, Tensor]:
+        """Error-head and refined-output losses of one refiner.
+
+        Args:
+            stage (str): ``'global'`` or ``'patch'``.
+            out (dict[str, Tensor]): The refiner's ``error`` and ``logits``.
+            coarse (Tensor): The logits it refines (SAM's, in its frame).
+            target (Tensor): 1 / 0 / -1 ground truth in its frame.
+
+        Returns:
+            dict[str, Tensor]: The configured terms of this stage.
+        """
+        valid = target != -1
+        error = ((coarse > 0) != (target == 1)) & valid
+        inputs = {
+            'error_dice': (out['error'].masked_fill(~valid, -1e4),
+                           error.float()),
+            'error_bce': (out['error'],
+                          error.long().masked_fill(~valid, -1)[:, 0]),
+            'refined': (out['logits'], target, error),
+        }
+        losses = {}
+        for term, args in inputs.items():
+            loss = self.losses[f'{stage}_{term}'] \
+                if f'{stage}_{term}' in self.losses else None
+            if loss is not None:
+                losses[loss.loss_name] = loss(*args)
+        return losses
+
+def paste_window(target: Tensor, patch: Tensor, box: Tensor,
+                 stride: int) -> None:
+    """Write a patch into the map pixels whose centres lie in its window.
+
+    The patch is resampled bilinearly at those pixel centres; every other
+    pixel of the map is untouched.
+
+    Args:
+        target (Tensor): ``C x H x W`` map, each pixel ``stride`` input
+            pixels wide; changed in place.
+        patch (Tensor): ``C x P x P`` patch covering ``box``.
+        box (Tensor): ``(x0, y0, x1, y1)`` window in input pixels.
+        stride (int): Input pixels per map pixel.
+    """
+    height, width = target.shape[-2:]
+    x0, y0, x1, y1 = box.tolist()
+    cols = torch.arange(width, device=target.device) + 0.5
+    rows = torch.arange(height, device=target.device) + 0.5
+    cols = cols[(cols * stride >= x0) & (cols * stride <= x1)]
+    rows = rows[(rows * stride >= y0) & (rows * stride <= y1)]
+    if len(cols) == 0 or len(rows) == 0:
+        return
+    grid_x = 2 * (cols * stride - x0) / (x1 - x0) - 1
+    grid_y = 2 * (rows * stride - y0) / (y1 - y0) - 1
+    grid = torch.stack(torch.meshgrid(grid_x, grid_y, indexing='xy'), -1)
+    left, top = int(cols[0] - 0.5), int(rows[0] - 0.5)
+    target[:, top:top + len(rows), left:left + len(cols)] = F.grid_sample(
+        patch[None],
+        grid[None].to(patch.dtype),
+        mode='bilinear',
+        padding_mode='border',
+        align_corners=False)[0]

@@ -1,0 +1,70 @@
+# Copyright (c) samref contributors. All rights reserved.
+import numpy as np
+import pytest
+import torch
+
+from samref.models.segmentors.samref import paste_window
+from samref.models.utils import click_disk_maps, select_patch_box
+
+
+def test_disks_are_drawn_at_the_click_with_the_radius():
+    points = torch.tensor([[[5.0, 7.0], [12.0, 2.0], [0.0, 0.0]]])
+    labels = torch.tensor([[1, 0, -1]])
+    box = torch.tensor([[0.0, 0.0, 16.0, 16.0]])  # one map pixel per input
+    maps = click_disk_maps(points, labels, 16, box, radius=1.5)
+    assert maps.shape == (1, 2, 16, 16)
+    positive = maps[0, 0].nonzero().tolist()
+    # Radius 1.5 covers the 3 x 3 neighbourhood (diagonals at sqrt(2)).
+    assert sorted(positive) == [[y, x] for y in (6, 7, 8) for x in (4, 5, 6)]
+    assert maps[0, 1].sum() == 9 and maps[0, 1, 2, 12] == 1
+    assert maps[0, :, 0, 0].sum() == 0  # padding clicks are not drawn
+
+
+def test_disks_follow_the_window_scale():
+    # A 4x downscaled map: input pixel 9 (centre 9.5) -> map 9.5/4-0.5=1.875
+    points = torch.tensor([[[9.0, 9.0]]])
+    maps = click_disk_maps(points, torch.ones(1, 1), 8,
+                           torch.tensor([[0.0, 0.0, 32.0, 32.0]]), 0.5)
+    assert maps[0, 0].nonzero().tolist() == [[2, 2]]
+    # A window starting at (8, 8): the same click is near its corner.
+    maps = click_disk_maps(points, torch.ones(1, 1), 8,
+                           torch.tensor([[8.0, 8.0, 16.0, 16.0]]), 0.5)
+    assert maps[0, 0].nonzero().tolist() == [[1, 1]]
+
+
+def test_patch_box_covers_the_changed_component_of_the_click():
+    new = np.zeros((64, 64), bool)
+    prev = np.zeros((64, 64), bool)
+    new[10:20, 30:50] = True  # changed: 10 rows x 20 columns
+    new[40:45, 5:10] = True  # another change, elsewhere
+    box = select_patch_box(new, prev, (35.0, 12.0), (64, 64), 1.4, 4.0)
+    # Centre (40, 15), size 28 x 14 after x1.4.
+    assert box == pytest.approx((26.0, 8.0, 54.0, 22.0))
+
+
+def test_patch_box_minimum_size_clipping_and_fallback():
+    new = np.zeros((64, 64), bool)
+    new[60:62, 60:62] = True  # a tiny change in the corner
+    box = select_patch_box(new, new & False, (61.0, 61.0), (64, 48), 1.4,
+                           16.0)
+    # Grown to 16 x 16 and shifted inside the valid area, 64 rows x 48
+    # columns.
+    assert box == pytest.approx((32.0, 48.0, 48.0, 64.0))
+    # The click is in no changed component: a min_size square around it.
+    box = select_patch_box(new, new, (20.0, 30.0), (64, 64), 1.4, 16.0)
+    assert box == pytest.approx((12.5, 22.5, 28.5, 38.5))
+
+
+def test_paste_window_changes_only_pixels_inside_the_window():
+    target = torch.zeros(1, 16, 16)
+    patch = torch.arange(16.0).reshape(1, 4, 4).repeat_interleave(
+        2, 1).repeat_interleave(2, 2)  # 8 x 8, constant 2 x 2 blocks
+    # Window of 8 x 8 input pixels at (8, 4), map stride 2: map pixels
+    # whose centres lie inside: columns 4..7, rows 2..5.
+    paste_window(target, patch, torch.tensor([8.0, 4.0, 16.0, 12.0]), 2)
+    changed = (target[0] != 0).nonzero()
+    assert changed[:, 0].unique().tolist() == [2, 3, 4, 5]
+    assert changed[:, 1].unique().tolist() == [4, 5, 6, 7]
+    # Map pixel (2, 4) samples the patch's top-left 2 x 2 block.
+    assert target[0, 2, 4] == 0 and target[0, 2, 5] == 1
+    assert target[0, 5, 7] == 15

@@ -1,0 +1,240 @@
+# Copyright (c) samref contributors. All rights reserved.
+import math
+
+import numpy as np
+import pytest
+import torch
+from mmengine.runner import load_checkpoint
+from testing_utils import CONFIG_DIR, build_from_config
+
+from samref.apis import InteractivePredictor, init_model
+from samref.models import GlobalDiffRefiner, SAMRef, refine
+from samref.utils import checkpoint_key_report
+
+SAMREF_TINY = 'samref/vit_tiny.py'
+
+
+def randomise_norms(module):
+    torch.manual_seed(1)
+    for m in module.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_(0, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_(1, 0.2)
+            m.bias.data.normal_(0, 0.2)
+
+
+@pytest.fixture(scope='module')
+def samref_tiny():
+    torch.manual_seed(0)
+    model = build_from_config(SAMREF_TINY).eval()
+    randomise_norms(model)
+    return model
+
+
+def test_refine_is_equation_one():
+    error = torch.tensor([0.0, 100.0, -100.0])
+    detail = torch.tensor([4.0, 4.0, 4.0])
+    coarse = torch.tensor([-2.0, -2.0, -2.0])
+    torch.testing.assert_close(
+        refine(error, detail, coarse), torch.tensor([1.0, 4.0, -2.0]))
+
+
+@torch.no_grad()
+def test_global_diff_on_the_valid_area_is_exact():
+    torch.manual_seed(0)
+    gd = GlobalDiffRefiner(channels=16, num_blocks=2, reduce_channels=8)
+    randomise_norms(gd)
+    gd.eval()
+    feats = gd.image_features(
+        torch.randn(1, 3, 256, 256), torch.randn(1, 256, 16, 16))
+    prompt = torch.randn(1, 3, 64, 64)
+    full = gd(feats, prompt)
+    part = gd(feats, prompt, valid_size=(40, 50))
+    for name in ('logits', 'error', 'detail', 'features'):
+        torch.testing.assert_close(part[name][..., :40, :50],
+                                   full[name][..., :40, :50])
+    # Outside the image nothing is refined.
+    torch.testing.assert_close(part['logits'][..., 40:, :],
+                               prompt[:, 2:3, 40:, :])
+    assert (part['error'][..., :, 50:] < -100).all()
+
+
+@torch.no_grad()
+def test_click_independent_features_are_computed_once(samref_tiny):
+    calls = []
+    hook = samref_tiny.global_refiner.image_fusion.register_forward_hook(
+        lambda *args: calls.append(1))
+    try:
+        predictor = InteractivePredictor(samref_tiny)
+        predictor.set_image(np.zeros((60, 80, 3), np.uint8))
+        out = predictor.predict([(10, 10)], [1])
+        predictor.predict([(10, 10), (40, 30)], [1, 0], out)
+    finally:
+        hook.remove()
+    assert calls == [1]
+
+
+def test_valid_map_size_from_the_padding(samref_tiny):
+    inputs = torch.zeros(1, 3, 1024, 1024)
+    inputs[..., :683, :1024] = torch.randn(3, 683, 1024)
+    assert samref_tiny.valid_map_size(inputs).tolist() == [171, 256]
+
+
+def interact_twice(model):
+    predictor = InteractivePredictor(model)
+    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
+                                              dtype=np.uint8)
+    predictor.set_image(image)
+    first = predictor.predict([(60, 40)], [1])
+    return predictor, first
+
+
+@torch.no_grad()
+def test_selector_keeps_the_previous_mask_outside_the_window(samref_tiny):
+    predictor, first = interact_twice(samref_tiny)
+    assert first['branch'] == ['global']
+    clicks = ([(60, 40), (20, 20)], [1, 0])
+    # The error area "grew" (it was 0 before): PatchDiff, previous mask kept.
+    grew = dict(first, state=dict(error_area=torch.tensor([-1])))
+    second = predictor.predict(*clicks, grew)
+    assert second['branch'] == ['patch']
+    x0, y0, x1, y1 = (second['patch']['boxes'][0] / 4).tolist()
+    inside = torch.zeros(256, 256, dtype=torch.bool)
+    inside[math.floor(y0):math.ceil(y1), math.floor(x0):math.ceil(x1)] = 1
+    torch.testing.assert_close(second['logits'][0, 0][~inside],
+                               first['logits'][0, 0][~inside])
+    assert not torch.equal(second['logits'][0, 0][inside],
+                           first['logits'][0, 0][inside])
+    # It shrank: GlobalDiff's whole output, no PatchDiff.
+    shrank = dict(first, state=dict(error_area=torch.tensor([10**9])))
+    third = predictor.predict(*clicks, shrank)
+    assert third['branch'] == ['global'] and 'patch' not in third
+    torch.testing.assert_close(third['logits'], third['global']['logits'])
+
+
+@torch.no_grad()
+def test_without_selector_patchdiff_refines_globaldiff_every_click():
+    torch.manual_seed(0)
+    model = build_from_config(
+        SAMREF_TINY, model=dict(use_selector=False)).eval()
+    predictor, first = interact_twice(model)
+    assert first['branch'] == ['patch']
+    box = (first['patch']['boxes'][0] / 4).tolist()
+    outside = torch.ones(256, 256, dtype=torch.bool)
+    outside[math.floor(box[1]):math.ceil(box[3]),
+            math.floor(box[0]):math.ceil(box[2])] = 0
+    torch.testing.assert_close(first['logits'][0, 0][outside],
+                               first['global']['logits'][0, 0][outside])
+    assert first['pred_logits'].shape == (1, 1, 1024, 1024)
+
+
+@torch.no_grad()
+def test_without_refiners_it_is_sam(samref_tiny):
+    model = build_from_config(
+        SAMREF_TINY,
+        model=dict(use_global=False, use_patch=False,
+                   use_selector=False)).eval()
+    model.load_state_dict(samref_tiny.state_dict())
+    sam = build_from_config('sam/sam_vit-tiny.py').eval()
+    sam.load_state_dict(samref_tiny.state_dict(), strict=False)
+    outs = [interact_twice(m)[1] for m in (model, sam)]
+    torch.testing.assert_close(outs[0]['logits'], outs[1]['logits'])
+    assert outs[0]['branch'] == ['sam']
+
+
+@pytest.mark.parametrize(
+    'switches',
+    [dict(use_global=False),
+     dict(use_patch=False),
+     dict(use_global=False, use_selector=False)])
+def test_inconsistent_switches_are_rejected(switches):
+    with pytest.raises(ValueError, match='need'):
+        build_from_config(SAMREF_TINY, model=switches)
+
+
+def test_sam_checkpoint_reports_exactly_the_new_keys(tmp_path, samref_tiny):
+    sam = build_from_config('sam/sam_vit-tiny.py')
+    path = tmp_path / 'sam_tiny.pth'
+    torch.save(sam.state_dict(), path)
+    model = build_from_config(SAMREF_TINY)
+    loaded = load_checkpoint(model, str(path))
+    report = checkpoint_key_report(model, loaded)
+    expected = sorted(k for k in model.state_dict()
+                      if k.startswith(('global_refiner.', 'patch_refiner.')))
+    assert report['new'] == expected and len(expected) > 50
+    assert report['unexpected'] == [] and report['mismatched'] == []
+    torch.testing.assert_close(model.mask_decoder.state_dict(),
+                               sam.mask_decoder.state_dict())
+
+
+def test_samref_checkpoint_round_trips_strictly(tmp_path, samref_tiny):
+    path = tmp_path / 'samref_tiny.pth'
+    torch.save(samref_tiny.state_dict(), path)
+    model = init_model(CONFIG_DIR / SAMREF_TINY, str(path), strict=True)
+    for key, value in samref_tiny.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+
+
+def test_losses_of_equation_three_reach_only_the_refiners():
+    torch.manual_seed(0)
+    model = build_from_config(SAMREF_TINY, model=dict(use_selector=False))
+    model.train()
+    inputs = torch.randn(2, 3, 1024, 1024)
+    gt = torch.zeros(2, 1, 1024, 1024, dtype=torch.long)
+    gt[:, :, 200:600, 300:700] = 1
+    gt[:, :, 900:] = -1
+    features = model.encode_image(inputs)
+    outputs = model.interact(features, torch.tensor([[[400.0, 400.0]]] * 2),
+                             torch.ones(2, 1, dtype=torch.long))
+    losses = model.interaction_losses(outputs, gt)
+    assert set(losses) == {
+        'loss_nfl', 'loss_dice_global', 'loss_bce_global',
+        'loss_bnfl_global', 'loss_dice_patch', 'loss_bce_patch',
+        'loss_bnfl_patch'
+    }
+    assert all(torch.isfinite(v) for v in losses.values())
+    sum(losses.values()).backward()
+    for name, param in model.named_parameters():
+        trains = name.startswith(('global_refiner.', 'patch_refiner.'))
+        assert param.requires_grad == trains, name
+        assert (param.grad is not None) == trains, name
+    # The frozen parts stay in eval mode while the model trains.
+    assert not model.mask_decoder.training and model.global_refiner.training
+
+
+def test_error_head_losses_match_hand_values(samref_tiny):
+    # Error logits 0 (p = 0.5) everywhere; SAM's mask is empty, the object
+    # covers 4 of 16 valid pixels: the error region is the object.
+    target = torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    target[..., :2, :2] = 1
+    out = dict(error=torch.zeros(1, 1, 4, 4), logits=torch.zeros(1, 1, 4, 4))
+    losses = samref_tiny.refiner_losses('global', out,
+                                        torch.full((1, 1, 4, 4), -5.0),
+                                        target)
+    assert losses['loss_bce_global'].item() == pytest.approx(math.log(2))
+    # V-Net dice: 1 - 2 * sum(p t) / (sum(p^2) + sum(t^2)), eps 1e-3.
+    dice = 1 - 2 * 2.0 / ((4.0 + 1e-3) + (4.0 + 1e-3))
+    assert losses['loss_dice_global'].item() == pytest.approx(dice, rel=1e-5)
+    assert losses['loss_bnfl_global'].item() == pytest.approx(
+        (1.5 * 4 + 12) / 16 * 0.5 * math.log(2), rel=1e-5)
+
+
+def test_stage_one_sam_trains_only_the_decoder():
+    model = build_from_config(
+        'sam/sam_vit-tiny.py',
+        model=dict(
+            frozen_modules=('image_encoder', 'prompt_encoder'),
+            losses=dict(decoder=dict(type='NormalizedFocalLoss'))))
+    model.train()
+    features = model.encode_image(torch.randn(1, 3, 1024, 1024))
+    outputs = model.interact(features, torch.tensor([[[100.0, 100.0]]]),
+                             torch.ones(1, 1, dtype=torch.long))
+    gt = torch.zeros(1, 1, 1024, 1024, dtype=torch.long)
+    gt[..., :300, :300] = 1
+    losses = model.interaction_losses(outputs, gt)
+    assert list(losses) == ['loss_nfl']
+    losses['loss_nfl'].backward()
+    trained = {n for n, p in model.named_parameters() if p.grad is not None}
+    assert trained and all(n.startswith('mask_decoder.') for n in trained)
+    assert 'mask_decoder.output_upscaling.0.weight' in trained
