@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 demo: $(STAMP)
-	$(BIN)/python demo/sam_click_demo.py
+	$(BIN)/python demo/shapes_demo.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 import pytest
 import torch
+
 from testing_utils import build_from_config
 
 

@@ -1,10 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
 import pytest
 import torch
-from testing_utils import CONFIG_DIR, build_from_config
 from mmengine.config import Config
 
 from samref.models import BaseInteractiveSegmentor
+from testing_utils import CONFIG_DIR, build_from_config
 
 ALL_CONFIGS = sorted(CONFIG_DIR.rglob('*.py'))
 EXPERIMENT_CONFIGS = [p for p in ALL_CONFIGS if '_base_' not in p.parts]
@@ -31,4 +31,4 @@ def test_experiment_config_builds_an_interactive_segmentor(path):
     with torch.device('meta'):  # no memory for ViT-H
         model = build_from_config(str(path.relative_to(CONFIG_DIR)))
     assert isinstance(model, BaseInteractiveSegmentor)
-    assert model.input_size == 1024
+    assert model.input_size == cfg.model.data_preprocessor.size[0]

@@ -7,11 +7,10 @@ import argparse
 import os
 import os.path as osp
 
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
-from mmseg.registry import RUNNERS
 
-from samref.utils.dist import prepare_cpu_distributed
+from samref.engine import build_runner, job_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,6 +37,11 @@ def parse_args() -> argparse.Namespace:
         metavar='DIR',
         help='on-disk image-embedding cache; a second evaluation of the '
         'same data and encoder skips the image encoder')
+    parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='fold batch norms into the convolutions (faster inference, '
+        'same results up to rounding)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -77,17 +81,9 @@ def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = job_config(args.config, args.launcher, args.cfg_options,
+                     args.work_dir)
     cfg.load_from = args.checkpoint
-    prepare_cpu_distributed(cfg)
     is_interactive = args.interactive or (cfg.get('test_cfg') or {}).get(
         'type') == 'InteractiveTestLoop'
     if is_interactive:
@@ -95,10 +91,10 @@ def main() -> None:
     elif args.num_clicks is not None or args.embedding_cache:
         raise SystemExit('--num-clicks and --embedding-cache need '
                          '--interactive')
-    if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
+    if args.fuse_conv_bn:
+        runner.load_or_resume()  # the statistics must be loaded first
+        fuse_conv_bn(getattr(runner.model, 'module', runner.model))
     runner.test()
 
 

@@ -13,3 +13,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 runner_type = 'SafeLoadRunner'
+# Seeds numpy, torch and the dataloader workers: the training clicks are
+# drawn from these generators, so a seeded run repeats them.
+randomness = dict(seed=0)

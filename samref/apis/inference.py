@@ -8,12 +8,12 @@ from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner import load_checkpoint
+from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
-from ..utils.checkpoint import checkpoint_key_report, format_key_report
+from ..utils.checkpoint import format_key_report, load_model_weights
 
 
 def init_model(config: Union[str, Path, Config],
@@ -49,12 +49,13 @@ def init_model(config: Union[str, Path, Config],
         raise TypeError(f'{type(model).__name__} built from the config is '
                         'not an interactive segmentor')
     if checkpoint is not None:
-        loaded = load_checkpoint(
-            model, checkpoint, map_location='cpu', strict=strict)
+        report = load_model_weights(
+            model,
+            _load_checkpoint(checkpoint, map_location='cpu'),
+            strict=strict,
+            source=checkpoint)
         print_log(
-            f'weights from {checkpoint}: ' + format_key_report(
-                checkpoint_key_report(model, loaded.get('state_dict',
-                                                        loaded))),
+            f'weights from {checkpoint}: {format_key_report(report)}',
             logger='current')
     model.cfg = config
     return model.to(device).eval()

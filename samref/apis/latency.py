@@ -2,7 +2,7 @@
 """Latency measurements shared by the benchmark scripts."""
 import statistics
 import time
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -19,19 +19,22 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 def padded_input(model: BaseInteractiveSegmentor,
-                 seed: int = 0) -> torch.Tensor:
-    """A random, normalised ``1 x 3 x S x S`` input of the model's size.
+                 seed: int = 0,
+                 image_size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    """A random image, normalised and padded to ``1 x 3 x S x S``.
 
     Args:
         model (BaseInteractiveSegmentor): The model.
         seed (int): Seed of the pixels. Defaults to 0.
+        image_size (tuple[int, int], optional): ``(h, w)`` of the resized
+            image before padding; ``(S, S)`` when None.
 
     Returns:
         torch.Tensor: The input on the model's device.
     """
-    size = model.input_size
+    height, width = image_size or (model.input_size, model.input_size)
     generator = torch.Generator().manual_seed(seed)
-    pixels = torch.randint(0, 256, (3, size, size), generator=generator,
+    pixels = torch.randint(0, 256, (3, height, width), generator=generator,
                            dtype=torch.uint8)
     data = model.data_preprocessor(
         dict(inputs=[pixels], data_samples=[SegDataSample()]), False)
@@ -81,30 +84,41 @@ def measure_sat(model: BaseInteractiveSegmentor,
         per_point=statistics.median(per_point))
 
 
-def synthetic_object(size: int, seed: int = 0) -> np.ndarray:
-    """An ``S x S`` 1/0 object: an ellipse with a hole and a thin bar.
+def synthetic_object(size: int,
+                     seed: int = 0,
+                     image_size: Optional[Tuple[int, int]] = None
+                     ) -> np.ndarray:
+    """An ``S x S`` 1/0 object map: a ring with a thin bar, inside the
+    image (the padding is ignored, -1).
 
     Args:
         size (int): Side of the map.
         seed (int): Seed of the shape's jitter. Defaults to 0.
+        image_size (tuple[int, int], optional): ``(h, w)`` of the image in
+            the map; the whole map when None.
 
     Returns:
         np.ndarray: int8 map.
     """
     rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:size, 0:size] / size
+    height, width = image_size or (size, size)
+    rows, cols = np.mgrid[0:size, 0:size].astype(float)
+    rows, cols = rows / height, cols / width
     cy, cx = 0.5 + 0.1 * rng.uniform(-1, 1, 2)
     ring = ((rows - cy) / 0.3)**2 + ((cols - cx) / 0.22)**2
     obj = (ring < 1) & (ring > 0.25)
     obj |= (np.abs(rows - cols) < 0.01) & (cols > cx)
-    return obj.astype(np.int8)
+    out = obj.astype(np.int8)
+    out[(rows >= 1) | (cols >= 1)] = -1
+    return out
 
 
 @torch.no_grad()
 def measure_interaction(model: BaseInteractiveSegmentor,
                         num_clicks: int = 20,
                         seed: int = 0,
-                        gt: Optional[np.ndarray] = None) -> Dict[str, object]:
+                        image_size: Optional[Tuple[int, int]] = None
+                        ) -> Dict[str, object]:
     """Time one object's interaction with simulated clicks.
 
     The image is random and the object synthetic (or ``gt``); clicks come
@@ -115,18 +129,19 @@ def measure_interaction(model: BaseInteractiveSegmentor,
         model (BaseInteractiveSegmentor): The model, in eval mode.
         num_clicks (int): Clicks to make. Defaults to 20.
         seed (int): Seed of image and object. Defaults to 0.
-        gt (np.ndarray, optional): ``S x S`` object map to use instead.
+        image_size (tuple[int, int], optional): ``(h, w)`` of the resized
+            image inside the padded input; ``(S, S)`` when None.
 
     Returns:
         dict: ``encode`` seconds, ``clicks`` (seconds per click of
         ``interact``), ``stage_times`` (summed seconds per stage the model
-        reports) and ``spc`` (encoding amortised over the clicks, the
-        paper's SPC).
+        reports), ``branches`` (per click, when the model reports them) and
+        ``spc`` (encoding amortised over the clicks, the paper's SPC).
     """
     device = model_device(model)
     size = model.input_size
-    inputs = padded_input(model, seed)
-    gt = synthetic_object(size, seed) if gt is None else gt
+    inputs = padded_input(model, seed, image_size)
+    gt = synthetic_object(size, seed, image_size)
     times: Dict[str, float] = {}
     with timed(times, 'encode', device):
         features = model.encode_image(inputs)
@@ -136,6 +151,7 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     labels: List[int] = []
     outputs: Dict[str, object] = {}
     clicks: List[float] = []
+    branches: List[str] = []
     stage_times: Dict[str, float] = {}
     for _ in range(num_clicks):
         click = simulator.next_click(pred)
@@ -152,6 +168,7 @@ def measure_interaction(model: BaseInteractiveSegmentor,
         clicks.append(time.perf_counter() - start)
         for name, seconds in outputs.get('stage_times', {}).items():
             stage_times[name] = stage_times.get(name, 0.0) + seconds
+        branches += outputs.get('branch', [])
         full = model.postprocess_logits(
             model.prediction_logits(outputs), (size, size), (size, size))
         pred = (full[0, 0] > 0).cpu().numpy()
@@ -159,6 +176,7 @@ def measure_interaction(model: BaseInteractiveSegmentor,
         encode=times['encode'],
         clicks=clicks,
         stage_times=stage_times,
+        branches=branches,
         spc=(times['encode'] + sum(clicks)) / max(len(clicks), 1))
 
 

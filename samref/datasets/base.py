@@ -96,7 +96,9 @@ class InteractiveSegDataset(BaseDataset):
         img_suffix (str | Sequence[str], optional): Image suffixes.
         seg_map_suffix (str | Sequence[str], optional): Mask suffixes.
         mask_format (str, optional): How masks are decoded, a key of
-            ``samref.datasets.mask_formats.MASK_DECODERS``.
+            ``samref.datasets.mask_formats.MASK_DECODERS`` (or of
+            ``ANNOTATION_DECODERS`` for datasets whose objects carry their
+            annotation).
         dataset_name (str, optional): Name in tables; the class's
             ``METAINFO['dataset_name']`` when None.
         subset (str, optional): Name of a part of the dataset, reported
@@ -169,16 +171,25 @@ class InteractiveSegDataset(BaseDataset):
             subset=subset or self.subset,
             objects=objects)
 
-    def pair_by_stem(self,
-                     img_dir: str,
-                     mask_dir: str,
-                     subset: Optional[str] = None) -> List[dict]:
+    def pair_by_stem(
+            self,
+            img_dir: str,
+            mask_dir: str,
+            subset: Optional[str] = None,
+            img_suffix: Union[str, Sequence[str], None] = None,
+            seg_map_suffix: Union[str, Sequence[str], None] = None
+    ) -> List[dict]:
         """Pair the images and masks of two folders by file stem.
 
         Args:
             img_dir (str): Image folder.
-            mask_dir (str): Mask folder.
+            mask_dir (str): Mask folder; may be ``img_dir`` when images and
+                masks have different suffixes.
             subset (str, optional): Part of the dataset the folders hold.
+            img_suffix (str | Sequence[str], optional): Image suffixes; the
+                dataset's ``img_suffix`` when None.
+            seg_map_suffix (str | Sequence[str], optional): Mask suffixes;
+                the dataset's ``seg_map_suffix`` when None.
 
         Returns:
             list[dict]: One item per image, with its one object.
@@ -189,18 +200,19 @@ class InteractiveSegDataset(BaseDataset):
             DatasetLayoutError: A folder is missing or empty, or an image has
                 no mask.
         """
-        images = files_by_stem(require_dir(img_dir, 'image'), self.img_suffix)
-        masks = files_by_stem(
-            require_dir(mask_dir, 'mask'), self.seg_map_suffix)
+        img_suffix = self._as_tuple(img_suffix or self.img_suffix)
+        seg_map_suffix = self._as_tuple(seg_map_suffix or self.seg_map_suffix)
+        images = files_by_stem(require_dir(img_dir, 'image'), img_suffix)
+        masks = files_by_stem(require_dir(mask_dir, 'mask'), seg_map_suffix)
         if not images:
             raise DatasetLayoutError(
-                f'no image ({"/".join(self.img_suffix)}) in {img_dir}')
+                f'no image ({"/".join(img_suffix)}) in {img_dir}')
         items = []
         for stem, img_path in images.items():
             if stem not in masks:
                 raise DatasetLayoutError(
                     f'image {img_path} has no mask: expected '
-                    f'{osp.join(mask_dir, stem)}{self.seg_map_suffix[0]}')
+                    f'{osp.join(mask_dir, stem)}{seg_map_suffix[0]}')
             items.append(
                 self.make_item(img_path, [
                     dict(

@@ -4,11 +4,18 @@
 Every decoder returns an ``int8`` map with 1 for the object, 0 for
 background and -1 for pixels to ignore (excluded from IoU and from click
 simulation).
+
+Two kinds of mask formats exist: those of :data:`MASK_DECODERS` decode a
+mask file that the object names (``seg_map_path``), read once per image;
+those of :data:`ANNOTATION_DECODERS` decode an annotation that the object
+carries itself (COCO / LVIS polygons and RLE), and ``seg_map_path`` names
+the annotation file only for messages.
 """
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Union
 
 import mmcv
 import numpy as np
+from pycocotools import mask as mask_utils
 from scipy.io import loadmat
 
 OBJECT, BACKGROUND, IGNORE = 1, 0, -1
@@ -115,12 +122,80 @@ MASK_DECODERS: Dict[str, Callable[[np.ndarray, Optional[int]],
                                   }
 
 
+def decode_coco_segmentation(segmentation: Union[list, dict], height: int,
+                             width: int) -> np.ndarray:
+    """Decode a COCO / LVIS ``segmentation`` with pycocotools.
+
+    Args:
+        segmentation (list | dict): Polygons (a list of flat
+            ``[x1, y1, x2, y2, ...]`` lists, merged into one mask),
+            uncompressed RLE (``counts`` a list) or compressed RLE
+            (``counts`` a string), as in the annotation file.
+        height (int): Image height, for polygons.
+        width (int): Image width, for polygons.
+
+    Returns:
+        np.ndarray: ``H x W`` int8 map, 1 for the object and 0 for
+        background; RLE gives its own ``size``.
+
+    Raises:
+        ValueError: Polygons with fewer than 3 points or an odd number of
+            coordinates, which pycocotools would read as a box or decode to
+            nothing.
+    """
+    if isinstance(segmentation, list):
+        if not segmentation or any(
+                len(poly) < 6 or len(poly) % 2 for poly in segmentation):
+            raise ValueError('polygons need 3 points or more, as x, y pairs')
+        rle = mask_utils.merge(
+            mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation['counts'], list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle).astype(np.int8)
+
+
+def decode_coco_object(obj: dict) -> np.ndarray:
+    """Decode the annotation of an object of ``COCOLVISDataset``.
+
+    Args:
+        obj (dict): The object, with ``segmentation``, ``height`` and
+            ``width`` (of its image in the annotation file), ``ann_id`` and
+            ``seg_map_path`` (the annotation file).
+
+    Returns:
+        np.ndarray: ``H x W`` int8 map, 1 for the object and 0 for
+        background.
+
+    Raises:
+        MaskFileError: pycocotools cannot decode the annotation; the
+            message names the annotation file and id.
+    """
+    segmentation, height, width = (obj['segmentation'], obj['height'],
+                                   obj['width'])
+    try:
+        return decode_coco_segmentation(segmentation, height, width)
+    except Exception as error:  # noqa: BLE001 - names the annotation below
+        raise MaskFileError(
+            f'cannot decode annotation {obj["ann_id"]} of '
+            f'{obj["seg_map_path"]}: {type(error).__name__}: {error}'
+        ) from None
+
+
+ANNOTATION_DECODERS: Dict[str, Callable[[dict], np.ndarray]] = {
+    'coco': decode_coco_object,
+}
+
+
 def check_mask_format(mask_format: str) -> str:
     """Return ``mask_format`` or raise a ``KeyError`` listing the known ones.
     """
-    if mask_format not in MASK_DECODERS:
-        raise KeyError(f'unknown mask format {mask_format!r}; choose from '
-                       f'{sorted(MASK_DECODERS)}')
+    if mask_format not in MASK_DECODERS and \
+            mask_format not in ANNOTATION_DECODERS:
+        raise KeyError(
+            f'unknown mask format {mask_format!r}; choose from '
+            f'{sorted(MASK_DECODERS) + sorted(ANNOTATION_DECODERS)}')
     return mask_format
 
 

@@ -1,11 +1,60 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Callable, Union
+import os.path as osp
+from typing import Callable, Optional, Union
 
+from mmengine.config import Config
 from mmengine.runner import Runner
+from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
 
-from ..utils.checkpoint import (checkpoint_key_report, format_key_report,
+from ..utils.checkpoint import (format_key_report, load_model_weights,
                                 trusted_checkpoints)
+from ..utils.dist import prepare_cpu_distributed
+
+
+def job_config(config: str,
+               launcher: str = 'none',
+               cfg_options: Optional[dict] = None,
+               work_dir: Optional[str] = None) -> Config:
+    """A config with the settings of a command line applied, as the tools
+    need it.
+
+    Args:
+        config (str): The config file.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+        cfg_options (dict, optional): Overrides.
+        work_dir (str, optional): The work directory; the config's, or
+            ``./work_dirs/<config name>``, when None.
+
+    Returns:
+        Config: The config.
+    """
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    """Build the config's runner (``runner_type``, else mmengine's), ready
+    for a distributed launch on machines without a GPU too.
+
+    Args:
+        cfg (Config): The config, ``launcher`` set.
+
+    Returns:
+        Runner: The runner.
+    """
+    prepare_cpu_distributed(cfg)
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
 
 
 @RUNNERS.register_module()
@@ -38,12 +87,14 @@ class SafeLoadRunner(Runner):
         Returns:
             dict: The loaded checkpoint.
         """
-        checkpoint = super().load_checkpoint(filename, map_location, strict,
-                                             revise_keys)
-        model = getattr(self.model, 'module', self.model)
-        self.logger.info(f'weights from {filename}: ' + format_key_report(
-            checkpoint_key_report(model, checkpoint.get(
-                'state_dict', checkpoint))))
+        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        report = load_model_weights(
+            getattr(self.model, 'module', self.model), checkpoint, strict,
+            revise_keys, filename)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}: '
+                         f'{format_key_report(report)}')
         return checkpoint
 
     def resume(self,

@@ -21,7 +21,7 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
-                    Union)
+                    Sequence, Tuple, Union)
 
 import numpy as np
 import torch
@@ -187,3 +187,48 @@ def format_key_report(report: Dict[str, list]) -> str:
         lines.append(f'{titles[kind]}: ' + ', '.join(
             f'{name} ({count} tensors)' for name, count in groups.items()))
     return '; '.join(lines) or 'all keys match'
+
+
+def load_model_weights(model: torch.nn.Module,
+                       checkpoint: dict,
+                       strict: bool = False,
+                       revise_keys: Sequence[Tuple[str, str]] = (
+                           (r'^module\.', ''), ),
+                       source: str = 'the checkpoint') -> Dict[str, list]:
+    """Load a checkpoint's weights into a model and say what differed.
+
+    Tensors of another shape are left out rather than failing the whole
+    load.
+
+    Args:
+        model (nn.Module): The model (unwrapped).
+        checkpoint (dict): A loaded checkpoint (a state dict, or a dict with
+            ``state_dict``), e.g. from mmengine's ``_load_checkpoint``, which
+            reads files under this module's policy.
+        strict (bool): Raise when any key is new, unexpected or of another
+            shape. Defaults to False.
+        revise_keys (Sequence[tuple[str, str]]): ``(pattern, replacement)``
+            rewrites of the checkpoint's keys.
+        source (str): Name of the checkpoint in messages.
+
+    Returns:
+        dict[str, list]: The report of :func:`checkpoint_key_report`.
+    """
+    if not isinstance(checkpoint, dict):
+        raise RuntimeError(f'{source} holds no state dict')
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    for pattern, replacement in revise_keys:
+        state_dict = {
+            re.sub(pattern, replacement, k): v
+            for k, v in state_dict.items()
+        }
+    report = checkpoint_key_report(model, state_dict)
+    if strict and any(report.values()):
+        raise RuntimeError(f'{source} does not match the model: '
+                           f'{format_key_report(report)}')
+    mismatched = set(report['mismatched'])
+    model.load_state_dict(
+        {k: v
+         for k, v in state_dict.items() if k not in mismatched},
+        strict=False)
+    return report

@@ -1,10 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
 import numpy as np
 import pytest
-from testing_utils import CONFIG_DIR
 from mmengine.config import Config
 
 from samref.apis import InteractivePredictor, init_model
+from testing_utils import CONFIG_DIR
 
 
 def test_init_model_accepts_config_objects_and_overrides():

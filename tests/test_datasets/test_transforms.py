@@ -211,9 +211,10 @@ def test_pack_interactive_inputs():
     np.testing.assert_array_equal(inputs.numpy(), img.transpose(2, 0, 1))
     np.testing.assert_array_equal(sample.gt_object_masks.numpy(), masks)
     meta = sample.metainfo
+    # The object records (polygons for COCO) stay out of the metainfo.
     assert set(meta) == {
         'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'dataset_name',
-        'subset', 'objects'
+        'subset'
     }
     assert meta['subset'] == 'S' and meta['ori_shape'] == (4, 6)
 

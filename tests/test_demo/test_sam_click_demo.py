@@ -4,6 +4,7 @@ import importlib.util
 import cv2
 import numpy as np
 import pytest
+
 from testing_utils import REPO_ROOT
 
 

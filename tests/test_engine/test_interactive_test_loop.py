@@ -9,11 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from testing_utils import CONFIG_DIR, REPO_ROOT, SHARED_DATA
 from mmengine.config import Config
 from mmseg.registry import RUNNERS
 
 from samref.apis import init_model
+from testing_utils import CONFIG_DIR, REPO_ROOT, SHARED_DATA
 
 NUM_CLICKS = 3
 

@@ -41,7 +41,8 @@ def make_runner(work_dir, max_iters=4, **kwargs):
     return SafeLoadRunner(
         model=ToyModel(),
         work_dir=str(work_dir),
-        train_dataloader=DataLoader(data, batch_size=2, collate_fn=lambda batch: dict(inputs=batch)),
+        train_dataloader=DataLoader(
+            data, batch_size=2, collate_fn=lambda batch: dict(inputs=batch)),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(

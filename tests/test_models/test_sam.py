@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-from testing_utils import CONFIG_DIR, build_from_config
 from mmengine.runner import load_checkpoint
 from mmengine.structures import InstanceData
 from mmseg.structures import SegDataSample
@@ -11,6 +10,7 @@ from segment_anything.modeling import Sam
 
 from samref.apis import InteractivePredictor, init_model
 from samref.models import SAM, SAMImageEncoder
+from testing_utils import CONFIG_DIR, build_from_config
 
 OFFICIAL = {
     'b': ('vit_b', 'sam_vit_b_01ec64.pth'),

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import load_checkpoint
-from testing_utils import CONFIG_DIR, build_from_config
 
 from samref.apis import InteractivePredictor, init_model
-from samref.models import GlobalDiffRefiner, SAMRef, refine
+from samref.models import GlobalDiffRefiner, refine
 from samref.utils import checkpoint_key_report
+from testing_utils import CONFIG_DIR, build_from_config
 
 SAMREF_TINY = 'samref/vit_tiny.py'
 
@@ -78,7 +78,10 @@ def test_click_independent_features_are_computed_once(samref_tiny):
 def test_valid_map_size_from_the_padding(samref_tiny):
     inputs = torch.zeros(1, 3, 1024, 1024)
     inputs[..., :683, :1024] = torch.randn(3, 683, 1024)
-    assert samref_tiny.valid_map_size(inputs).tolist() == [171, 256]
+    inputs = inputs.repeat(2, 1, 1, 1)
+    inputs[1, :, :, 500:] = 0
+    assert samref_tiny.valid_map_size(inputs).tolist() == [[171, 256],
+                                                           [171, 125]]
 
 
 def interact_twice(model):

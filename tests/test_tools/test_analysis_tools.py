@@ -3,6 +3,7 @@ import importlib.util
 import json
 
 import pytest
+
 from testing_utils import CONFIG_DIR, REPO_ROOT
 
 TINY = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
@@ -83,3 +84,23 @@ def test_plot_names_an_unreadable_results_file(tmp_path):
     bad.write_text('{"summary": ')
     with pytest.raises(SystemExit, match='bad.json'):
         load_tool('plot_miou_curve').main([str(bad)])
+
+
+def test_benchmark_train_step_times_both_ways(monkeypatch):
+    tool = load_tool('benchmark_train_step')
+    encoder_calls = []
+    from samref.models import SAMImageEncoder
+    original = SAMImageEncoder.forward
+
+    def counting(self, x):
+        encoder_calls.append(1)
+        return original(self, x)
+
+    monkeypatch.setattr(SAMImageEncoder, 'forward', counting)
+    rows = tool.main([
+        str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'), '--steps',
+        '1'
+    ])
+    # 2 steps with the encoder, 1 call to extract, none with embeddings.
+    assert len(encoder_calls) == 3
+    assert rows[1][2] == '1.00x' and float(rows[2][2].rstrip('x')) > 0

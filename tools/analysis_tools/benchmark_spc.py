@@ -2,24 +2,38 @@
 """Seconds per click of one or more models, measured in one run.
 
 For every model: ``--samples`` interactions of ``--clicks`` simulated
-clicks on a random 1024 x 1024 image with a synthetic object. It reports
-the median latency of a click without the image encoder (what a user feels
-while clicking), SPC as the paper defines it (the encoding amortised over
-the clicks), the per-stage times the model reports, ratios to the first
-model and the peak memory::
+clicks on a random image with a synthetic object (the image fills the
+1024 x 1024 input, or ``--image-size H W`` of it). It reports the median
+latency of a click without the image encoder (what a user feels while
+clicking), SPC as the paper defines it (the encoding amortised over the
+clicks), where the click's time goes (per stage), the share of clicks that
+ran PatchDiff, ratios to the first model and the peak memory. Models given
+together are measured in one run on the same machine, so their ratios are
+comparable even on a shared machine::
 
     python tools/analysis_tools/benchmark_spc.py \\
-        configs/sam/sam_vit-b.py configs/sam/sam_vit-tiny.py --device cpu
+        configs/samref/vit_b_coco_lvis.py --ablate-stages --fuse-conv-bn
+
+``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
+GlobalDiff + PatchDiff and the full model (Table 3's rows).
 """
 import argparse
 import statistics
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import torch
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import DictAction
 from terminaltables import AsciiTable
 
 from samref.apis import PeakMemory, init_model, measure_interaction
+
+STAGES = (
+    ('SAM', dict(use_global=False, use_patch=False, use_selector=False)),
+    ('+GD', dict(use_global=True, use_patch=False, use_selector=False)),
+    ('+GD+PD', dict(use_global=True, use_patch=True, use_selector=False)),
+    ('+GD+PD+DPS', dict(use_global=True, use_patch=True, use_selector=True)),
+)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -28,18 +42,50 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--checkpoints',
         nargs='+',
-        help='one checkpoint per config (default: random weights)')
+        help='one checkpoint per config (default: random weights, which '
+        'time the same)')
     parser.add_argument('--device', default='cpu', help='cpu or cuda:N')
     parser.add_argument(
         '--clicks', type=int, default=20, help='clicks per interaction')
     parser.add_argument(
         '--samples', type=int, default=3, help='interactions per model')
     parser.add_argument(
+        '--image-size',
+        nargs=2,
+        type=int,
+        metavar=('H', 'W'),
+        help='resized image inside the padded input (default: all of it)')
+    parser.add_argument(
+        '--ablate-stages',
+        action='store_true',
+        help='run each SAM-REF config as SAM, +GD, +GD+PD and +GD+PD+DPS')
+    parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='fold batch norms into the convolutions before timing')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
         help='overrides for every config')
     return parser.parse_args(argv)
+
+
+def expand(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str],
+                                                   dict]]:
+    """``(label, config, checkpoint, options)`` of every model to time."""
+    checkpoints = args.checkpoints or [None] * len(args.configs)
+    if len(checkpoints) != len(args.configs):
+        raise SystemExit('give one checkpoint per config')
+    runs = []
+    for config, checkpoint in zip(args.configs, checkpoints):
+        variants = STAGES if args.ablate_stages else (('', {}), )
+        for suffix, switches in variants:
+            options = dict(args.cfg_options or {})
+            options.update({f'model.{k}': v for k, v in switches.items()})
+            runs.append((f'{config} {suffix}'.strip(), config, checkpoint,
+                         options))
+    return runs
 
 
 def main(argv: Optional[List[str]] = None) -> List[list]:
@@ -52,23 +98,26 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         list[list]: The table's rows.
     """
     args = parse_args(argv)
-    checkpoints = args.checkpoints or [None] * len(args.configs)
-    if len(checkpoints) != len(args.configs):
-        raise SystemExit('give one checkpoint per config')
     rows = [[
         'model', 'click (ms, median)', 'click vs first', 'SPC (s)',
-        'SPC vs first', 'encoder (s)', 'stages (ms/click)', 'peak memory (MB)'
+        'SPC vs first', 'encoder (s)', 'stages (ms/click)', 'PatchDiff (%)',
+        'peak memory (MB)'
     ]]
     reference = None
-    for config, checkpoint in zip(args.configs, checkpoints):
-        model = init_model(config, checkpoint, args.device, args.cfg_options)
-        clicks, spcs, encodes, stages = [], [], [], {}
+    image_size = tuple(args.image_size) if args.image_size else None
+    for label, config, checkpoint, options in expand(args):
+        model = init_model(config, checkpoint, args.device, options)
+        if args.fuse_conv_bn:
+            model = fuse_conv_bn(model)
+        clicks, spcs, encodes, stages, branches = [], [], [], {}, []
         with PeakMemory(torch.device(args.device)) as memory:
             for seed in range(args.samples):
-                result = measure_interaction(model, args.clicks, seed)
+                result = measure_interaction(model, args.clicks, seed,
+                                             image_size)
                 clicks += result['clicks']
                 spcs.append(result['spc'])
                 encodes.append(result['encode'])
+                branches += result['branches']
                 for name, seconds in result['stage_times'].items():
                     stages[name] = stages.get(name, 0.0) + seconds
         click = statistics.median(clicks)
@@ -76,15 +125,20 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         reference = reference or (click, spc)
         stage_text = ', '.join(f'{name} {1e3 * s / len(clicks):.1f}'
                                for name, s in stages.items()) or '-'
+        patch_share = '-' if not branches else \
+            f'{100 * branches.count("patch") / len(branches):.0f}'
         peak = '-' if memory.peak_mb is None else f'{memory.peak_mb:.0f}'
         rows.append([
-            config, f'{1e3 * click:.1f}', f'{click / reference[0]:.2f}x',
+            label, f'{1e3 * click:.1f}', f'{click / reference[0]:.2f}x',
             f'{spc:.3f}', f'{spc / reference[1]:.2f}x',
-            f'{statistics.median(encodes):.2f}', stage_text, peak
+            f'{statistics.median(encodes):.2f}', stage_text, patch_share,
+            peak
         ])
         del model
-    print(f'SPC, {args.samples} x {args.clicks} clicks per model, device '
-          f'{args.device}, {torch.get_num_threads()} threads')
+    size = 'full input' if image_size is None else \
+        f'{image_size[0]}x{image_size[1]} image'
+    print(f'SPC, {args.samples} x {args.clicks} clicks per model, {size}, '
+          f'device {args.device}, {torch.get_num_threads()} threads')
     print(AsciiTable(rows).table)
     return rows
 

@@ -1,5 +1,4 @@
 # GrabCut: data_GT/*.jpg|bmp + boundary_GT/*.bmp (128 = ignore), 50 objects.
 _base_ = ['./interactive_eval.py']
-data_root = 'data/GrabCut'
 test_dataloader = dict(
-    dataset=dict(type='GrabCutDataset', data_root=data_root))
+    dataset=dict(type='GrabCutDataset', data_root='data/GrabCut'))

@@ -3,6 +3,5 @@
 # part and the whole; evaluate parts apart with --cfg-options
 # test_dataloader.dataset.parts="['COIFT']".
 _base_ = ['./interactive_eval.py']
-data_root = 'data/sam-hq'
 test_dataloader = dict(
-    dataset=dict(type='HQSeg44KDataset', data_root=data_root))
+    dataset=dict(type='HQSeg44KDataset', data_root='data/sam-hq'))

@@ -26,6 +26,12 @@ model = dict(
         num_multimask_outputs=3,
         iou_head_depth=3,
         iou_head_hidden_dim=256),
+    # Training clicks (InterFormer/FocSAM): first click at the object's
+    # centre, n ~ gamma^n extra clicks simulated without gradient.
+    train_cfg=dict(
+        click_sampler=dict(
+            type='IterativeClickSampler', max_extra_clicks=20,
+            margin_ratio=1.7)),
     # 'single': mask token 0 at every click (FocSAM); 'best_iou': multimask
     # output, the mask with the best predicted IoU (SegNext).
     mask_output='single')

@@ -1,5 +1,11 @@
 # Copyright (c) samref contributors. All rights reserved.
-from .formatting import PackInteractiveInputs
+from .formatting import ObjectMaskToSegMap, PackInteractiveInputs
+from .image_embedding import LoadImageEmbedding
 from .loading import LoadObjectMasks
+from .sampling import SampleObject
+from .wrappers import SkipBadSample
 
-__all__ = ['LoadObjectMasks', 'PackInteractiveInputs']
+__all__ = [
+    'LoadImageEmbedding', 'LoadObjectMasks', 'ObjectMaskToSegMap',
+    'PackInteractiveInputs', 'SampleObject', 'SkipBadSample'
+]

@@ -5,7 +5,45 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ..mask_formats import MaskFileError, decode_mask, read_raw_mask
+from ..mask_formats import (ANNOTATION_DECODERS, MaskFileError, decode_mask,
+                            read_raw_mask)
+
+
+def object_name(obj: dict) -> str:
+    """How messages name an object: its mask file, or its annotation and
+    the annotation file.
+
+    Args:
+        obj (dict): An object of a data item.
+
+    Returns:
+        str: E.g. ``'mask gt/a.png'`` or
+        ``'annotation 17 of instances_train2017.json'``.
+    """
+    if obj['mask_format'] in ANNOTATION_DECODERS:
+        return f'annotation {obj["ann_id"]} of {obj["seg_map_path"]}'
+    return f'mask {obj["seg_map_path"]}'
+
+
+def load_object_mask(obj: dict, raw: Dict[str, np.ndarray]) -> np.ndarray:
+    """Decode one object's 1 / 0 / -1 map.
+
+    Args:
+        obj (dict): An object of a data item.
+        raw (dict[str, np.ndarray]): Mask files already read, by path;
+            a file read here is added, so that a file shared by several
+            objects is read once.
+
+    Returns:
+        np.ndarray: ``H x W`` int8 map, at the size of the mask file or of
+        the annotation's image.
+    """
+    if obj['mask_format'] in ANNOTATION_DECODERS:
+        return ANNOTATION_DECODERS[obj['mask_format']](obj)
+    path = obj['seg_map_path']
+    if path not in raw:
+        raw[path] = read_raw_mask(path)
+    return decode_mask(raw[path], obj['mask_format'], obj.get('instance_id'))
 
 
 @TRANSFORMS.register_module()
@@ -20,6 +58,8 @@ class LoadObjectMasks(BaseTransform):
     image size (interactive metrics are computed there).
 
     A file shared by several objects (an instance map) is read once.
+    Objects of an annotation format (COCO / LVIS) are decoded from their
+    own ``segmentation``.
     """
 
     def transform(self, results: dict) -> dict:
@@ -32,9 +72,9 @@ class LoadObjectMasks(BaseTransform):
             dict: ``results`` with ``gt_object_masks``.
 
         Raises:
-            MaskFileError: A mask cannot be read, its size differs from the
-                image's or it has no object pixel; the message names the
-                file.
+            MaskFileError: A mask cannot be read or decoded, its size
+                differs from the image's or it has no object pixel; the
+                message names the file (and the annotation).
         """
         if not results['objects']:
             raise MaskFileError(f'image {results["img_path"]} has no object')
@@ -42,19 +82,15 @@ class LoadObjectMasks(BaseTransform):
         raw: Dict[str, np.ndarray] = {}
         masks = []
         for obj in results['objects']:
-            path = obj['seg_map_path']
-            if path not in raw:
-                raw[path] = read_raw_mask(path)
-            if raw[path].shape != (height, width):
+            mask = load_object_mask(obj, raw)
+            if mask.shape != (height, width):
                 raise MaskFileError(
-                    f'mask {path} is {raw[path].shape[1]}x'
-                    f'{raw[path].shape[0]} but image {results["img_path"]} '
+                    f'{object_name(obj)} is {mask.shape[1]}x'
+                    f'{mask.shape[0]} but image {results["img_path"]} '
                     f'is {width}x{height}')
-            mask = decode_mask(raw[path], obj['mask_format'],
-                               obj.get('instance_id'))
             if not (mask == 1).any():
                 raise MaskFileError(
-                    f'mask {path} has no object pixel'
+                    f'{object_name(obj)} has no object pixel'
                     + (f' for instance {obj["instance_id"]}'
                        if obj.get('instance_id') is not None else ''))
             masks.append(mask)

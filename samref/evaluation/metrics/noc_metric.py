@@ -158,6 +158,7 @@ class NoCMetric(BaseMetric):
         timing = [[
             'Dataset', 'SPC (s)', 'SPC w/o encoder (ms)', 'encoder total (s)'
         ]]
+
         def keys(prefix):
             return sorted({
                 key[len(prefix):]
@@ -225,9 +226,9 @@ class NoCMetric(BaseMetric):
         with os.fdopen(handle, 'w', encoding='utf-8') as f:
             json.dump(content, f)
         os.replace(tmp, path)
-        curves = OrderedDict(
-            (name, [s[f'mIoU@{k}'] for k in range(1, content['num_clicks'] + 1)])
-            for name, s in summaries.items())
+        clicks = range(1, content['num_clicks'] + 1)
+        curves = OrderedDict((name, [s[f'mIoU@{k}'] for k in clicks])
+                             for name, s in summaries.items())
         plot = plot_miou_curves(
             curves, osp.join(self.output_dir, 'miou_curve.png'), self.label)
         print_log(f'results written to {path}, mIoU curve to {plot}',

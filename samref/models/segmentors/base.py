@@ -6,10 +6,9 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.structures import PixelData
-from torch import Tensor
-
 from mmseg.structures import SegDataSample
 from mmseg.utils import ForwardResults, OptConfigType, OptMultiConfig
+from torch import Tensor
 
 
 class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
@@ -210,15 +209,16 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
             })
         return data_samples
 
+    @abstractmethod
     def loss(self, inputs: Tensor,
              data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
-        """Losses of a training step; segmentors that train override it.
+        """Losses of a training step (``forward(mode='loss')``).
 
         Args:
             inputs (Tensor): Normalised, padded images.
             data_samples (list[SegDataSample]): Training samples.
 
         Returns:
-            dict[str, Tensor]: The losses.
+            dict[str, Tensor]: The losses (``loss``-prefixed items are
+            summed) and values to log.
         """
-        raise RuntimeError(f'{type(self).__name__} has no training loss')

@@ -1,10 +1,12 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmseg.registry import MODELS
+from mmseg.registry import MODELS, TASK_UTILS
+from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
@@ -33,6 +35,8 @@ class SAM(BaseInteractiveSegmentor):
         frozen_modules (Sequence[str]): Names of sub-modules that do not
             train (no gradient, always in eval mode), e.g.
             ``('image_encoder', 'prompt_encoder')``. Defaults to ().
+        train_cfg (dict, optional): ``click_sampler``, the training click
+            simulation (``IterativeClickSampler``). Defaults to None.
         mask_output (str): Which decoder mask is the prediction and is fed
             back at the next click: ``'single'`` takes the single-mask output
             (mask token 0) at every click, as FocSAM does; ``'best_iou'``
@@ -51,6 +55,7 @@ class SAM(BaseInteractiveSegmentor):
                  mask_decoder: ConfigType,
                  losses: OptConfigType = None,
                  frozen_modules: Sequence[str] = (),
+                 train_cfg: OptConfigType = None,
                  mask_output: str = 'single',
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -72,6 +77,9 @@ class SAM(BaseInteractiveSegmentor):
         })
         self.frozen_modules = tuple(frozen_modules)
         self.freeze()
+        train_cfg = train_cfg or {}
+        self.click_sampler = TASK_UTILS.build(train_cfg['click_sampler']) \
+            if 'click_sampler' in train_cfg else None
 
     def freeze(self) -> None:
         """Stop the gradients of :attr:`frozen_modules` and keep them in eval
@@ -106,7 +114,10 @@ class SAM(BaseInteractiveSegmentor):
             for SAM's published sizes.
         """
         if image_embeddings is None:
-            image_embeddings = self.image_encoder(inputs)
+            frozen = 'image_encoder' in self.frozen_modules
+            with torch.set_grad_enabled(torch.is_grad_enabled()
+                                        and not frozen):
+                image_embeddings = self.image_encoder(inputs)
         return dict(image_embeddings=image_embeddings)
 
     def decode(self,
@@ -180,9 +191,114 @@ class SAM(BaseInteractiveSegmentor):
             iou_pred = iou_pred[:, 0]
         return dict(logits=logits, iou_pred=iou_pred)
 
+    def loss(self, inputs: Tensor,
+             data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+        """A training step with simulated clicks (InterFormer, FocSAM).
+
+        For every sample: a first click at the object's centre, ``n`` extra
+        clicks (``n`` drawn per sample with its dataset's ``click_gamma``),
+        each simulated from the model's own prediction without gradient and
+        in eval mode, the low-resolution logits (and state) fed back; then
+        one last interaction with gradient, whose :meth:`interaction_losses`
+        are averaged over the batch. Pre-extracted embeddings in the samples
+        (``image_embeddings``) replace the image encoder.
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` (0, 1,
+                255 ignored/padding) and ``click_gamma`` in the metainfo.
+
+        Returns:
+            dict[str, Tensor]: The losses, and ``clicks``, the mean number of
+            clicks of the batch (logged).
+        """
+        if self.click_sampler is None:
+            raise RuntimeError(f'{type(self).__name__} has no click_sampler'
+                               ' in train_cfg, so it cannot train')
+        gt = torch.stack([s.gt_sem_seg.data for s in data_samples]).long()
+        gt[gt == 255] = -1
+        stored = [s.get('image_embeddings') for s in data_samples]
+        embeddings = torch.stack(stored).to(inputs) \
+            if all(e is not None for e in stored) else None
+        features = self.encode_image(inputs, embeddings)
+        losses: Dict[str, List[Tensor]] = {}
+        clicks = []
+        for i, sample in enumerate(data_samples):
+            sample_features = {
+                k: v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
+                [x[i:i + 1] for x in v] if isinstance(v, list) else v
+                for k, v in features.items()
+            }
+            points, labels, previous = self.simulate_clicks(
+                sample_features, gt[i:i + 1],
+                sample.metainfo.get('click_gamma', 0.6))
+            outputs = self.interact(sample_features, points, labels,
+                                    previous.get('logits'),
+                                    previous.get('state'))
+            for name, value in self.interaction_losses(outputs,
+                                                       gt[i:i + 1]).items():
+                losses.setdefault(name, []).append(value)
+            clicks.append(points.shape[1])
+        averaged = {k: torch.stack(v).mean() for k, v in losses.items()}
+        averaged['clicks'] = inputs.new_tensor(float(np.mean(clicks)))
+        return averaged
+
+    @torch.no_grad()
+    def simulate_clicks(self, features: Dict[str, Tensor], gt: Tensor,
+                        gamma: float) -> Tuple[Tensor, Tensor, dict]:
+        """The clicks before the training interaction of one sample.
+
+        Args:
+            features (dict[str, Tensor]): The sample's image features.
+            gt (Tensor): ``1 x 1 x S x S`` 1 / 0 / -1 mask.
+            gamma (float): The decay of the number of extra clicks.
+
+        Returns:
+            tuple: ``1 x N x 2`` points, ``1 x N`` labels and the outputs of
+            the last simulated interaction (empty without extra clicks).
+        """
+        mask = gt[0, 0].cpu().numpy()
+        x, y = self.click_sampler.first_click(mask)
+        clicks = [(x, y, 1)]
+        previous: dict = {}
+        was_training = self.training
+        self.eval()
+        try:
+            for _ in range(self.click_sampler.num_extra_clicks(gamma)):
+                points, labels = self._click_tensors(clicks, gt.device)
+                previous = self.interact(features, points, labels,
+                                         previous.get('logits'),
+                                         previous.get('state'))
+                pred = self.postprocess_logits(
+                    self.prediction_logits(previous), mask.shape,
+                    mask.shape)[0, 0] > 0
+                click = self.click_sampler.next_click(mask,
+                                                      pred.cpu().numpy())
+                if click is None:
+                    break
+                clicks.append(click)
+        finally:
+            self.train(was_training)
+        points, labels = self._click_tensors(clicks, gt.device)
+        return points, labels, previous
+
+    @staticmethod
+    def _click_tensors(clicks: List[tuple],
+                       device: torch.device) -> Tuple[Tensor, Tensor]:
+        """``1 x N x 2`` points and ``1 x N`` labels of ``(x, y, label)``."""
+        points = torch.tensor([[c[:2] for c in clicks]],
+                              dtype=torch.float32,
+                              device=device)
+        labels = torch.tensor([[int(c[2]) for c in clicks]], device=device)
+        return points, labels
+
     def interaction_losses(self, outputs: Dict[str, Tensor],
                            gt: Tensor) -> Dict[str, Tensor]:
         """Losses of one interaction against the ground truth.
+
+        Logits are upsampled (bilinearly, as for the prediction) to the
+        input resolution and compared with the full-resolution mask, so thin
+        structures are not lost to a low-resolution target.
 
         Args:
             outputs (dict): Outputs of :meth:`interact`.
@@ -193,34 +309,16 @@ class SAM(BaseInteractiveSegmentor):
             dict[str, Tensor]: The ``decoder`` loss on SAM's logits, under its
             ``loss_name``.
         """
-        coarse = outputs.get('coarse', outputs['logits'])
         if 'decoder' not in self.losses:
             return {}
         loss = self.losses['decoder']
-        return {
-            loss.loss_name: loss(coarse,
-                                 downsample_target(gt, coarse.shape[-1]))
-        }
+        coarse = outputs.get('coarse', outputs['logits'])
+        return {loss.loss_name: loss(upsample_to(coarse, gt), gt)}
 
 
-def downsample_target(gt: Tensor, size: int) -> Tensor:
-    """Downsample a 1 / 0 / -1 mask by area.
-
-    A pixel is object when at least half of the pixels it covers are, and
-    ignored when less than half are valid.
-
-    Args:
-        gt (Tensor): ``B x 1 x S x S`` mask.
-        size (int): Side of the result (``S`` must be a multiple).
-
-    Returns:
-        Tensor: ``B x 1 x size x size`` int64 mask.
-    """
-    factor = gt.shape[-1] // size
-    if factor == 1:
-        return gt.long()
-    obj = F.avg_pool2d((gt == 1).float(), factor)
-    valid = F.avg_pool2d((gt != -1).float(), factor)
-    target = (obj >= 0.5).long()
-    target[valid < 0.5] = -1
-    return target
+def upsample_to(logits: Tensor, like: Tensor) -> Tensor:
+    """Bilinearly resize logits to the spatial size of ``like``."""
+    if logits.shape[-2:] == like.shape[-2:]:
+        return logits
+    return F.interpolate(
+        logits, like.shape[-2:], mode='bilinear', align_corners=False)

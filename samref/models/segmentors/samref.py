@@ -1,5 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ...utils.timer import timed
 from ..utils import click_disk_maps, select_patch_box, whole_input_box
-from .sam import SAM, downsample_target
+from .sam import SAM, upsample_to
 
 
 @MODELS.register_module()
@@ -57,6 +57,7 @@ class SAMRef(SAM):
             ``global_refined``, ``patch_error_dice``, ``patch_error_bce`` and
             ``patch_refined`` (equation (3)); absent terms are skipped.
         frozen_modules (Sequence[str]): Sub-modules that do not train.
+        train_cfg (dict, optional): See :class:`SAM`.
         mask_output (str): SAM's mask token policy, see :class:`SAM`.
         data_preprocessor (dict, optional): See :class:`SAM`.
         init_cfg (dict, optional): Initialisation config.
@@ -76,6 +77,7 @@ class SAMRef(SAM):
                  patch_min_size: float = 16.0,
                  losses: OptConfigType = None,
                  frozen_modules: Sequence[str] = (),
+                 train_cfg: OptConfigType = None,
                  mask_output: str = 'single',
                  data_preprocessor: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -84,6 +86,7 @@ class SAMRef(SAM):
             prompt_encoder=prompt_encoder,
             mask_decoder=mask_decoder,
             losses=losses,
+            train_cfg=train_cfg,
             mask_output=mask_output,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
@@ -117,9 +120,10 @@ class SAMRef(SAM):
 
         Returns:
             dict[str, Tensor]: ``image_embeddings``, ``inputs`` (for the
-            PatchDiff crops), ``valid_size`` (``(h, w)`` of the unpadded
-            images, in pixels of the ``S/4`` maps) and ``global_image`` /
-            ``global_embeddings`` (GlobalDiff's cached branch).
+            PatchDiff crops), ``valid_size`` (``B x 2``, ``(h, w)`` of each
+            unpadded image in pixels of the ``S/4`` maps) and
+            ``global_image`` / ``global_embeddings`` (GlobalDiff's cached
+            branch).
         """
         features = super().encode_image(inputs, image_embeddings)
         features['inputs'] = inputs
@@ -132,25 +136,27 @@ class SAMRef(SAM):
         return features
 
     def valid_map_size(self, inputs: Tensor) -> Tensor:
-        """``(h, w)`` of the unpadded area of a batch, in ``S/4`` map pixels.
+        """``(h, w)`` of each unpadded image, in ``S/4`` map pixels.
 
         The padding is exactly zero after normalisation, and no 8-bit pixel
         normalises to zero in all channels with SAM's (fractional) mean, so
-        the unpadded area is where the input is non-zero (the union over the
-        batch).
+        the unpadded area is where the input is non-zero.
 
         Args:
             inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
 
         Returns:
-            Tensor: ``(h, w)``, int64, on the CPU.
+            Tensor: ``B x 2`` int64, on the CPU.
         """
-        nonzero = inputs.ne(0).any(dim=1).any(dim=0)
-        rows = nonzero.any(dim=1).nonzero()
-        cols = nonzero.any(dim=0).nonzero()
-        height = int(rows[-1]) + 1 if len(rows) else self.input_size
-        width = int(cols[-1]) + 1 if len(cols) else self.input_size
-        return torch.tensor([-(-height // 4), -(-width // 4)])
+        nonzero = inputs.ne(0).any(dim=1)
+        sizes = []
+        for dim in (2, 1):  # rows, then columns
+            seen = nonzero.any(dim=dim)
+            last = torch.where(seen, torch.arange(seen.shape[1],
+                                                  device=seen.device),
+                               -1).max(dim=1).values + 1
+            sizes.append(torch.where(last > 0, last, self.input_size))
+        return (-(-torch.stack(sizes, dim=1) // 4)).cpu()
 
     def interact(self,
                  image_features: Dict[str, Tensor],
@@ -195,7 +201,9 @@ class SAMRef(SAM):
                 points, labels, self.map_size,
                 whole_input_box(len(points), self.input_size, points),
                 self.disk_radius)
-            valid_size = tuple(image_features['valid_size'].tolist())
+            valid_sizes = image_features['valid_size']
+            # One window for the batch: the union of the images.
+            valid_size = tuple(valid_sizes.max(dim=0).values.tolist())
             global_out = self.global_refiner(
                 dict(
                     image=image_features['global_image'],
@@ -207,10 +215,11 @@ class SAMRef(SAM):
         outputs['state'] = dict(error_area=error_area)
         patch = torch.zeros(len(points), dtype=torch.bool, device=device)
         with timed(times, 'selector', device):
-            if self.use_selector and prev_logits is not None and state:
-                patch = error_area > state['error_area']
-            elif self.use_patch and not self.use_selector:
+            if self.use_patch and (self.training or not self.use_selector):
+                # Training refines every window so that PatchDiff learns.
                 patch = torch.ones_like(patch)
+            elif self.use_selector and prev_logits is not None and state:
+                patch = error_area > state['error_area']
         outputs['branch'] = ['patch' if p else 'global' for p in patch]
         outputs['logits'] = logits
         if patch.any():
@@ -218,17 +227,17 @@ class SAMRef(SAM):
                 # The selector keeps the previous mask outside the window.
                 base = torch.where(patch[:, None, None, None],
                                    prev_logits, logits) \
-                    if self.use_selector else logits
+                    if self.use_selector and not self.training else logits
                 (outputs['logits'], outputs['pred_logits'],
                  outputs['patch']) = self.refine_windows(
                      image_features['inputs'], global_out, base, points,
-                     labels, prev_logits, patch, valid_size)
+                     labels, prev_logits, patch, valid_sizes)
         return outputs
 
     def refine_windows(self, inputs: Tensor, global_out: Dict[str, Tensor],
                        base: Tensor, points: Tensor, labels: Tensor,
                        prev_logits: Optional[Tensor], selected: Tensor,
-                       valid_size: Tuple[int, int]) -> tuple:
+                       valid_sizes: Tensor) -> tuple:
         """Run PatchDiff on the selected samples and paste the windows.
 
         Args:
@@ -240,8 +249,8 @@ class SAMRef(SAM):
             prev_logits (Tensor, optional): Previous logits (for the
                 changed region that locates the window).
             selected (Tensor): ``B`` bool, samples to refine.
-            valid_size (tuple[int, int]): ``(h, w)`` of the unpadded area in
-                map pixels; windows stay inside it.
+            valid_sizes (Tensor): ``B x 2`` ``(h, w)`` of the unpadded
+                images in map pixels; windows stay inside them.
 
         Returns:
             tuple: ``logits`` at ``S/4`` and ``pred_logits`` at ``S``, both
@@ -254,10 +263,11 @@ class SAMRef(SAM):
             (prev_logits[index, 0] > 0).cpu().numpy()
         last = self.last_clicks(points[index], labels[index]) / 4
         boxes = points.new_tensor([
-            select_patch_box(new, prev, tuple(click), valid_size,
+            select_patch_box(new, prev, tuple(click), tuple(valid),
                              self.patch_expand_ratio, self.patch_min_size)
-            for new, prev, click in zip(new_masks, prev_masks,
-                                        last.cpu().numpy())
+            for new, prev, click, valid in zip(
+                new_masks, prev_masks,
+                last.cpu().numpy(), valid_sizes[index.cpu()].tolist())
         ]) * 4
         out = self.patch_refiner(inputs[index],
                                  global_out['features'][index],
@@ -282,16 +292,16 @@ class SAMRef(SAM):
         last = torch.where(valid, positions, -1).max(dim=1).values
         return points[torch.arange(len(points)), last.clamp(min=0)]
 
-
     def interaction_losses(self, outputs: Dict[str, object],
                            gt: Tensor) -> Dict[str, Tensor]:
         """Equation (3) for one interaction.
 
-        ``decoder`` on SAM's logits; for GlobalDiff (at ``S/4``) and
-        PatchDiff (in its windows) Dice and BCE on the error map, supervised
-        by the error region between the ground truth and SAM's mask (logits
-        > 0), and the normalized focal loss of the refined logits with that
-        region weighted (``error_weight`` of the loss).
+        ``decoder`` on SAM's logits; for GlobalDiff (upsampled to the input
+        resolution) and PatchDiff (in its windows) Dice and BCE on the error
+        map, supervised by the error region between the ground truth and
+        SAM's mask (logits > 0), and the normalized focal loss of the
+        refined logits with that region weighted (``error_weight`` of the
+        loss).
 
         Args:
             outputs (dict): Outputs of :meth:`interact`.
@@ -302,10 +312,13 @@ class SAMRef(SAM):
         """
         losses = super().interaction_losses(outputs, gt)
         if 'global' in outputs:
-            target = downsample_target(gt, self.map_size)
+            global_out = outputs['global']
             losses.update(
-                self.refiner_losses('global', outputs['global'],
-                                    outputs['coarse'], target))
+                self.refiner_losses(
+                    'global', {
+                        name: upsample_to(global_out[name], gt)
+                        for name in ('error', 'logits')
+                    }, upsample_to(outputs['coarse'], gt), gt))
         if 'patch' in outputs:
             patch = outputs['patch']
             losses.update(
@@ -348,11 +361,11 @@ class SAMRef(SAM):
         }
         losses = {}
         for term, args in inputs.items():
-            loss = self.losses[f'{stage}_{term}'] \
-                if f'{stage}_{term}' in self.losses else None
-            if loss is not None:
+            if f'{stage}_{term}' in self.losses:
+                loss = self.losses[f'{stage}_{term}']
                 losses[loss.loss_name] = loss(*args)
         return losses
+
 
 def paste_window(target: Tensor, patch: Tensor, box: Tensor,
                  stride: int) -> None:

@@ -1,5 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .click_maps import click_disk_maps, whole_input_box
+from .click_sampler import IterativeClickSampler
 from .patch_box import select_patch_box
 
-__all__ = ['click_disk_maps', 'whole_input_box', 'select_patch_box']
+__all__ = [
+    'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
+    'select_patch_box'
+]

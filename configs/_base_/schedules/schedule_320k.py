@@ -1,0 +1,24 @@
+# FocSAM's schedule (SAM-REF, 4.1.3): AdamW, lr 1e-4, linear warm-up from
+# 1e-6 over 1500 iterations, then poly decay (power 1) to 0; 320k iterations.
+optimizer = dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05)
+optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=1500),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        by_epoch=False,
+        begin=1500,
+        end=320000),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=320000)
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(
+        type='CheckpointHook', by_epoch=False, interval=8000,
+        max_keep_ckpts=3),
+    sampler_seed=dict(type='DistSamplerSeedHook'))

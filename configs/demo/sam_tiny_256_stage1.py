@@ -1,0 +1,16 @@
+# Demo stage 1: SAM (tiny encoder, 256 x 256 input) on the generated shapes.
+# There are no pretrained weights here, so unlike the real stage 1 (which
+# freezes SAM's image encoder) the random encoder trains with the decoder.
+_base_ = [
+    '../_base_/models/sam_vit-b.py', '../_base_/datasets/shapes_256.py',
+    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
+    image_encoder=dict(arch='tiny', img_size=256),
+    prompt_encoder=dict(
+        image_embedding_size=(16, 16), input_image_size=(256, 256)),
+    train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
+    frozen_modules=('prompt_encoder', ),
+    losses=dict(
+        decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl')))

@@ -1,0 +1,18 @@
+# Demo stage 2: SAM-REF's refiners on the generated shapes, everything of
+# SAM frozen, starting from the demo's stage-1 checkpoint.
+_base_ = [
+    '../_base_/models/samref_vit-b.py', '../_base_/datasets/shapes_256.py',
+    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
+    image_encoder=dict(arch='tiny', img_size=256),
+    prompt_encoder=dict(
+        image_embedding_size=(16, 16), input_image_size=(256, 256)),
+    train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
+    global_refiner=dict(channels=32, reduce_channels=16),
+    patch_refiner=dict(
+        feat_channels=32, channels=16, patch_size=64, disk_radius=2.0),
+    disk_radius=1.0,
+    patch_min_size=8.0)
+load_from = 'work_dirs/demo/stage1/iter_300.pth'

@@ -1,0 +1,3 @@
+# Table 4: 1 ResBasicBlock(s) in GlobalDiff's detail extractor.
+_base_ = ['../vit_h_coco_lvis.py']
+model = dict(global_refiner=dict(num_blocks=1))

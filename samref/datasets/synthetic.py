@@ -1,0 +1,141 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""A generated dataset of objects with thin structures, holes and fine
+boundaries: where fusing the image with the clicks again (SAM-REF's
+refiners) matters most. Deterministic for a seed."""
+import json
+import os
+import os.path as osp
+from typing import Tuple
+
+import cv2
+import numpy as np
+
+SHAPES = ('wheel', 'tree', 'frame', 'holes')
+
+
+def _line(mask: np.ndarray, p0, p1, width: int) -> None:
+    cv2.line(mask, tuple(int(v) for v in p0), tuple(int(v) for v in p1), 1,
+             max(1, int(width)), cv2.LINE_AA)
+
+
+def draw_shape(kind: str, size: Tuple[int, int],
+               rng: np.random.Generator) -> np.ndarray:
+    """Draw one object's mask.
+
+    Args:
+        kind (str): One of :data:`SHAPES`.
+        size (tuple[int, int]): ``(h, w)`` of the picture.
+        rng (np.random.Generator): Randomness of placement and proportions.
+
+    Returns:
+        np.ndarray: ``h x w`` uint8 mask (0/1).
+    """
+    height, width = size
+    mask = np.zeros(size, np.uint8)
+    scale = min(height, width)
+    cx = rng.uniform(0.35, 0.65) * width
+    cy = rng.uniform(0.35, 0.65) * height
+    radius = rng.uniform(0.22, 0.32) * scale
+    thin = max(1, round(scale / rng.uniform(60, 110)))
+    if kind == 'wheel':
+        cv2.circle(mask, (int(cx), int(cy)), int(radius), 1, thin * 2)
+        cv2.circle(mask, (int(cx), int(cy)), int(radius * 0.15), 1, -1)
+        for angle in rng.uniform(0, 2 * np.pi) + np.arange(
+                rng.integers(5, 9)) * 2 * np.pi / rng.integers(5, 9):
+            _line(mask, (cx, cy), (cx + radius * np.cos(angle),
+                                   cy + radius * np.sin(angle)), thin)
+    elif kind == 'tree':
+        stack = [(cx, cy + radius, -np.pi / 2, radius * 0.7, thin * 3)]
+        while stack:
+            x, y, angle, length, w = stack.pop()
+            x1, y1 = x + length * np.cos(angle), y + length * np.sin(angle)
+            _line(mask, (x, y), (x1, y1), w)
+            if length > radius * 0.15:
+                for turn in (-1, 1):
+                    stack.append((x1, y1, angle + turn * rng.uniform(0.3, 0.8),
+                                  length * rng.uniform(0.55, 0.75),
+                                  max(1, w - 1)))
+    elif kind == 'frame':
+        half_w, half_h = radius, radius * rng.uniform(0.6, 1.0)
+        corners = np.array([[cx - half_w, cy - half_h],
+                            [cx + half_w, cy + half_h]]).astype(int)
+        cv2.rectangle(mask, tuple(corners[0]), tuple(corners[1]), 1,
+                      thin * 2)
+        for t in rng.uniform(0.2, 0.8, rng.integers(1, 4)):
+            _line(mask, (cx - half_w + 2 * half_w * t, cy - half_h),
+                  (cx - half_w + 2 * half_w * t, cy + half_h), thin)
+    elif kind == 'holes':
+        cv2.ellipse(mask, (int(cx), int(cy)),
+                    (int(radius), int(radius * rng.uniform(0.6, 1.0))),
+                    rng.uniform(0, 180), 0, 360, 1, -1)
+        for _ in range(rng.integers(3, 8)):
+            angle, dist = rng.uniform(0, 2 * np.pi), rng.uniform(0, 0.6)
+            cv2.circle(mask, (int(cx + dist * radius * np.cos(angle)),
+                              int(cy + dist * radius * np.sin(angle))),
+                       int(radius * rng.uniform(0.05, 0.15)), 0, -1)
+    else:
+        raise KeyError(f'unknown shape {kind!r}; choose from {SHAPES}')
+    return mask
+
+
+def draw_sample(size: Tuple[int, int],
+                rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """A textured picture with one object and a few distractors.
+
+    Args:
+        size (tuple[int, int]): ``(h, w)``.
+        rng (np.random.Generator): Randomness.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: BGR uint8 picture and the object's
+        0/255 mask.
+    """
+    height, width = size
+    base = rng.uniform(40, 215, 3)
+    rows, cols = np.mgrid[0:height, 0:width]
+    tilt = rng.uniform(-40, 40, 3)
+    picture = base + tilt * (cols / width)[..., None]
+    for _ in range(rng.integers(2, 5)):  # distractor shapes
+        blob = draw_shape(SHAPES[rng.integers(len(SHAPES))], size, rng)
+        picture[blob > 0] = rng.uniform(30, 225, 3)
+    obj = draw_shape(SHAPES[rng.integers(len(SHAPES))], size, rng)
+    colour = (base + rng.choice([-1, 1], 3) * rng.uniform(45, 90, 3))
+    picture[obj > 0] = np.clip(colour, 0, 255)
+    picture += rng.normal(0, 10, picture.shape)
+    return np.clip(picture, 0, 255).astype(np.uint8), obj * 255
+
+
+def make_shapes_dataset(root: str,
+                        num_images: int,
+                        seed: int = 0,
+                        size: Tuple[int, int] = (240, 320)) -> str:
+    """Write the dataset in the COCO-MVal layout (``img/``, ``gt/``).
+
+    An existing folder made with the same settings is reused.
+
+    Args:
+        root (str): Output folder.
+        num_images (int): Pictures (one object each).
+        seed (int): Seed. Defaults to 0.
+        size (tuple[int, int]): ``(h, w)`` of the pictures.
+
+    Returns:
+        str: ``root``.
+    """
+    settings = dict(num_images=num_images, seed=seed, size=list(size))
+    manifest = osp.join(root, 'settings.json')
+    if osp.isfile(manifest):
+        with open(manifest, encoding='utf-8') as f:
+            if json.load(f) == settings:
+                return root
+    os.makedirs(osp.join(root, 'img'), exist_ok=True)
+    os.makedirs(osp.join(root, 'gt'), exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(num_images):
+        picture, mask = draw_sample(size, rng)
+        cv2.imwrite(osp.join(root, 'img', f'{i:05d}.jpg'), picture,
+                    [cv2.IMWRITE_JPEG_QUALITY, 95])
+        cv2.imwrite(osp.join(root, 'gt', f'{i:05d}.png'), mask)
+    with open(manifest, 'w', encoding='utf-8') as f:
+        json.dump(settings, f)
+    return root

@@ -1,0 +1,184 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Pre-extract SAM image embeddings of a config's training images.
+
+    python tools/extract_embeddings.py CONFIG --out DIR [--checkpoint CKPT]
+    torchrun --nproc_per_node 4 tools/extract_embeddings.py CONFIG \\
+        --out DIR --launcher pytorch
+
+Every image of ``train_dataloader.dataset`` is resized as the training
+pipeline resizes it; its views (the image and, when the pipeline flips,
+its flipped copy) are encoded once and saved as fp16 tensors, one file per
+view, plus ``index.json`` with the encoder's digest and the input size.
+Files already present are skipped, so an interrupted run resumes where it
+stopped. Train with the embeddings by appending
+``dict(type='LoadImageEmbedding', embedding_dir=DIR)`` to the training
+pipeline and adding ``dict(type='EmbeddingCheckHook')`` to
+``custom_hooks`` (``configs/demo/samref_tiny_256_stage2_embeddings.py``
+shows how).
+"""
+import argparse
+import hashlib
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import List, Optional
+
+import torch
+from mmcv.transforms import Compose
+from mmengine.config import Config, DictAction
+from mmengine.dist import (all_gather_object, barrier, get_dist_info,
+                           init_dist, is_main_process)
+from mmengine.registry import init_default_scope
+from mmengine.utils import ProgressBar
+from mmseg.registry import DATASETS
+from mmseg.structures import SegDataSample
+
+from samref.apis import init_model
+from samref.datasets.transforms.image_embedding import (INDEX_FILE,
+                                                        embedding_view)
+from samref.engine import encoder_fingerprint
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Pre-extract SAM image embeddings')
+    parser.add_argument('config', help='training config')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument(
+        '--checkpoint',
+        help='weights of the image encoder (default: the config\'s '
+        'load_from)')
+    parser.add_argument(
+        '--fp32', action='store_true', help='store float32 (default fp16)')
+    parser.add_argument('--device', help='default: cuda if available')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='overrides')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch'], default='none')
+    return parser.parse_args(argv)
+
+
+def find_transform(pipeline: list, name: str) -> Optional[dict]:
+    """The first transform config of a type, also inside wrappers."""
+    for transform in pipeline:
+        if transform.get('type') == name:
+            return transform
+        found = find_transform(transform.get('transforms', []), name)
+        if found is not None:
+            return found
+    return None
+
+
+def file_name(img_path: str, view: str) -> str:
+    """A stable, unique file name for an image view."""
+    return hashlib.sha1(f'{img_path}|{view}'.encode()).hexdigest()[:24] + \
+        f'_{view}.pt'
+
+
+def main(argv: Optional[List[str]] = None) -> str:
+    """Extract the embeddings.
+
+    Args:
+        argv (list[str], optional): Command-line arguments.
+
+    Returns:
+        str: The index file.
+    """
+    args = parse_args(argv)
+    if args.launcher == 'pytorch':
+        init_dist('pytorch', backend='nccl' if torch.cuda.is_available()
+                  else 'gloo')
+    rank, world_size = get_dist_info()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    if device.startswith('cuda') and world_size > 1:
+        device = f'cuda:{rank % torch.cuda.device_count()}'
+    checkpoint = args.checkpoint or cfg.get('load_from')
+    model = init_model(cfg, checkpoint, device)
+
+    pipeline_cfg = cfg.train_dataloader.dataset.get('pipeline') or \
+        cfg.get('train_pipeline', [])
+    resize = find_transform(pipeline_cfg, 'Resize')
+    if resize is None:
+        raise SystemExit('the training pipeline has no Resize; nothing '
+                         'tells how large the embedded images are')
+    flip = find_transform(pipeline_cfg, 'RandomFlip')
+    directions = [None]
+    if flip is not None:
+        direction = flip.get('direction', 'horizontal')
+        directions += direction if isinstance(direction, list) else \
+            [direction]
+    load = Compose([dict(type='LoadImageFromFile'), dict(resize)])
+    dataset_cfg = dict(cfg.train_dataloader.dataset)
+    dataset_cfg['pipeline'] = []
+    dataset = DATASETS.build(dataset_cfg)
+    sub_datasets = getattr(dataset, 'datasets', [dataset])
+    img_paths = sorted({
+        sub.get_data_info(i)['img_path']
+        for sub in sub_datasets for i in range(len(sub))
+    })
+
+    os.makedirs(args.out, exist_ok=True)
+    dtype = torch.float32 if args.fp32 else torch.float16
+    entries = []
+    mine = img_paths[rank::world_size]
+    progress = ProgressBar(len(mine)) if is_main_process() else None
+    for img_path in mine:
+        results = load(dict(img_path=img_path))
+        for direction in directions:
+            view = embedding_view(direction is not None, direction)
+            name = file_name(img_path, view)
+            img = results['img']
+            if direction == 'horizontal':
+                img = img[:, ::-1]
+            elif direction == 'vertical':
+                img = img[::-1]
+            elif direction == 'diagonal':
+                img = img[::-1, ::-1]
+            entries.append((img_path, view, name, list(img.shape[:2])))
+            path = osp.join(args.out, name)
+            if osp.isfile(path):
+                continue  # extracted by an earlier, interrupted run
+            pixels = torch.from_numpy(img.copy()).permute(2, 0, 1)
+            data = model.data_preprocessor(
+                dict(inputs=[pixels], data_samples=[SegDataSample()]), False)
+            with torch.no_grad():
+                embedding = model.image_encoder(data['inputs'])[0]
+            handle, tmp = tempfile.mkstemp(dir=args.out, suffix='.tmp')
+            os.close(handle)
+            torch.save(embedding.to(dtype).cpu(), tmp)
+            os.replace(tmp, path)
+        if progress is not None:
+            progress.update()
+    entries = [entry for part in all_gather_object(entries)
+               for entry in part]
+    index_path = osp.join(args.out, INDEX_FILE)
+    if is_main_process():
+        files: dict = {}
+        for img_path, view, name, shape in entries:
+            files.setdefault(img_path, {})[view] = dict(
+                file=name, img_shape=shape)
+        index = dict(
+            meta=dict(
+                encoder=encoder_fingerprint(model.image_encoder),
+                input_size=model.input_size,
+                resize=dict(resize),
+                dtype=str(dtype).replace('torch.', ''),
+                config=osp.abspath(args.config)),
+            files=files)
+        handle, tmp = tempfile.mkstemp(dir=args.out, suffix='.tmp')
+        with os.fdopen(handle, 'w', encoding='utf-8') as f:
+            json.dump(index, f)
+        os.replace(tmp, index_path)
+        print(f'\n{len(entries)} embeddings of {len(img_paths)} images, '
+              f'index {index_path}')
+    barrier()
+    return index_path
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,73 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Train a model (mmseg-style script).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+    bash tools/dist_train.sh CONFIG GPUS [train.py options]
+"""
+import argparse
+import logging
+import os
+
+import torch
+from mmengine.config import DictAction
+from mmengine.logging import print_log
+
+from samref.engine import build_runner, job_config
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a samref model')
+    parser.add_argument('config', help='train config file')
+    parser.add_argument(
+        '--work-dir',
+        help='where to save logs and checkpoints; default '
+        './work_dirs/<config name>')
+    parser.add_argument(
+        '--resume',
+        action='store_true',
+        help='resume from the latest checkpoint in the work dir (or from '
+        'load_from when it is set)')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='mixed-precision training (needs a GPU)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. train_dataloader.batch_size=2')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = job_config(args.config, args.launcher, args.cfg_options,
+                     args.work_dir)
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper '
+                             'does not run on the CPU')
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print_log(
+                'AMP is already enabled in the config',
+                logger='current',
+                level=logging.WARNING)
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+    cfg.resume = args.resume
+    runner = build_runner(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
