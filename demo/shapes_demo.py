@@ -23,7 +23,7 @@ from mmengine.hooks import Hook
 from mmseg.registry import RUNNERS
 from terminaltables import AsciiTable
 
-from samref.datasets.synthetic import make_shapes_dataset
+from samref.datasets import make_shapes_dataset
 from samref.visualization import plot_miou_curves
 
 STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
@@ -105,8 +105,11 @@ def main(argv: Optional[List[str]] = None) -> dict:
         'train_dataloader.dataset.data_root': osp.join(data, 'train'),
         'test_dataloader.dataset.data_root': osp.join(data, 'val'),
     }
+    warmup = max(1, min(30, args.iters // 10))  # 30 of the default 300
     schedule = {
         'train_cfg.max_iters': args.iters,
+        'param_scheduler.0.end': warmup,
+        'param_scheduler.1.begin': warmup,
         'param_scheduler.1.end': args.iters,
         'default_hooks.checkpoint.interval': args.iters,
     }

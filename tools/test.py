@@ -6,6 +6,7 @@
 import argparse
 import os
 import os.path as osp
+from typing import List
 
 from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
@@ -28,6 +29,14 @@ def parse_args() -> argparse.Namespace:
         help='evaluate with the click protocol (InteractiveTestLoop + '
         'NoCMetric); the eval configs under configs/sam and '
         'configs/samref select it already')
+    parser.add_argument(
+        '--datasets',
+        nargs='+',
+        metavar='NAME[=DATA_ROOT]',
+        help='evaluate on these benchmarks together, one table row each '
+        '(configs/_base_/datasets/eval_<NAME>.py, e.g. grabcut berkeley '
+        'davis sbd), optionally with their data roots; implies '
+        '--interactive')
     parser.add_argument(
         '--num-clicks',
         type=int,
@@ -60,6 +69,46 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+EVAL_CONFIGS = osp.join(
+    osp.dirname(osp.abspath(__file__)), '..', 'configs', '_base_', 'datasets')
+
+
+def use_datasets(cfg: Config, specs: List[str]) -> None:
+    """Evaluate on several benchmarks at once (a ``ConcatDataset``).
+
+    The config's own test pipeline and loader settings are kept when it has
+    them; otherwise those of ``configs/_base_/datasets/interactive_eval.py``.
+
+    Args:
+        cfg (Config): The config, updated in place.
+        specs (list[str]): ``NAME`` or ``NAME=DATA_ROOT`` per benchmark.
+    """
+    datasets = []
+    loader = cfg.get('test_dataloader')
+    for spec in specs:
+        name, _, data_root = spec.partition('=')
+        path = osp.join(EVAL_CONFIGS, f'eval_{name}.py')
+        if not osp.isfile(path):
+            known = sorted(
+                f[len('eval_'):-len('.py')] for f in os.listdir(EVAL_CONFIGS)
+                if f.startswith('eval_'))
+            raise SystemExit(f'--datasets: no benchmark {name!r} '
+                             f'({path}); choose from {known}')
+        eval_loader = Config.fromfile(path).test_dataloader
+        dataset = eval_loader.dataset
+        if loader is not None and 'pipeline' in loader.get('dataset', {}):
+            dataset.pipeline = loader.dataset.pipeline
+        if data_root:
+            dataset.data_root = data_root
+        datasets.append(dataset)
+    if loader is None:
+        loader = eval_loader
+    # The benchmarks differ in their names only.
+    loader.dataset = dict(
+        type='ConcatDataset', datasets=datasets, ignore_keys=['dataset_name'])
+    cfg.test_dataloader = loader
+
+
 def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
     """Select the click protocol and its command-line settings."""
     test_cfg = dict(cfg.get('test_cfg') or {})
@@ -84,8 +133,14 @@ def main() -> None:
     cfg = job_config(args.config, args.launcher, args.cfg_options,
                      args.work_dir)
     cfg.load_from = args.checkpoint
-    is_interactive = args.interactive or (cfg.get('test_cfg') or {}).get(
-        'type') == 'InteractiveTestLoop'
+    if args.datasets:
+        use_datasets(cfg, args.datasets)
+    if cfg.get('test_dataloader') is None:
+        raise SystemExit(f'{args.config} has no test_dataloader: use an '
+                         'eval config (e.g. configs/sam/sam_vit-b_davis.py) '
+                         'or --datasets')
+    is_interactive = args.interactive or args.datasets or (
+        cfg.get('test_cfg') or {}).get('type') == 'InteractiveTestLoop'
     if is_interactive:
         use_interactive_loop(cfg, args)
     elif args.num_clicks is not None or args.embedding_cache:

@@ -13,6 +13,7 @@ from mmengine.config import Config
 from mmseg.registry import RUNNERS
 
 from samref.apis import init_model
+from samref.datasets import make_shapes_dataset
 from testing_utils import CONFIG_DIR, REPO_ROOT, SHARED_DATA
 
 NUM_CLICKS = 3
@@ -212,3 +213,37 @@ def test_real_grabcut_images(tmp_path, tiny_checkpoint):
     results, _, _, _ = run_eval(cfg)
     assert len(results['samples']) == 3
     assert results['summary']['GrabCut']['num_objects'] == 3
+
+
+def test_test_script_evaluates_several_benchmarks_at_once(
+        focuscut_root, tmp_path, tiny_checkpoint):
+    shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 2, seed=4)
+    work_dir = tmp_path / 'several'
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tools' / 'test.py'),
+        str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'), tiny_checkpoint,
+        '--datasets', f'focuscut={focuscut_root}', f'coco-mval={shapes}',
+        '--num-clicks', '2', '--work-dir',
+        str(work_dir), '--cfg-options', 'test_dataloader.num_workers=0'
+    ],
+                          cwd=REPO_ROOT,
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((work_dir / 'results.json').read_text())
+    assert results['summary']['Toy']['num_objects'] == 4
+    assert results['summary']['COCO-MVal']['num_objects'] == 2
+    bad = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tools' / 'test.py'),
+        str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'), tiny_checkpoint,
+        '--datasets', 'imagenet'
+    ],
+                         cwd=REPO_ROOT,
+                         capture_output=True,
+                         text=True,
+                         timeout=300)
+    assert bad.returncode != 0 and 'imagenet' in bad.stderr
+    assert 'grabcut' in bad.stderr

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmseg.registry import RUNNERS
 
 from samref.apis import init_model
-from samref.datasets.synthetic import make_shapes_dataset
+from samref.datasets import make_shapes_dataset
 from testing_utils import CONFIG_DIR, REPO_ROOT
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
@@ -153,10 +153,12 @@ def test_killed_run_resumes_at_its_iteration(shapes, tmp_path):
         cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
+    # mmengine names a checkpoint in `last_checkpoint` once it is written.
     deadline = time.time() + 300
-    while not (work_dir / 'iter_2.pth').exists() and proc.poll() is None:
+    while not (work_dir / 'last_checkpoint').exists():
+        assert proc.poll() is None, 'training ended before its checkpoint'
         assert time.time() < deadline, 'no checkpoint within 300 s'
-        time.sleep(0.5)
+        time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (work_dir / 'iter_6.pth').exists()

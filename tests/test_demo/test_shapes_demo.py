@@ -1,0 +1,24 @@
+# Copyright (c) samref contributors. All rights reserved.
+import importlib.util
+
+from testing_utils import REPO_ROOT
+
+
+def test_main_job_trains_both_stages_and_compares(tmp_path, monkeypatch,
+                                                  capsys):
+    monkeypatch.chdir(REPO_ROOT)
+    spec = importlib.util.spec_from_file_location(
+        'shapes_demo', REPO_ROOT / 'demo' / 'shapes_demo.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    summaries = demo.main([
+        '--work-dir',
+        str(tmp_path), '--iters', '2', '--train-images', '4',
+        '--val-images', '2'
+    ])
+    assert set(summaries) == {'SAM', 'SAM-REF'}
+    assert all(s['num_objects'] == 2 for s in summaries.values())
+    printed = capsys.readouterr().out
+    assert '[4/4]' in printed and '| SAM-REF |' in printed
+    assert (tmp_path / 'stage2' / 'iter_2.pth').is_file()
+    assert (tmp_path / 'miou_sam_vs_samref.png').stat().st_size > 0
