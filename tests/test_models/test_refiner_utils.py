@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 import torch
+from mmcv.ops import RoIAlign
 
 from samref.models.segmentors.samref import paste_window
-from samref.models.utils import click_disk_maps, select_patch_box
+from samref.models.utils import RoICrop, click_disk_maps, select_patch_box
 
 
 def test_disks_are_drawn_at_the_click_with_the_radius():
@@ -68,3 +69,24 @@ def test_paste_window_changes_only_pixels_inside_the_window():
     # Map pixel (2, 4) samples the patch's top-left 2 x 2 block.
     assert target[0, 2, 4] == 0 and target[0, 2, 5] == 1
     assert target[0, 5, 7] == 15
+
+
+@pytest.mark.parametrize('scale', [1.0, 0.25])
+def test_roi_crop_matches_mmcv_roi_align_on_cpu(scale):
+    torch.manual_seed(0)
+    maps = torch.randn(2, 5, 40, 48).contiguous(
+        memory_format=torch.channels_last)
+    rois = torch.tensor([
+        [0, 0.0, 0.0, 192.0, 160.0],  # the whole map at scale 1/4
+        [1, 10.3, 7.9, 150.2, 90.0],  # larger than the crop: 2-3 samples
+        [0, 30.0, 31.0, 36.5, 34.0],  # smaller: upsampled
+        [1, -6.0, -3.0, 20.0, 250.0],  # beyond the border: clamp, zeros
+    ]) * torch.tensor([1, scale, scale, scale, scale])
+    # mmcv's kernel needs NCHW memory: given the channels-last maps as they
+    # are it reads the wrong values.
+    roi_align = RoIAlign((8, 12), spatial_scale=scale, aligned=True)
+    expected = roi_align(maps.contiguous(), rois)
+    assert not torch.allclose(roi_align(maps, rois), expected)
+    crops = RoICrop((8, 12), spatial_scale=scale)(maps, rois)
+    assert crops.shape == (4, 5, 8, 12)
+    torch.testing.assert_close(crops, expected, atol=1e-5, rtol=1e-5)

@@ -146,6 +146,36 @@ def test_without_refiners_it_is_sam(samref_tiny):
     assert outs[0]['branch'] == ['sam']
 
 
+@torch.no_grad()
+def test_bfloat16_refiners_agree_with_float32(samref_tiny):
+    model = build_from_config(
+        SAMREF_TINY, model=dict(use_selector=False,
+                                refiner_dtype='bfloat16')).eval()
+    model.load_state_dict(samref_tiny.state_dict())
+    reference = build_from_config(SAMREF_TINY,
+                                  model=dict(use_selector=False)).eval()
+    reference.load_state_dict(samref_tiny.state_dict())
+    outs = [interact_twice(m)[1] for m in (model, reference)]
+    assert outs[0]['global']['features'].dtype == torch.float32
+    assert model.global_refiner.blocks[0].conv1.weight.dtype == \
+        torch.float32
+    # The same window, then nearly the same logits and masks.
+    torch.testing.assert_close(outs[0]['patch']['boxes'],
+                               outs[1]['patch']['boxes'])
+    diff = (outs[0]['logits'] - outs[1]['logits']).abs()
+    assert 0 < diff.max() < 0.1 * outs[1]['logits'].abs().max()
+    same = (outs[0]['logits'] > 0) == (outs[1]['logits'] > 0)
+    assert same.float().mean() > 0.99
+    # Training keeps float32.
+    model.train()
+    assert model.inference_dtype == torch.float32
+
+
+def test_unknown_refiner_dtype_is_rejected():
+    with pytest.raises(ValueError, match='refiner_dtype'):
+        build_from_config(SAMREF_TINY, model=dict(refiner_dtype='float16'))
+
+
 @pytest.mark.parametrize(
     'switches',
     [dict(use_global=False),

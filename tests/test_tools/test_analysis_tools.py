@@ -44,6 +44,21 @@ def test_benchmark_spc_compares_models_in_one_run():
     assert float(rows[2][1]) > 0
 
 
+def test_benchmark_spc_ablates_stages_and_refiner_precision():
+    samref = str(CONFIG_DIR / 'samref' / 'vit_tiny.py')
+    rows = load_tool('benchmark_spc').main([
+        samref, '--ablate-stages', '--refiner-dtypes', 'float32',
+        'bfloat16', '--clicks', '2', '--samples', '1'
+    ])
+    labels = [row[0][len(samref) + 1:] for row in rows[1:]]
+    assert labels == [
+        'SAM', '+GD', '+GD (bfloat16)', '+GD+PD', '+GD+PD (bfloat16)',
+        '+GD+PD+DPS', '+GD+PD+DPS (bfloat16)'
+    ]
+    assert rows[1][6] == 'sam ' + rows[1][6].split()[1]  # SAM: one stage
+    assert 'global_diff' in rows[2][6] and 'patch_diff' in rows[4][6]
+
+
 def test_benchmarks_need_one_checkpoint_per_config():
     with pytest.raises(SystemExit, match='one checkpoint per config'):
         load_tool('benchmark_spc').main(

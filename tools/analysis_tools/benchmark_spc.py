@@ -15,7 +15,9 @@ comparable even on a shared machine::
         configs/samref/vit_b_coco_lvis.py --ablate-stages --fuse-conv-bn
 
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
-GlobalDiff + PatchDiff and the full model (Table 3's rows).
+GlobalDiff + PatchDiff and the full model (Table 3's rows);
+``--refiner-dtypes float32 bfloat16`` times every SAM-REF row with both
+refiner precisions.
 """
 import argparse
 import statistics
@@ -23,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import torch
 from mmcv.cnn import fuse_conv_bn
-from mmengine.config import DictAction
+from mmengine.config import Config, DictAction
 from terminaltables import AsciiTable
 
 from samref.apis import PeakMemory, init_model, measure_interaction
@@ -60,6 +62,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='run each SAM-REF config as SAM, +GD, +GD+PD and +GD+PD+DPS')
     parser.add_argument(
+        '--refiner-dtypes',
+        nargs='+',
+        default=['float32'],
+        choices=['float32', 'bfloat16'],
+        help='time each SAM-REF model with each refiner_dtype (bfloat16 '
+        'pays off on CPUs with AMX and on GPUs)')
+    parser.add_argument(
         '--fuse-conv-bn',
         action='store_true',
         help='fold batch norms into the convolutions before timing')
@@ -79,12 +88,20 @@ def expand(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str],
         raise SystemExit('give one checkpoint per config')
     runs = []
     for config, checkpoint in zip(args.configs, checkpoints):
+        is_samref = Config.fromfile(config).model.type == 'SAMRef'
         variants = STAGES if args.ablate_stages else (('', {}), )
         for suffix, switches in variants:
-            options = dict(args.cfg_options or {})
-            options.update({f'model.{k}': v for k, v in switches.items()})
-            runs.append((f'{config} {suffix}'.strip(), config, checkpoint,
-                         options))
+            refined = is_samref and switches.get('use_global', True)
+            for dtype in args.refiner_dtypes if refined else ['float32']:
+                options = dict(args.cfg_options or {})
+                options.update(
+                    {f'model.{k}': v
+                     for k, v in switches.items()})
+                label = f'{config} {suffix}'.strip()
+                if dtype != 'float32':
+                    options['model.refiner_dtype'] = dtype
+                    label += f' ({dtype})'
+                runs.append((label, config, checkpoint, options))
     return runs
 
 

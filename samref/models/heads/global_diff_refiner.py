@@ -140,6 +140,9 @@ class GlobalDiffRefiner(BaseModule):
         """
         coarse = prompt_map[:, 2:3]
         size = tuple(prompt_map.shape[-2:])
+        if valid_size is not None and all(
+                v >= s for v, s in zip(valid_size, size)):
+            valid_size = None  # nothing is padding
         window = (Ellipsis, slice(0, size[0]), slice(0, size[1]))
         if valid_size is not None:
             window = (Ellipsis, slice(0, min(size[0], valid_size[0] +

@@ -4,14 +4,13 @@ from typing import Dict
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmcv.ops import RoIAlign
 from mmengine.model import BaseModule
 from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..utils import click_disk_maps
+from ..utils import RoICrop, click_disk_maps
 from .global_diff_refiner import refine
 
 
@@ -21,11 +20,12 @@ class PatchDiffRefiner(BaseModule):
     fused again inside a local window.
 
     For a window (chosen by ``select_patch_box``) it crops, with aligned
-    RoIAlign, the input image, GlobalDiff's features ``F(N)`` and the coarse
-    logits to ``patch_size x patch_size``; draws the clicks inside the
-    window as disks; fuses image, prompt map (disks + local coarse logits)
-    and features; and predicts a local error map ``Me`` and detail map
-    ``Md`` with two heads. The local logits are equation (2)'s
+    RoIAlign (:class:`RoICrop`), the input image, GlobalDiff's features
+    ``F(N)`` and the coarse logits to ``patch_size x patch_size``; draws
+    the clicks inside the window as disks; fuses image, prompt map (disks +
+    local coarse logits) and features; and predicts a local error map
+    ``Me`` and detail map ``Md`` with two heads. The local logits are
+    equation (2)'s
     ``sigmoid(Me) * Md + (1 - sigmoid(Me)) * Mc``.
 
     Args:
@@ -54,9 +54,8 @@ class PatchDiffRefiner(BaseModule):
         self.patch_size = patch_size
         self.disk_radius = disk_radius
         size = (patch_size, patch_size)
-        self.crop_image = RoIAlign(size, spatial_scale=1.0, aligned=True)
-        self.crop_map = RoIAlign(
-            size, spatial_scale=1.0 / feature_stride, aligned=True)
+        self.crop_image = RoICrop(size, spatial_scale=1.0)
+        self.crop_map = RoICrop(size, spatial_scale=1.0 / feature_stride)
         self.image_fusion = nn.Conv2d(3, channels, 3, padding=1)
         self.prompt_fusion = nn.Conv2d(3, channels, 3, padding=1)
         self.feature_fusion = nn.Conv2d(feat_channels, channels, 1)
@@ -66,6 +65,7 @@ class PatchDiffRefiner(BaseModule):
         ])
         self.error_head = self._head(channels, norm_cfg)
         self.detail_head = self._head(channels, norm_cfg)
+        self.to(memory_format=torch.channels_last)  # fast CPU convolutions
 
     @staticmethod
     def _head(channels: int, norm_cfg: ConfigType) -> nn.Sequential:
@@ -98,10 +98,16 @@ class PatchDiffRefiner(BaseModule):
         coarse_patch = self.crop_map(coarse, rois)
         disks = click_disk_maps(points, labels, self.patch_size, boxes,
                                 self.disk_radius)
+        channels_last = torch.channels_last
         feats = (
-            self.image_fusion(self.crop_image(inputs, rois)) +
-            self.prompt_fusion(torch.cat([disks, coarse_patch], dim=1)) +
-            self.feature_fusion(self.crop_map(features, rois)))
+            self.image_fusion(
+                self.crop_image(inputs, rois).contiguous(
+                    memory_format=channels_last)) + self.prompt_fusion(
+                        torch.cat([disks, coarse_patch], dim=1).contiguous(
+                            memory_format=channels_last)) +
+            self.feature_fusion(
+                self.crop_map(features, rois).contiguous(
+                    memory_format=channels_last)))
         feats = self.blocks(feats)
         error, detail = self.error_head(feats), self.detail_head(feats)
         return dict(

@@ -2,8 +2,9 @@
 from .click_maps import click_disk_maps, whole_input_box
 from .click_sampler import IterativeClickSampler
 from .patch_box import select_patch_box
+from .roi_crop import RoICrop
 
 __all__ = [
     'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
-    'select_patch_box'
+    'select_patch_box', 'RoICrop'
 ]
