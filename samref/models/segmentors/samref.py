@@ -55,10 +55,11 @@ class SAMRef(SAM):
         refiner_dtype (str): ``'float32'``, or ``'bfloat16'`` to run the
             refiners' convolutions in bfloat16 at inference (the cached
             image features stored in it, autocast per click; weights stay
-            float32 and training is unaffected). About 3.5x faster
-            refiners on CPUs with AMX (Sapphire Rapids and later) and on
-            GPUs; masks differ from float32 in about 0.1 % of the pixels,
-            so published-table comparisons use the default.
+            float32 and training is unaffected). GlobalDiff runs about 3x
+            faster on CPUs with AMX (Sapphire Rapids and later); CPUs
+            without bfloat16 units gain nothing. Masks differ from float32
+            in about 0.1 % of the pixels, so published-table comparisons
+            use the default.
             Defaults to ``'float32'``.
         losses (dict, optional): Loss configs by term: ``decoder`` (SAM's
             coarse logits), ``global_error_dice``, ``global_error_bce``,
