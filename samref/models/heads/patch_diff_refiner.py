@@ -25,8 +25,7 @@ class PatchDiffRefiner(BaseModule):
     the clicks inside the window as disks; fuses image, prompt map (disks +
     local coarse logits) and features; and predicts a local error map
     ``Me`` and detail map ``Md`` with two heads. The local logits are
-    equation (2)'s
-    ``sigmoid(Me) * Md + (1 - sigmoid(Me)) * Mc``.
+    equation (2)'s ``sigmoid(Me) * Md + (1 - sigmoid(Me)) * Mc``.
 
     Args:
         feat_channels (int): Channels of ``F(N)``. Defaults to 64.
@@ -98,16 +97,13 @@ class PatchDiffRefiner(BaseModule):
         coarse_patch = self.crop_map(coarse, rois)
         disks = click_disk_maps(points, labels, self.patch_size, boxes,
                                 self.disk_radius)
-        channels_last = torch.channels_last
-        feats = (
-            self.image_fusion(
-                self.crop_image(inputs, rois).contiguous(
-                    memory_format=channels_last)) + self.prompt_fusion(
-                        torch.cat([disks, coarse_patch], dim=1).contiguous(
-                            memory_format=channels_last)) +
-            self.feature_fusion(
-                self.crop_map(features, rois).contiguous(
-                    memory_format=channels_last)))
+        fusions = ((self.image_fusion, self.crop_image(inputs, rois)),
+                   (self.prompt_fusion, torch.cat([disks, coarse_patch],
+                                                  dim=1)),
+                   (self.feature_fusion, self.crop_map(features, rois)))
+        feats = sum(
+            fusion(x.contiguous(memory_format=torch.channels_last))
+            for fusion, x in fusions)
         feats = self.blocks(feats)
         error, detail = self.error_head(feats), self.detail_head(feats)
         return dict(

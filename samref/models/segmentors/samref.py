@@ -158,11 +158,23 @@ class SAMRef(SAM):
         float32 in training."""
         return torch.float32 if self.training else self.refiner_dtype
 
-    def refiner_precision(self, device: torch.device):
-        """Autocast to :attr:`inference_dtype` (a no-op for float32)."""
+    def run_refiner(self, refiner: torch.nn.Module, *args,
+                    **kwargs) -> Dict[str, Tensor]:
+        """Run a refiner autocast to :attr:`inference_dtype`.
+
+        Args:
+            refiner (nn.Module): ``global_refiner`` or ``patch_refiner``.
+            *args, **kwargs: Its inputs.
+
+        Returns:
+            dict[str, Tensor]: Its outputs, in float32.
+        """
         dtype = self.inference_dtype
-        return torch.autocast(
-            device.type, dtype=dtype, enabled=dtype != torch.float32)
+        device = next(refiner.parameters()).device
+        with torch.autocast(
+                device.type, dtype=dtype, enabled=dtype != torch.float32):
+            outputs = refiner(*args, **kwargs)
+        return {name: value.float() for name, value in outputs.items()}
 
     def valid_map_size(self, inputs: Tensor) -> Tensor:
         """``(h, w)`` of each unpadded image, in ``S/4`` map pixels.
@@ -233,13 +245,12 @@ class SAMRef(SAM):
             valid_sizes = image_features['valid_size']
             # One window for the batch: the union of the images.
             valid_size = tuple(valid_sizes.max(dim=0).values.tolist())
-            with self.refiner_precision(device):
-                global_out = self.global_refiner(
-                    dict(
-                        image=image_features['global_image'],
-                        embeddings=image_features['global_embeddings']),
-                    torch.cat([disks, coarse], dim=1), valid_size)
-            global_out = {k: v.float() for k, v in global_out.items()}
+            global_out = self.run_refiner(
+                self.global_refiner,
+                dict(
+                    image=image_features['global_image'],
+                    embeddings=image_features['global_embeddings']),
+                torch.cat([disks, coarse], dim=1), valid_size)
         outputs['global'] = global_out
         logits = global_out['logits']
         error_area = (global_out['error'] > 0).flatten(1).sum(1)
@@ -300,12 +311,10 @@ class SAMRef(SAM):
                 new_masks, prev_masks,
                 last.cpu().numpy(), valid_sizes[index.cpu()].tolist())
         ]) * 4
-        with self.refiner_precision(inputs.device):
-            out = self.patch_refiner(inputs[index],
-                                     global_out['features'][index],
-                                     global_out['logits'][index],
-                                     points[index], labels[index], boxes)
-        out = {k: v.float() for k, v in out.items()}
+        out = self.run_refiner(self.patch_refiner, inputs[index],
+                               global_out['features'][index],
+                               global_out['logits'][index], points[index],
+                               labels[index], boxes)
         logits = base.clone()
         pred_logits = F.interpolate(
             base, (self.input_size, self.input_size),

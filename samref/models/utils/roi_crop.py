@@ -55,16 +55,19 @@ class RoICrop(nn.Module):
 
     def _crop(self, inputs: Tensor, roi: list) -> Tensor:
         height, width = inputs.shape[-2:]
-        out_h, out_w = self.output_size
         x0, y0, x1, y1 = (v * self.spatial_scale - 0.5 for v in roi[1:])
-        grid_h = max(1, math.ceil((y1 - y0) / out_h))
-        grid_w = max(1, math.ceil((x1 - x0) / out_w))
-        ys = y0 + (torch.arange(out_h * grid_h, dtype=inputs.dtype,
-                                device=inputs.device) + 0.5) * (
-                                    (y1 - y0) / (out_h * grid_h))
-        xs = x0 + (torch.arange(out_w * grid_w, dtype=inputs.dtype,
-                                device=inputs.device) + 0.5) * (
-                                    (x1 - x0) / (out_w * grid_w))
+
+        def samples_along(start: float, end: float, bins: int) -> tuple:
+            # mmcv's adaptive grid: ceil(extent / bins) samples per bin, at
+            # the centres of equal sub-bins.
+            per_bin = max(1, math.ceil((end - start) / bins))
+            count = bins * per_bin
+            steps = torch.arange(
+                count, dtype=inputs.dtype, device=inputs.device) + 0.5
+            return start + steps * (end - start) / count, per_bin
+
+        ys, grid_h = samples_along(y0, y1, self.output_size[0])
+        xs, grid_w = samples_along(x0, x1, self.output_size[1])
         grid = torch.stack(
             torch.meshgrid(
                 2 * xs / max(width - 1, 1) - 1,
