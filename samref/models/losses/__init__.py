@@ -1,4 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
+from .click_loss import ClickLoss, click_loss
 from .normalized_focal_loss import NormalizedFocalLoss, normalized_focal_loss
 
-__all__ = ['NormalizedFocalLoss', 'normalized_focal_loss']
+__all__ = [
+    'ClickLoss', 'click_loss', 'NormalizedFocalLoss', 'normalized_focal_loss'
+]

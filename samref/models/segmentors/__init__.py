@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .base import BaseInteractiveSegmentor
+from .focsam import FocSAM
 from .sam import SAM
 from .samref import SAMRef
 
-__all__ = ['BaseInteractiveSegmentor', 'SAM', 'SAMRef']
+__all__ = ['BaseInteractiveSegmentor', 'FocSAM', 'SAM', 'SAMRef']

@@ -244,14 +244,20 @@ class SAM(BaseInteractiveSegmentor):
         return averaged
 
     @torch.no_grad()
-    def simulate_clicks(self, features: Dict[str, Tensor], gt: Tensor,
-                        gamma: float) -> Tuple[Tensor, Tensor, dict]:
+    def simulate_clicks(self,
+                        features: Dict[str, Tensor],
+                        gt: Tensor,
+                        gamma: float,
+                        num_extra_clicks: Optional[int] = None
+                        ) -> Tuple[Tensor, Tensor, dict]:
         """The clicks before the training interaction of one sample.
 
         Args:
             features (dict[str, Tensor]): The sample's image features.
             gt (Tensor): ``1 x 1 x S x S`` 1 / 0 / -1 mask.
             gamma (float): The decay of the number of extra clicks.
+            num_extra_clicks (int, optional): The number of extra clicks,
+                drawn with ``gamma`` when None.
 
         Returns:
             tuple: ``1 x N x 2`` points, ``1 x N`` labels and the outputs of
@@ -264,7 +270,9 @@ class SAM(BaseInteractiveSegmentor):
         was_training = self.training
         self.eval()
         try:
-            for _ in range(self.click_sampler.num_extra_clicks(gamma)):
+            if num_extra_clicks is None:
+                num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
+            for _ in range(num_extra_clicks):
                 points, labels = self._click_tensors(clicks, gt.device)
                 previous = self.interact(features, points, labels,
                                          previous.get('logits'),

@@ -1,10 +1,11 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .click_maps import click_disk_maps, whole_input_box
 from .click_sampler import IterativeClickSampler
+from .focus_window import focus_window_mask
 from .patch_box import select_patch_box
 from .roi_crop import RoICrop
 
 __all__ = [
     'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
-    'select_patch_box', 'RoICrop'
+    'focus_window_mask', 'select_patch_box', 'RoICrop'
 ]

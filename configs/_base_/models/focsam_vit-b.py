@@ -1,0 +1,29 @@
+# FocSAM on SAM ViT-B: SAM whose image embedding is refined once, at the
+# second click, by FocSAM's focus refiner (the sizes of the released ViT-H
+# model). The refiner's weights are new; load a stage-1 checkpoint with
+# load_from and train it (configs/focsam), or convert FocSAM's release
+# (tools/model_converters/focsam2samref.py).
+_base_ = ['./sam_vit-b.py']
+model = dict(
+    type='FocSAM',
+    refiner=dict(
+        type='FocSAMRefiner',
+        embed_dims=256,
+        depth=12,
+        num_heads=8,
+        mlp_ratio=4.0,
+        window_size=16,
+        expand_ratio=1.4,
+        train_expand_range=(1.0, 1.4)),
+    # 0-based: the embedding is refined at the second click (K = 2).
+    refine_step=1,
+    # The refine click of a training sample: P(r) ~ refine_gamma^r over its
+    # simulated clicks (FocSAM: 0.6 for COCO).
+    train_cfg=dict(refine_gamma=0.6),
+    # Stage 2: everything of SAM frozen, only the refiner trains, with the
+    # normalized focal loss of the decoder's logits on the refined embedding
+    # and the click loss (PTL).
+    frozen_modules=('image_encoder', 'prompt_encoder', 'mask_decoder'),
+    losses=dict(
+        decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),
+        click=dict(type='ClickLoss', loss_name='loss_click')))

@@ -1,0 +1,12 @@
+# Stage 2 of FocSAM: everything of SAM frozen (the stage-1 decoder loaded),
+# the focus refiner trained with the normalized focal loss and the click
+# loss on COCO + LVIS; 4 GPUs x batch 4, 160k iterations. Stage 1 is SAM's:
+#   bash tools/dist_train.sh configs/sam/sam_vit-b_4xb4-320k_coco-lvis.py 4
+#   bash tools/dist_train.sh configs/focsam/focsam_vit-b_4xb4-160k_coco-lvis.py 4
+_base_ = [
+    '../_base_/models/focsam_vit-b.py',
+    '../_base_/datasets/train_coco-lvis.py',
+    '../_base_/datasets/eval_davis.py',
+    '../_base_/schedules/schedule_160k.py', '../_base_/default_runtime.py'
+]
+load_from = 'work_dirs/sam_vit-b_4xb4-320k_coco-lvis/iter_320000.pth'

@@ -1,0 +1,4 @@
+# FocSAM with SAM's tiny random-weight encoder: for tests and CPU demos
+# (the numbers mean nothing).
+_base_ = ['../_base_/models/focsam_vit-b.py', '../_base_/default_runtime.py']
+model = dict(image_encoder=dict(arch='tiny'))

@@ -1,0 +1,261 @@
+# Copyright (c) samref contributors. All rights reserved.
+import numpy as np
+import pytest
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from samref.apis import InteractivePredictor
+from samref.models import ClickLoss, FocSAMRefiner
+from samref.models.utils import focus_window_mask
+from samref.models.heads.focsam_refiner import (DynamicWindowBlock,
+                                                NullSlotAttention, PDyReLU)
+from testing_utils import build_from_config
+
+FOCSAM_TINY = 'focsam/focsam_vit-tiny.py'
+# 256 x 256 input (16 x 16 embedding, so 4 x 4 windows of 4 cells) and two
+# refiner blocks: every code path at test speed.
+SMALL = dict(
+    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
+    image_encoder=dict(img_size=256),
+    prompt_encoder=dict(
+        image_embedding_size=(16, 16), input_image_size=(256, 256)),
+    refiner=dict(depth=2, window_size=4))
+
+
+def small_focsam(**model):
+    torch.manual_seed(0)
+    return build_from_config(FOCSAM_TINY, model=dict(SMALL, **model)).eval()
+
+
+@torch.no_grad()
+def test_null_slot_attention_adds_a_zero_key_and_value():
+    torch.manual_seed(0)
+    attn = NullSlotAttention(8, num_heads=2)
+    query, key = torch.randn(1, 3, 8), torch.randn(1, 5, 8)
+    q = attn.q_proj(query).view(1, 3, 2, 4).transpose(1, 2)
+    k = attn.k_proj(key).view(1, 5, 2, 4).transpose(1, 2)
+    v = attn.v_proj(key).view(1, 5, 2, 4).transpose(1, 2)
+    scores = torch.cat([q @ k.transpose(2, 3),
+                        torch.zeros(1, 2, 3, 1)], dim=3) / 2.0  # sqrt(4)
+    weights = scores.softmax(dim=3)[..., :5]  # the null value is 0
+    expected = attn.out_proj((weights @ v).transpose(1, 2).reshape(1, 3, 8))
+    torch.testing.assert_close(attn(query, key, key), expected)
+
+
+@torch.no_grad()
+def test_pdyrelu_is_the_max_of_two_token_steered_lines():
+    torch.manual_seed(0)
+    act = PDyReLU(4)
+    x, token = torch.randn(2, 6, 4), torch.randn(2, 1, 4)
+    # Constant branches: slopes/offsets tanh(bias) * exp(scale) + bias'.
+    for mlp, value in ((act.pixel_mlp, 0.5), (act.channel_mlp, -0.3)):
+        mlp[2].weight.zero_()
+        mlp[2].bias.fill_(value)
+    act.pixel_scale.fill_(np.log(2.0))
+    act.channel_bias.fill_(0.1)
+    pixel = 2 * np.tanh(0.5)
+    channel = np.tanh(-0.3) + 0.1
+    expected = torch.maximum(pixel * x + pixel, channel * x + channel)
+    torch.testing.assert_close(act(x, token), expected)
+    # The pixel branch sees each pixel's similarity with the token.
+    act.pixel_mlp[2].weight.normal_()
+    moved = act(x, token * 2)
+    assert not torch.allclose(moved, act(x, token))
+
+
+def test_focus_window_is_the_enlarged_box_of_the_coarse_mask():
+    logits = torch.full((2, 1, 64, 64), -5.0)
+    logits[0, 0, 20:30, 10:20] = 5.0  # 80..120 x 40..80 at 256
+    focus = focus_window_mask(logits, (256, 256), (1.4, 1.4), (256, 256))
+    rows = focus[0, 0].any(dim=1).nonzero()[:, 0]
+    cols = focus[0, 0].any(dim=0).nonzero()[:, 0]
+    # Box (40, 80, 80, 120) at 1.4 about its centre: 32..88, 72..128.
+    assert (cols[0].item(), cols[-1].item() + 1) == (32, 88)
+    assert (rows[0].item(), rows[-1].item() + 1) == (72, 128)
+    assert focus[1].all()  # empty mask: everything
+    # On the embedding grid a cell is in if any of its pixels is.
+    grid = focus_window_mask(logits, (256, 256), (1.0, 1.0), (16, 16))
+    assert grid[0, 0].nonzero()[:, 0].unique().tolist() == [5, 6, 7]
+    assert grid[0, 0].nonzero()[:, 1].unique().tolist() == [2, 3, 4]
+    # Clipped to the input.
+    edge = torch.full((1, 1, 64, 64), -5.0)
+    edge[..., :8, :8] = 5.0
+    assert focus_window_mask(edge, (256, 256), (3.0, 3.0),
+                             (256, 256))[0, 0, :64, :64].all()
+
+
+@pytest.mark.parametrize('shift', [False, True])
+@torch.no_grad()
+def test_block_computes_only_the_windows_touching_the_focus(shift):
+    torch.manual_seed(0)
+    block = DynamicWindowBlock(16, 2, window_size=4, shift=shift).eval()
+    x, token = torch.randn(1, 16, 12, 12), torch.randn(1, 1, 16)
+    focus = torch.zeros(1, 1, 12, 12)
+    focus[..., 5, 5] = 1
+    out, new_token = block(x, token, focus)
+    changed = (out != x).any(dim=1)[0]
+    # Plain windows start at 0, 4, 8; shifted ones at 2, 6, 10 (wrapping).
+    window = slice(4, 8) if not shift else slice(2, 6)
+    expected = torch.zeros(12, 12, dtype=torch.bool)
+    expected[window, window] = True
+    assert torch.equal(changed, expected)
+    # One window of nine selected: the coverage scale (w = 1, b = 0) turns
+    # the mean over all windows into that window's token.
+    windows = block.partition(
+        torch.roll(x, (-2, -2), (2, 3)) if shift else x)
+    index = 4 if not shift else 0  # row-major window holding cell (5, 5)
+    alone = block.token_update(token,
+                               windows[index:index + 1].flatten(2).mT)
+    torch.testing.assert_close(new_token, alone)
+
+
+def test_refiner_has_the_released_size():
+    refiner = FocSAMRefiner()
+    state = refiner.state_dict()
+    assert len(state) == 662  # FocSAM's refine_head.* tensors
+    params = sum(p.numel() for p in refiner.parameters())
+    assert 25.0e6 < params < 25.8e6
+    assert [b.shift for b in refiner.blocks] == [False, True] * 6
+    assert [b.coverage_scale is None for b in refiner.blocks
+            ] == [False] * 11 + [True]
+
+
+def test_training_draws_the_focus_expansion():
+    refiner = FocSAMRefiner(depth=1).eval()
+    assert refiner.current_expand_ratio() == (1.4, 1.4)
+    refiner.train()
+    ratios = np.array([refiner.current_expand_ratio() for _ in range(200)])
+    assert ratios.min() >= 1.0 and ratios.max() <= 1.4
+    assert ratios.std() > 0.05 and not np.allclose(ratios[:, 0],
+                                                   ratios[:, 1])
+
+
+def click_through(model, clicks):
+    """Run clicks through the predictor, returning every output."""
+    predictor = InteractivePredictor(model)
+    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
+                                              dtype=np.uint8)
+    predictor.set_image(image)
+    outputs, previous = [], None
+    for k in range(1, len(clicks) + 1):
+        previous = predictor.predict([c[:2] for c in clicks[:k]],
+                                     [c[2] for c in clicks[:k]], previous)
+        outputs.append(previous)
+    return predictor, outputs
+
+
+CLICKS = [(60, 40, 1), (20, 20, 0), (100, 70, 1), (30, 80, 0)]
+
+
+@torch.no_grad()
+def test_refines_once_at_the_second_click_then_reuses_the_embedding():
+    model = small_focsam()
+    calls = []
+    hook = model.refiner.register_forward_hook(
+        lambda module, args, out: calls.append(out))
+    try:
+        predictor, outputs = click_through(model, CLICKS)
+    finally:
+        hook.remove()
+    assert len(calls) == 1
+    assert [o['branch'] for o in outputs] == [['sam'], ['refine'], ['sam'],
+                                             ['sam']]
+    assert 'focus_refiner' in outputs[1]['stage_times']
+    assert 'focus_refiner' not in outputs[2]['stage_times']
+    original = predictor.image_features['image_embeddings']
+    assert 'image_embeddings' not in outputs[0]['state'] or torch.equal(
+        outputs[0]['state']['image_embeddings'], original)
+    for out in outputs[1:]:
+        assert torch.equal(out['state']['image_embeddings'], calls[0])
+    assert not torch.allclose(calls[0], original)
+    # The first click is SAM's; later ones decode the refined embedding.
+    sam = build_from_config('sam/sam_vit-tiny.py',
+                            model={k: v
+                                   for k, v in SMALL.items()
+                                   if k != 'refiner'}).eval()
+    sam.load_state_dict(model.state_dict(), strict=False)
+    _, sam_outputs = click_through(sam, CLICKS[:1])
+    torch.testing.assert_close(outputs[0]['logits'],
+                               sam_outputs[0]['logits'])
+    points = torch.tensor([[c[:2] for c in CLICKS[:3]]], dtype=torch.float)
+    points = points * torch.as_tensor(predictor.metainfo['scale_factor'])
+    expected, _ = model.decode(calls[0], points,
+                               torch.tensor([[c[2] for c in CLICKS[:3]]]),
+                               outputs[1]['logits'])
+    torch.testing.assert_close(outputs[2]['logits'], expected)
+
+
+@torch.no_grad()
+def test_refine_step_is_a_setting():
+    model = small_focsam(refine_step=0)
+    _, outputs = click_through(model, CLICKS[:2])
+    assert [o['branch'] for o in outputs] == [['refine'], ['sam']]
+
+
+@torch.no_grad()
+def test_coarse_pass_returns_mask_token_zero():
+    model = small_focsam()
+    features = model.encode_image(torch.randn(1, 3, 256, 256))
+    upscaled = []
+    hook = model.mask_decoder.output_upscaling.register_forward_hook(
+        lambda module, args, out: upscaled.append(out))
+    try:
+        logits, token = model.coarse_decode(
+            features['image_embeddings'], torch.tensor([[[100.0, 60.0]]]),
+            torch.ones(1, 1, dtype=torch.long), None)
+    finally:
+        hook.remove()
+    assert token.shape == (1, 1, 256)
+    # Mask token 0 through its hypernetwork MLP gives the single mask.
+    weights = model.mask_decoder.output_hypernetworks_mlps[0](token[:, 0])
+    image = upscaled[0]
+    rebuilt = (weights[:, None] @ image.flatten(2)).view(logits.shape)
+    torch.testing.assert_close(rebuilt, logits)
+
+
+def test_click_loss_matches_hand_values():
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[0, 0, 1, 2] = 100.0  # p = 1 at (x=2, y=1)
+    points = torch.tensor([[[2.7, 1.2], [0.0, 3.0], [1.0, 1.0]]])
+    labels = torch.tensor([[1, 1, -1]])
+    # (1 - 1)^2 and (0.5 - 1)^2 over the two valid clicks.
+    loss = ClickLoss(loss_weight=2.0)(logits, points, labels)
+    assert loss.item() == pytest.approx(2.0 * 0.25 / 2)
+
+
+def test_stage_two_trains_only_the_refiner():
+    model = small_focsam()
+    model.train()
+    gt = torch.zeros(1, 256, 256, dtype=torch.long)
+    gt[:, 60:160, 80:200] = 1
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    sample.gt_sem_seg = PixelData(data=gt)
+    refiner_calls = []
+    hook = model.refiner.register_forward_hook(
+        lambda module, args, out: refiner_calls.append(out.requires_grad))
+    try:
+        losses = model.loss(torch.randn(1, 3, 256, 256), [sample])
+    finally:
+        hook.remove()
+    assert {'loss_nfl', 'loss_click'} <= set(losses)
+    # The last refiner run is the one with gradients.
+    assert refiner_calls[-1] and not any(refiner_calls[:-1])
+    (losses['loss_nfl'] + losses['loss_click']).backward()
+    for name, param in model.named_parameters():
+        trains = name.startswith('refiner.')
+        assert param.requires_grad == trains, name
+        assert (param.grad is not None) == trains, name
+    assert not model.mask_decoder.training and model.refiner.training
+
+
+@pytest.mark.parametrize('bgr_to_rgb', [True, False])
+def test_input_colour_order_setting(bgr_to_rgb):
+    model = small_focsam(data_preprocessor=dict(bgr_to_rgb=bgr_to_rgb))
+    bgr = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    bgr[0], bgr[2] = 200, 10  # blue 200, red 10, as cv2 loads them
+    inputs = model.data_preprocessor(
+        dict(inputs=[bgr], data_samples=[SegDataSample()]), False)['inputs']
+    first = inputs[0, 0, 0, 0].item()
+    red, blue = (10 - 123.675) / 58.395, (200 - 123.675) / 58.395
+    assert first == pytest.approx(red if bgr_to_rgb else blue, abs=1e-4)
