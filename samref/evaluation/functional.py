@@ -50,7 +50,11 @@ def noc(ious: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def nof(ious: np.ndarray, threshold: float) -> int:
-    """Number of failures: samples that never reach ``threshold``.
+    """Number of failures: samples whose NoC@threshold is the click budget.
+
+    This is the reference code's "over max" (RITM's protocol), which every
+    published NoF figure uses: a sample that reaches ``threshold`` only at
+    the last click ``K`` fails as much as one that never reaches it.
 
     Args:
         ious (np.ndarray): ``N x K`` IoUs after clicks 1..K.
@@ -59,7 +63,8 @@ def nof(ious: np.ndarray, threshold: float) -> int:
     Returns:
         int: The count of samples (not a percentage).
     """
-    return int(np.count_nonzero(~(_as_curves(ious) >= threshold).any(axis=1)))
+    ious = _as_curves(ious)
+    return int(np.count_nonzero(noc(ious, threshold) == ious.shape[1]))
 
 
 def miou_curve(ious: np.ndarray) -> np.ndarray:

@@ -23,11 +23,24 @@ def test_noc_is_the_click_budget_when_never_reached():
     np.testing.assert_array_equal(noc(curves, 0.85), [20, 20])
 
 
-def test_nof_counts_samples_that_never_reach():
+def test_nof_counts_reaching_at_the_last_click_as_a_failure():
+    curves = np.full((3, 20), 0.5)
+    curves[0, 19] = 0.95  # reaches 0.95 exactly at click 20, the budget
+    curves[1, 7:] = 0.96  # reaches 0.95 at click 8
+    # curves[2] never reaches 0.95
+    np.testing.assert_array_equal(noc(curves, 0.95), [20, 8, 20])
+    assert nof(curves, 0.95) == 2  # the reference's "over max"
+    assert nof(curves, 0.90) == 2
+    assert nof(curves, 0.97) == 3
+    assert nof(curves, 0.5) == 0  # all reach 0.5 at click 1
+
+
+def test_nof_uses_the_number_of_clicks_as_budget():
+    # IOUS has 4 clicks: the first sample reaches 0.95 at click 4 only.
     assert nof(IOUS, 0.85) == 1
-    assert nof(IOUS, 0.95) == 1
+    assert nof(IOUS, 0.95) == 2
+    assert nof(IOUS, 0.5) == 1  # 0.50 only at the last click
     assert nof(IOUS, 0.995) == 3
-    assert nof(IOUS, 0.5) == 0  # 0.50 at the last click counts (>=)
 
 
 def test_miou_curve_is_the_mean_per_click():

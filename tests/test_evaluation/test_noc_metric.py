@@ -67,3 +67,26 @@ def test_without_output_dir_nothing_is_written(tmp_path, monkeypatch):
     metric.process({}, [record('GrabCut', None, [0.5, 0.95])])
     assert metric.compute_metrics(metric.results)['GrabCut/NoC95'] == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nof_printed_and_saved_counts_the_last_click_as_failure(
+        tmp_path, monkeypatch):
+    printed = []
+    monkeypatch.setattr(noc_metric, 'print_log',
+                        lambda msg, **kwargs: printed.append(msg))
+    metric = NoCMetric(output_dir=str(tmp_path))
+    metric.process({}, [
+        record('D', None, [0.5, 0.86, 0.96]),  # 0.9 and 0.95 at click 3
+        record('D', None, [0.5, 0.96, 0.96]),  # 0.95 at click 2
+        record('D', None, [0.5, 0.6, 0.7]),  # never
+    ])
+    metrics = metric.compute_metrics(metric.results)
+    # The budget is 3 clicks: reaching a threshold at click 3 fails.
+    assert metrics['D/NoF85'] == 1
+    assert metrics['D/NoF90'] == 2
+    assert metrics['D/NoF95'] == 2
+    row = next(line for line in printed[0].splitlines() if '| D ' in line)
+    cells = [cell.strip() for cell in row.strip('|').split('|')]
+    assert cells[5:8] == ['1', '2', '2']  # NoF85, NoF90, NoF95
+    content = json.loads((tmp_path / 'results.json').read_text())
+    assert content['summary']['D']['NoF95'] == 2

@@ -36,7 +36,9 @@ class NoCMetric(BaseMetric):
 
     - NoC@t, t = 0.85/0.90/0.95: mean over objects of the first click with
       IoU >= t, the number of clicks when never reached;
-    - NoF@t: the number of objects that never reach t;
+    - NoF@t: the number of objects whose NoC@t is the click budget (the
+      reference code's "over max": reaching t only at the last click is a
+      failure too);
     - mIoU@k for every k (printed at 1, 3, 5, 10, 20);
     - SPC: wall time of encoding and clicking divided by the clicks made,
       and the per-click time without the image encoder, plus the models'
