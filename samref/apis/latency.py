@@ -155,8 +155,6 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     stage_times: Dict[str, float] = {}
     for _ in range(num_clicks):
         click = simulator.next_click(pred)
-        if click is None:
-            break
         points.append([float(click.x), float(click.y)])
         labels.append(int(click.is_positive))
         start = time.perf_counter()

@@ -183,9 +183,10 @@ class InteractiveTestLoop(BaseLoop):
 
         Returns:
             dict: ``ious``, ``clicks`` and ``branches`` per click (a click
-            is ``[x, y, positive]`` in original pixels, None when no error
-            was left; the branch is the model's, e.g. SAM-REF's ``'global'``
-            or ``'patch'``, or None),
+            is ``[x, y, positive]`` in original pixels, ``[0, 0, 0]`` after
+            a perfect prediction, as the protocol's clicker makes it; the
+            branch is the model's, e.g. SAM-REF's ``'global'`` or
+            ``'patch'``, or None),
             ``num_clicks`` (the clicks made), the summed ``click_time``
             (model and upsampling to the original size), ``interact_time``
             (model only) and the model's ``stage_times``.
@@ -198,35 +199,30 @@ class InteractiveTestLoop(BaseLoop):
         points: List[Sequence[float]] = []
         labels: List[int] = []
         ious: List[float] = []
-        clicks: List[Optional[list]] = []
+        clicks: List[list] = []
         branches: List[Optional[str]] = []
         times: Dict[str, float] = {}
         stage_times: Dict[str, float] = {}
-        iou = mask_iou(gt, pred)
         for _ in range(self.num_clicks):
             click = simulator.next_click(pred)
-            clicks.append(None if click is None else
-                          [click.x, click.y, int(click.is_positive)])
-            if click is not None:
-                points.append((click.x * w_scale, click.y * h_scale))
-                labels.append(int(click.is_positive))
-                with timed(times, 'click', device):
-                    with timed(times, 'interact', device):
-                        outputs = model.interact(
-                            features,
-                            torch.tensor([points], device=device),
-                            torch.tensor([labels], device=device),
-                            outputs.get('logits'), outputs.get('state'))
-                    full = model.postprocess_logits(
-                        model.prediction_logits(outputs), meta['img_shape'],
-                        meta['ori_shape'])
-                    pred = (full[0, 0] > 0).cpu().numpy()
-                for name, seconds in outputs.get('stage_times', {}).items():
-                    stage_times[name] = stage_times.get(name, 0.0) + seconds
-                iou = mask_iou(gt, pred)
-            branches.append(outputs['branch'][0] if click is not None
-                            and 'branch' in outputs else None)
-            ious.append(iou)
+            clicks.append([click.x, click.y, int(click.is_positive)])
+            points.append((click.x * w_scale, click.y * h_scale))
+            labels.append(int(click.is_positive))
+            with timed(times, 'click', device):
+                with timed(times, 'interact', device):
+                    outputs = model.interact(
+                        features, torch.tensor([points], device=device),
+                        torch.tensor([labels], device=device),
+                        outputs.get('logits'), outputs.get('state'))
+                full = model.postprocess_logits(
+                    model.prediction_logits(outputs), meta['img_shape'],
+                    meta['ori_shape'])
+                pred = (full[0, 0] > 0).cpu().numpy()
+            for name, seconds in outputs.get('stage_times', {}).items():
+                stage_times[name] = stage_times.get(name, 0.0) + seconds
+            branches.append(outputs['branch'][0] if 'branch' in
+                            outputs else None)
+            ious.append(mask_iou(gt, pred))
         return dict(
             ious=ious,
             clicks=clicks,

@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The protocol's click simulation (first published with RITM)."""
-from typing import List, NamedTuple, Optional
+from typing import List, NamedTuple
 
 import cv2
 import numpy as np
@@ -45,14 +45,16 @@ class ClickSimulator:
 
     - ``FN = gt & ~pred``, ``FP = ~gt & pred``, both without ignore pixels;
     - each region's padded L2 distance transform, multiplied by a "not
-      clicked yet" map so that no pixel is clicked twice;
+      clicked yet" map so that no error pixel is clicked twice;
     - positive when ``max(FN distance) > max(FP distance)``, strictly (a tie
       gives a negative click), on the pixel of maximal distance in the chosen
       region; ties go to the first such pixel in row-major order.
 
-    When no error pixel is left to click (prediction equals the ground
-    truth outside the ignore pixels), :meth:`next_click` returns None: the
-    interaction keeps its prediction.
+    When no error pixel is left to click (the prediction equals the ground
+    truth outside the ignore pixels, or every error pixel was clicked
+    already), both maxima are 0 and the tie rule applies as in the reference
+    clicker: a negative click on pixel (row 0, column 0), every time. The
+    model receives it like any other click.
 
     Args:
         gt (np.ndarray): ``H x W`` map with 1 for the object, 0 for
@@ -67,7 +69,7 @@ class ClickSimulator:
         self.not_clicked = np.ones(gt.shape, dtype=bool)
         self.clicks: List[Click] = []
 
-    def next_click(self, pred: np.ndarray) -> Optional[Click]:
+    def next_click(self, pred: np.ndarray) -> Click:
         """Simulate the click that corrects ``pred`` the most.
 
         Args:
@@ -75,8 +77,8 @@ class ClickSimulator:
                 the first click).
 
         Returns:
-            Click | None: The click, also appended to :attr:`clicks`; None
-            when no error pixel is left to click.
+            Click: The click, also appended to :attr:`clicks`; the negative
+            click at ``(0, 0)`` when no error pixel is left to click.
         """
         if pred.shape != self.gt.shape:
             raise ValueError(f'prediction of shape {pred.shape} does not '
@@ -85,10 +87,9 @@ class ClickSimulator:
         fp = ~self.gt & pred & self.valid
         fn_dist = padded_distance(fn) * self.not_clicked
         fp_dist = padded_distance(fp) * self.not_clicked
-        fn_max, fp_max = fn_dist.max(), fp_dist.max()
-        if fn_max == 0 and fp_max == 0:
-            return None
-        is_positive = bool(fn_max > fp_max)
+        # No error pixel left: both maxima are 0, the click is negative and
+        # the first pixel of the all-zero FP map, (0, 0), is the maximum.
+        is_positive = bool(fn_dist.max() > fp_dist.max())
         dist = fn_dist if is_positive else fp_dist
         y, x = np.unravel_index(int(np.argmax(dist)), dist.shape)
         self.not_clicked[y, x] = False

@@ -14,6 +14,7 @@ from mmseg.registry import RUNNERS
 
 from samref.apis import init_model
 from samref.datasets import make_shapes_dataset
+from samref.engine import InteractiveTestLoop
 from testing_utils import CONFIG_DIR, REPO_ROOT, SHARED_DATA
 
 NUM_CLICKS = 3
@@ -99,6 +100,45 @@ def test_loop_writes_complete_results(focuscut_root, tmp_path,
     assert metrics['interactive/Toy/NoC90'] == summary['NoC90']
     assert summary['SPC'] > summary['SPC_no_encoder'] > 0
     assert (tmp_path / 'run' / 'miou_curve.png').stat().st_size > 0
+
+
+def test_perfect_prediction_is_clicked_at_the_origin(
+        focuscut_root, tmp_path, tiny_checkpoint, monkeypatch):
+    """After a perfect mask the model gets the negative click at (0, 0)."""
+    cfg = make_config(focuscut_root, tmp_path / 'perfect', tiny_checkpoint)
+    runner = RUNNERS.build(cfg)
+    model = runner.model
+    current_gt = {}
+    interact_object = InteractiveTestLoop.interact_object
+
+    def remember_gt(self, gt, *args):
+        current_gt['gt'] = gt
+        return interact_object(self, gt, *args)
+
+    def perfect_logits(logits, img_shape, ori_shape):
+        gt = torch.from_numpy(current_gt['gt'] == 1)
+        return torch.where(gt, 1.0, -1.0)[None, None]
+
+    received = []
+    interact = model.interact
+
+    def record_interact(features, points, labels, *args):
+        received.append((points[0, -1].tolist(), labels[0, -1].item()))
+        return interact(features, points, labels, *args)
+
+    monkeypatch.setattr(InteractiveTestLoop, 'interact_object', remember_gt)
+    monkeypatch.setattr(model, 'postprocess_logits', perfect_logits)
+    monkeypatch.setattr(model, 'interact', record_interact)
+    runner.test()
+    results = json.loads((tmp_path / 'perfect' / 'results.json').read_text())
+    samples = results['samples']
+    assert len(received) == len(samples) * NUM_CLICKS  # always called
+    for k, sample in enumerate(samples):
+        assert sample['ious'] == [1.0] * NUM_CLICKS
+        assert sample['clicks'][0][2] == 1
+        assert sample['clicks'][1:] == [[0, 0, 0]] * (NUM_CLICKS - 1)
+        calls = received[k * NUM_CLICKS:(k + 1) * NUM_CLICKS]
+        assert calls[1:] == [([0.0, 0.0], 0)] * (NUM_CLICKS - 1)
 
 
 def test_evaluation_is_deterministic(focuscut_root, tmp_path,

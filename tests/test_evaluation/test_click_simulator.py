@@ -80,15 +80,39 @@ def test_random_interactions_never_click_ignore_or_twice():
             seen.add((click.x, click.y))
 
 
-def test_no_click_when_nothing_is_wrong():
-    gt = np.zeros((4, 4), dtype=np.int8)
-    gt[1:3, 1:3] = 1
-    gt[0, 0] = -1
-    pred = gt == 1
-    pred[0, 0] = True  # wrong only on an ignored pixel
+def test_perfect_prediction_gets_a_negative_click_at_the_origin():
+    gt = np.zeros((6, 7), dtype=np.int8)
+    gt[0:3, 0:4] = 1  # (0, 0) lies on the object: the click is still there
     sim = ClickSimulator(gt)
-    assert sim.next_click(pred) is None
-    assert sim.clicks == []
+    assert sim.next_click(gt == 1) == Click(0, 0, False)
+    assert sim.next_click(gt == 1) == Click(0, 0, False)  # every time
+    assert sim.clicks == [Click(0, 0, False)] * 2
+
+
+def test_perfect_prediction_after_real_clicks():
+    gt = np.zeros((9, 9), dtype=np.int8)
+    gt[2:7, 2:7] = 1
+    sim = ClickSimulator(gt)
+    assert sim.next_click(np.zeros((9, 9), bool)) == Click(4, 4, True)
+    assert sim.next_click(gt == 1) == Click(0, 0, False)
+    # Errors again after the perfect mask: the protocol resumes as usual.
+    pred = gt == 1
+    pred[6, 2:7] = False
+    assert sim.next_click(pred) == Click(2, 6, True)
+
+
+def test_error_only_on_ignore_pixels_counts_as_no_error():
+    gt = np.zeros((4, 5), dtype=np.int8)
+    gt[1:3, 1:3] = 1
+    gt[1:3, 4] = -1
+    gt[3, :] = -1
+    pred = gt == 1
+    pred[1:3, 4] = True  # wrong only on ignored pixels
+    pred[1, 1] = False
+    gt[1, 1] = -1  # ... and an ignored object pixel is missed
+    sim = ClickSimulator(gt)
+    assert sim.next_click(pred) == Click(0, 0, False)
+    assert sim.next_click(pred) == Click(0, 0, False)
 
 
 def test_shapes_are_checked():
