@@ -47,6 +47,12 @@ def parse_args() -> argparse.Namespace:
         help='on-disk image-embedding cache; a second evaluation of the '
         'same data and encoder skips the image encoder')
     parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='fail when the checkpoint differs from the model in any key '
+        'or shape (without it, differences are logged; a checkpoint that '
+        'provides less than half of the weights fails anyway)')
+    parser.add_argument(
         '--fuse-conv-bn',
         action='store_true',
         help='fold batch norms into the convolutions (faster inference, '
@@ -133,6 +139,8 @@ def main() -> None:
     cfg = job_config(args.config, args.launcher, args.cfg_options,
                      args.work_dir)
     cfg.load_from = args.checkpoint
+    if args.strict:
+        cfg.strict_load = True
     if args.datasets:
         use_datasets(cfg, args.datasets)
     if cfg.get('test_dataloader') is None:

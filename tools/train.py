@@ -28,6 +28,11 @@ def parse_args() -> argparse.Namespace:
         help='resume from the latest checkpoint in the work dir (or from '
         'load_from when it is set)')
     parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='fail when load_from differs from the model in any key or '
+        'shape (without it, differences are logged)')
+    parser.add_argument(
         '--amp',
         action='store_true',
         help='mixed-precision training (needs a GPU)')
@@ -65,6 +70,8 @@ def main() -> None:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
     cfg.resume = args.resume
+    if args.strict:
+        cfg.strict_load = True
     runner = build_runner(cfg)
     runner.train()
 

@@ -2,14 +2,14 @@
 import os.path as osp
 from typing import Callable, Optional, Union
 
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import RUNNERS
 
-from ..utils.checkpoint import (format_key_report, load_model_weights,
-                                trusted_checkpoints)
+from ..utils.checkpoint import (format_key_report, load_checkpoint_file,
+                                load_model_weights, resolve_checkpoint)
 from ..utils.dist import prepare_cpu_distributed
+from .embedding_check_hook import EmbeddingCheckHook
 
 
 def job_config(config: str,
@@ -59,16 +59,51 @@ def build_runner(cfg: Config) -> Runner:
 
 @RUNNERS.register_module()
 class SafeLoadRunner(Runner):
-    """mmengine's ``Runner`` under the toolbox's checkpoint policy.
+    """mmengine's ``Runner`` under the toolbox's loading policy.
 
-    Every checkpoint it loads goes through a weights-only load (see
-    :mod:`samref.utils.checkpoint`), except when it resumes training: the
-    file it resumes from is its own, written into the work directory, and is
-    fully unpickled so that optimizer, scheduler and message-hub states come
-    back exactly. After loading it logs which weights were new, unexpected
-    or of another shape, by module (e.g. the refiners, when SAM-REF starts
-    from a SAM checkpoint).
+    Every checkpoint it loads, for ``load_from`` as when it resumes
+    training, is read weights-only (see :mod:`samref.utils.checkpoint`):
+    mmengine's checkpoints hold tensors, plain data, numpy values and
+    history buffers only, so optimizer, scheduler and message-hub states
+    come back without unpickling anything else. After loading it logs which
+    weights were new, unexpected or of another shape, by module (e.g. the
+    refiners, when SAM-REF starts from a SAM checkpoint); a checkpoint that
+    provides less than half of the model's weights is an error, and with
+    ``strict_load`` any difference is.
+
+    It also checks pre-extracted embeddings against the model before
+    training (:class:`EmbeddingCheckHook`, added when the config has none).
+
+    Args:
+        *args: As for ``Runner``.
+        strict_load (bool): Fail when a loaded checkpoint differs from the
+            model in any key or shape. Defaults to False; a config sets it
+            with ``strict_load = True``.
+        **kwargs: As for ``Runner``.
     """
+
+    def __init__(self, *args, strict_load: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.strict_load = strict_load
+        if not any(isinstance(hook, EmbeddingCheckHook)
+                   for hook in self.hooks):
+            self.register_hook(EmbeddingCheckHook())
+
+    @classmethod
+    def from_cfg(cls, cfg: Union[dict, Config,
+                                 ConfigDict]) -> 'SafeLoadRunner':
+        """Build the runner of a config (see ``Runner.from_cfg``), with its
+        ``strict_load`` setting.
+
+        Args:
+            cfg (dict | Config | ConfigDict): The config.
+
+        Returns:
+            SafeLoadRunner: The runner.
+        """
+        runner = super().from_cfg(cfg)
+        runner.strict_load = bool(cfg.get('strict_load', False))
+        return runner
 
     def load_checkpoint(self,
                         filename: str,
@@ -78,41 +113,37 @@ class SafeLoadRunner(Runner):
         """Load weights (see ``Runner.load_checkpoint``) and log what
         differed.
 
+        ``Runner.resume`` reads the checkpoint through this method too.
+
         Args:
-            filename (str): The checkpoint.
+            filename (str): The checkpoint: a local file or an ``http(s)``
+                URL.
             map_location (str | Callable): Where to map the tensors.
-            strict (bool): Fail on any difference. Defaults to False.
+            strict (bool): Fail on any difference (so does
+                ``strict_load``). Defaults to False.
             revise_keys (list): ``(pattern, replacement)`` key rewrites.
 
         Returns:
             dict: The loaded checkpoint.
         """
-        checkpoint = _load_checkpoint(filename, map_location=map_location)
+        checkpoint = load_checkpoint_file(
+            resolve_checkpoint(filename), map_location=map_location)
+        if not isinstance(checkpoint, dict):
+            raise RuntimeError(f'{filename} holds no checkpoint dict')
+        meta = checkpoint.get('meta')
+        if isinstance(meta, dict) and 'config' in meta:
+            # mmengine's resume would parse this old-style config text as a
+            # Python config, i.e. run it; its only use is a GPU-count check.
+            meta.pop('config')
+            self.logger.warning(
+                f'{filename}: ignored the config text stored in its meta '
+                '(parsing it would run code from the file)')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        report = load_model_weights(
-            getattr(self.model, 'module', self.model), checkpoint, strict,
-            revise_keys, filename)
+        model = getattr(self.model, 'module', self.model)
+        report = load_model_weights(model, checkpoint,
+                                    strict or self.strict_load, revise_keys,
+                                    filename)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}: '
                          f'{format_key_report(report)}')
         return checkpoint
-
-    def resume(self,
-               filename: str,
-               resume_optimizer: bool = True,
-               resume_param_scheduler: bool = True,
-               map_location: Union[str, Callable] = 'default') -> None:
-        """Resume training from a checkpoint of this toolbox.
-
-        Args:
-            filename (str): The checkpoint, usually in the work directory.
-            resume_optimizer (bool): Restore the optimizer state.
-                Defaults to True.
-            resume_param_scheduler (bool): Restore the schedulers' states.
-                Defaults to True.
-            map_location (str | Callable): Where to map the tensors.
-                Defaults to ``'default'`` (the current device).
-        """
-        with trusted_checkpoints():
-            super().resume(filename, resume_optimizer, resume_param_scheduler,
-                           map_location)

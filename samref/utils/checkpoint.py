@@ -1,140 +1,277 @@
 # Copyright (c) samref contributors. All rights reserved.
-"""The toolbox's checkpoint loading policy.
+"""The toolbox's loading policy: nothing it loads can run code.
 
-Unpickling a file can run code stored in it. So every checkpoint file is
-loaded with ``torch.load(weights_only=True)``: pretrained SAM weights,
-``load_from``, the checkpoint given to ``tools/test.py``. Besides tensors,
-that load accepts only the plain data that mmengine writes into its own
-checkpoints (message-hub history buffers, numpy arrays, scalars and dtypes),
-so the toolbox's checkpoints load too. Full unpickling happens only inside
-:func:`trusted_checkpoints`, which the runner enters when it resumes its own
-training from the work directory.
+Unpickling a file can run code stored in it, so every file is read with
+``torch.load(weights_only=True)``, whose unpickler builds tensors and plain
+containers and calls only the functions of an allowlist:
 
-Importing this module makes mmengine's loader of local files (used by
-``Runner.load_checkpoint``, ``load_checkpoint`` and ``init_cfg``
-``Pretrained``) follow the policy.
+- checkpoints (pretrained SAM weights, ``load_from``, resumed training, the
+  checkpoint given to the tools) may also hold what mmengine writes into its
+  own checkpoints, and nothing more: numpy arrays, scalars and dtypes and
+  message-hub history buffers. :func:`safe_checkpoint_globals` lists exactly
+  those classes and reconstructors. None of them returns an object chosen
+  by the file (as ``getattr``, ``eval`` or a module would), so the allowlist
+  cannot be used to reach other code: the ``getattr`` that pickles of
+  history buffers call resolves their statistics methods only
+  (:func:`history_buffer_method`).
+- tensor files (pre-extracted embeddings, the evaluation embedding cache)
+  hold one tensor; :func:`load_tensor_file` accepts a file only when its
+  pickle names no global beyond tensor rebuilding.
+
+Importing this module registers :func:`safe_checkpoint_globals` with
+``torch.serialization.add_safe_globals``, so that a plain
+``torch.load(weights_only=True)``, and mmengine's loader with it, read the
+toolbox's checkpoints too; mmengine's own loaders are left as they are.
 """
-import builtins
+import io
+import os
 import os.path as osp
 import pickle
+import pickletools
 import re
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import (Any, Callable, Dict, Iterator, List, Mapping, Optional,
-                    Sequence, Tuple, Union)
+import zipfile
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
-from mmengine.runner.checkpoint import CheckpointLoader
 
-_TRUSTED: ContextVar[bool] = ContextVar('samref_trusted_checkpoints',
-                                        default=False)
+# Share of the model's values a checkpoint must provide (see
+# ``load_model_weights``).
+MIN_LOADED_FRACTION = 0.5
 
 
-def _numpy_globals() -> List[Callable]:
-    """numpy callables and types needed to rebuild arrays and scalars."""
+def _numpy_reconstructors() -> List[Callable]:
+    """numpy's functions that rebuild arrays and scalars from a pickle."""
     try:  # numpy >= 2
         from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy 1.x
         from numpy.core.multiarray import _reconstruct, scalar
-    dtype_classes = [
-        getattr(np.dtypes, name) for name in dir(np.dtypes)
-        if name.endswith('DType')
-    ]
-    return [_reconstruct, scalar, np.ndarray, np.dtype] + dtype_classes
+    return [_reconstruct, scalar]
 
 
-def safe_checkpoint_globals() -> List[Callable]:
-    """The globals a weights-only load may rebuild besides tensors.
+def history_buffer_method(owner: Any, name: Any) -> Callable:
+    """What a checkpoint's ``getattr`` resolves to: the statistics methods
+    of :class:`HistoryBuffer` and nothing else.
 
-    ``builtins.getattr`` is among them because numpy pickles dtypes through
-    it; the weights-only unpickler still refuses to *call* anything that is
-    not listed here, so it cannot be used to reach other code.
+    A pickled history buffer holds its statistics methods (``min``,
+    ``max``, ``current``, ``mean`` and any registered one), which pickle
+    stores as ``getattr(HistoryBuffer, name)``. This function stands in for
+    ``builtins.getattr`` in weights-only loads, so those load while
+    ``getattr`` of anything else (a module, a builtin, ``__self__``) is
+    refused.
+
+    Args:
+        owner (Any): Must be ``HistoryBuffer``.
+        name (Any): A statistics method name.
 
     Returns:
-        list[Callable]: Classes and functions for
-        ``torch.serialization.safe_globals``.
+        Callable: The method.
+
+    Raises:
+        pickle.UnpicklingError: Any other attribute.
     """
-    return [HistoryBuffer, builtins.getattr] + _numpy_globals()
+    methods = {m: getattr(HistoryBuffer, m)
+               for m in ('min', 'max', 'current', 'mean')}
+    methods.update(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and isinstance(name, str) and name in methods:
+        return methods[name]
+    owner_name = getattr(owner, '__qualname__', type(owner).__qualname__)
+    raise pickle.UnpicklingError(
+        f'getattr({owner_name}, {name!r}) is not allowed: a checkpoint may '
+        'only name the statistics methods of HistoryBuffer')
 
 
-@contextmanager
-def trusted_checkpoints() -> Iterator[None]:
-    """Load checkpoint files with full unpickling inside the block.
+def safe_checkpoint_globals() -> List[Union[Callable, Tuple[Callable,
+                                                            str]]]:
+    """The classes and functions a checkpoint may use besides tensors.
 
-    Only for files the toolbox wrote itself, i.e. when resuming training.
+    They are what mmengine's checkpoints need: message-hub
+    :class:`HistoryBuffer` and its statistics methods (through
+    :func:`history_buffer_method`, under the name ``builtins.getattr``),
+    numpy arrays, scalars and dtypes (the dtype classes of
+    ``numpy.dtypes``, one per dtype).
+
+    Returns:
+        list[Callable | tuple[Callable, str]]: For
+        ``torch.serialization.add_safe_globals``.
     """
-    token = _TRUSTED.set(True)
-    try:
-        yield
-    finally:
-        _TRUSTED.reset(token)
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25
+    dtype_classes = [
+        getattr(dtypes, name) for name in sorted(dir(dtypes))
+        if name.endswith('DType') and isinstance(getattr(dtypes, name), type)
+    ]
+    return [HistoryBuffer, (history_buffer_method, 'builtins.getattr'),
+            np.ndarray, np.dtype] + _numpy_reconstructors() + dtype_classes
 
 
-def _unsafe_globals(filename: str) -> Optional[List[str]]:
-    """The globals a file needs beyond the safe list, when torch can tell."""
+def register_safe_globals() -> None:
+    """Allow :func:`safe_checkpoint_globals` in weights-only loads."""
+    torch.serialization.add_safe_globals(safe_checkpoint_globals())
+
+
+register_safe_globals()
+
+
+def _unsafe_globals(filename: str) -> List[str]:
+    """The globals a file names beyond the allowed ones, when torch can
+    tell."""
     try:
-        return torch.serialization.get_unsafe_globals_in_checkpoint(filename)
-    except Exception:  # noqa: BLE001 - legacy (non-zip) files are opaque
-        return None
+        return sorted(
+            torch.serialization.get_unsafe_globals_in_checkpoint(filename))
+    except Exception:  # noqa: BLE001 - unreadable or legacy files
+        return []
+
+
+def _weights_only_load(filename: str, map_location: Union[str, Callable,
+                                                          None],
+                       what: str) -> Any:
+    """``torch.load(weights_only=True)`` with errors that name the file."""
+    filename = osp.expanduser(str(filename))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{what} {filename} does not exist')
+    try:
+        return torch.load(
+            filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        offenders = _unsafe_globals(filename)
+        found = f' ({", ".join(offenders)})' if offenders else ''
+        # torch wraps the unpickler's reason in advice; keep the reason.
+        text = str(error)
+        if 'WeightsUnpickler error:' in text:
+            text = text.split('WeightsUnpickler error:')[-1].split(
+                'Check the documentation')[0]
+        else:
+            text = (text.strip().splitlines() or [''])[-1]
+        reason = ' '.join(text.split())
+        raise pickle.UnpicklingError(
+            f'Refused to load {filename}: it holds objects other than '
+            f'tensors and plain data{found}, and unpickling them could run '
+            'code from the file. Checkpoints of SAM and of this toolbox '
+            'load without that; if you trust this file, convert it to a '
+            f'plain state dict first. {reason}') from error
+    except (RuntimeError, EOFError, OSError, ValueError,
+            zipfile.BadZipFile) as error:
+        raise RuntimeError(
+            f'Cannot read {what} {filename}: it is truncated, corrupt or '
+            f'not a file written by torch.save ({error})') from error
 
 
 def load_checkpoint_file(filename: str,
-                         map_location: Union[str, Callable, None] = None,
-                         trusted: Optional[bool] = None) -> Any:
-    """Load a checkpoint file under the toolbox's policy.
+                         map_location: Union[str, Callable,
+                                             None] = None) -> Any:
+    """Load a checkpoint file weights-only under the toolbox's allowlist.
 
     Args:
         filename (str): Path of the file.
         map_location (str | Callable, optional): As for ``torch.load``.
-        trusted (bool, optional): Fully unpickle the file. None (default)
-            means trusted only inside :func:`trusted_checkpoints`.
 
     Returns:
         Any: The loaded object (usually a dict).
 
     Raises:
         FileNotFoundError: The file does not exist.
-        pickle.UnpicklingError: A weights-only load found objects other than
-            tensors and plain data; the message names the file and them.
+        pickle.UnpicklingError: The file holds objects beyond tensors and
+            the allowlist; the message names the file and them.
+        RuntimeError: The file is truncated or not a checkpoint.
     """
-    filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Checkpoint file {filename} does not exist')
-    if trusted is None:
-        trusted = _TRUSTED.get()
-    if trusted:
-        return torch.load(
-            filename, map_location=map_location, weights_only=False)
+    register_safe_globals()  # in case a caller cleared torch's allowlist
+    return _weights_only_load(filename, map_location, 'checkpoint')
+
+
+# The only globals ``torch.save(tensor)`` writes: the rebuild function, the
+# storage class of the tensor's dtype and the (empty) hook dict.
+_TENSOR_FILE_GLOBALS = re.compile(
+    r'^(torch\._utils\._rebuild_tensor_v2|collections\.OrderedDict|'
+    r'torch\.[A-Za-z0-9]+Storage)$')
+
+
+def _pickle_globals(filename: str) -> Optional[List[str]]:
+    """The globals named in the pickle of a ``torch.save`` zip file, or None
+    when the file is not one."""
     try:
-        with torch.serialization.safe_globals(safe_checkpoint_globals()):
-            return torch.load(
-                filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        offenders = _unsafe_globals(filename)
-        found = f' ({", ".join(offenders)})' if offenders else ''
-        raise pickle.UnpicklingError(
-            f'Refused to load {filename}: it holds objects other than '
-            f'tensors and plain data{found}, and unpickling them could run '
-            'code from the file. Checkpoints from SAM and from this toolbox '
-            'load without that; if you trust this file, convert it to a '
-            'plain state dict first.') from error
+        with zipfile.ZipFile(filename) as archive:
+            names = [n for n in archive.namelist() if n.endswith('/data.pkl')]
+            if len(names) != 1:
+                return None
+            data = archive.read(names[0])
+        found = []
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(data)):
+            if opcode.name == 'GLOBAL':
+                found.append(arg.replace(' ', '.'))
+            elif opcode.name == 'STACK_GLOBAL':
+                found.append('<a global built on the stack>')
+        return found
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile,
+            pickle.UnpicklingError):
+        return None
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
-def load_from_local(filename: str,
-                    map_location: Union[str, Callable, None] = None) -> Any:
-    """mmengine's loader of local files, under :func:`load_checkpoint_file`.
+def load_tensor_file(filename: str,
+                     map_location: Union[str, Callable, None] = None
+                     ) -> torch.Tensor:
+    """Load a file that holds exactly one tensor (``torch.save(tensor)``).
+
+    Its pickle may name no global besides tensor rebuilding; it is then
+    loaded weights-only.
 
     Args:
         filename (str): Path of the file.
         map_location (str | Callable, optional): As for ``torch.load``.
 
     Returns:
-        Any: The loaded checkpoint.
+        torch.Tensor: The tensor.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        pickle.UnpicklingError: It names other globals.
+        RuntimeError: It is truncated, corrupt or holds no single tensor.
     """
-    return load_checkpoint_file(filename, map_location)
+    filename = osp.expanduser(str(filename))
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'tensor file {filename} does not exist')
+    names = _pickle_globals(filename)
+    if names is None:
+        raise RuntimeError(f'Cannot read tensor file {filename}: it is '
+                           'truncated, corrupt or not a file written by '
+                           'torch.save')
+    offenders = sorted({n for n in names if not _TENSOR_FILE_GLOBALS.match(n)})
+    if offenders:
+        raise pickle.UnpicklingError(
+            f'Refused to load {filename}: a tensor file may hold one tensor '
+            f'only, but it names {", ".join(offenders)}, and unpickling '
+            'those could run code from the file')
+    tensor = _weights_only_load(filename, map_location, 'tensor file')
+    if type(tensor) is not torch.Tensor:
+        raise RuntimeError(f'{filename} holds a {type(tensor).__name__}, '
+                           'not a tensor')
+    return tensor
+
+
+def resolve_checkpoint(filename: str) -> str:
+    """The local file of a checkpoint path or ``http(s)://`` URL.
+
+    A URL is downloaded once into torch's hub cache (``TORCH_HOME``).
+
+    Args:
+        filename (str): A local path or an ``http(s)://`` URL.
+
+    Returns:
+        str: The local path.
+    """
+    filename = str(filename)
+    if not filename.startswith(('http://', 'https://')):
+        if re.match(r'^[a-z][a-z0-9+.-]*://', filename):
+            raise ValueError(f'Cannot load {filename}: give a local file '
+                             'or an http(s):// URL')
+        return filename
+    folder = osp.join(torch.hub.get_dir(), 'checkpoints')
+    os.makedirs(folder, exist_ok=True)
+    path = osp.join(folder, osp.basename(filename.split('?')[0]))
+    if not osp.isfile(path):
+        torch.hub.download_url_to_file(filename, path)
+    return path
 
 
 def checkpoint_key_report(model: torch.nn.Module,
@@ -158,7 +295,7 @@ def checkpoint_key_report(model: torch.nn.Module,
         unexpected=sorted(set(theirs) - set(ours)),
         mismatched=sorted(
             k for k in set(ours) & set(theirs)
-            if hasattr(theirs[k], 'shape') and
+            if not hasattr(theirs[k], 'shape') or
             tuple(theirs[k].shape) != tuple(ours[k].shape)))
 
 
@@ -189,6 +326,23 @@ def format_key_report(report: Dict[str, list]) -> str:
     return '; '.join(lines) or 'all keys match'
 
 
+def loaded_fraction(model: torch.nn.Module, report: Dict[str, list]) -> float:
+    """Share of the model's values (parameter and buffer elements) that a
+    checkpoint provides.
+
+    Args:
+        model (nn.Module): The model.
+        report (dict[str, list]): From :func:`checkpoint_key_report`.
+
+    Returns:
+        float: Between 0 and 1.
+    """
+    sizes = {k: v.numel() for k, v in model.state_dict().items()}
+    missing = set(report['new']) | set(report['mismatched'])
+    total = sum(sizes.values())
+    return 1.0 - sum(sizes[k] for k in missing) / max(total, 1)
+
+
 def load_model_weights(model: torch.nn.Module,
                        checkpoint: dict,
                        strict: bool = False,
@@ -198,13 +352,15 @@ def load_model_weights(model: torch.nn.Module,
     """Load a checkpoint's weights into a model and say what differed.
 
     Tensors of another shape are left out rather than failing the whole
-    load.
+    load, as long as the checkpoint provides most of the model: when less
+    than :data:`MIN_LOADED_FRACTION` of the model's values would load (a
+    checkpoint of another architecture or size), it is an error rather than
+    a run with random weights.
 
     Args:
         model (nn.Module): The model (unwrapped).
         checkpoint (dict): A loaded checkpoint (a state dict, or a dict with
-            ``state_dict``), e.g. from mmengine's ``_load_checkpoint``, which
-            reads files under this module's policy.
+            ``state_dict``), e.g. from :func:`load_checkpoint_file`.
         strict (bool): Raise when any key is new, unexpected or of another
             shape. Defaults to False.
         revise_keys (Sequence[tuple[str, str]]): ``(pattern, replacement)``
@@ -213,10 +369,16 @@ def load_model_weights(model: torch.nn.Module,
 
     Returns:
         dict[str, list]: The report of :func:`checkpoint_key_report`.
+
+    Raises:
+        RuntimeError: The checkpoint holds no state dict, does not fit the
+            model, or (``strict``) differs from it.
     """
     if not isinstance(checkpoint, dict):
         raise RuntimeError(f'{source} holds no state dict')
     state_dict = checkpoint.get('state_dict', checkpoint)
+    if not isinstance(state_dict, dict):
+        raise RuntimeError(f'{source} holds no state dict')
     for pattern, replacement in revise_keys:
         state_dict = {
             re.sub(pattern, replacement, k): v
@@ -226,6 +388,13 @@ def load_model_weights(model: torch.nn.Module,
     if strict and any(report.values()):
         raise RuntimeError(f'{source} does not match the model: '
                            f'{format_key_report(report)}')
+    fraction = loaded_fraction(model, report)
+    if fraction < MIN_LOADED_FRACTION:
+        raise RuntimeError(
+            f'{source} does not fit {type(model).__name__}: only '
+            f'{fraction:.0%} of its weights would load '
+            f'({format_key_report(report)}). It is a checkpoint of another '
+            'model or size; pick the config that matches it.')
     mismatched = set(report['mismatched'])
     model.load_state_dict(
         {k: v

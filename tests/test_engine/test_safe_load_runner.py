@@ -1,5 +1,4 @@
 # Copyright (c) samref contributors. All rights reserved.
-import os
 import pickle
 
 import pytest
@@ -7,10 +6,11 @@ import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
-from mmseg.registry import RUNNERS
+from mmseg.registry import MODELS, RUNNERS
 from torch.utils.data import DataLoader
 
-from samref.engine import SafeLoadRunner
+from malicious_files import ATTACKS
+from samref.engine import EmbeddingCheckHook, SafeLoadRunner
 
 
 class ToyModel(BaseModel):
@@ -24,15 +24,6 @@ class ToyModel(BaseModel):
         if mode == 'loss':
             return dict(loss=(self.linear(inputs) - 1).pow(2).mean())
         return self.linear(inputs)
-
-
-class CodeCarrier:
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return os.mkdir, (self.path, )
 
 
 def make_runner(work_dir, max_iters=4, **kwargs):
@@ -86,16 +77,6 @@ def test_resume_restores_progress_and_optimizer(tmp_path):
                                momentum[0]['momentum_buffer'])
 
 
-def test_load_from_refuses_code_carrying_pickle(tmp_path):
-    marker = tmp_path / 'code_ran'
-    ckpt = tmp_path / 'carrier.pth'
-    torch.save({'state_dict': {}, 'meta': CodeCarrier(str(marker))}, ckpt)
-    runner = make_runner(tmp_path / 'victim', load_from=str(ckpt))
-    with pytest.raises(pickle.UnpicklingError, match='carrier.pth'):
-        runner.load_or_resume()
-    assert not marker.exists()
-
-
 class PlainRecord:
     """A harmless custom class only full unpickling can rebuild."""
 
@@ -103,17 +84,132 @@ class PlainRecord:
         self.value = value
 
 
-def test_only_resume_fully_unpickles(tmp_path):
-    first = make_runner(tmp_path / 'own', max_iters=2)
-    first.train()
-    ckpt = tmp_path / 'own' / 'iter_2.pth'
-    content = torch.load(ckpt, weights_only=False)
+@pytest.fixture
+def trained(tmp_path):
+    """A work directory with the checkpoint of two training iterations."""
+    runner = make_runner(
+        tmp_path / 'run',
+        max_iters=2,
+        param_scheduler=dict(
+            type='LinearLR', start_factor=0.5, by_epoch=False, end=4))
+    runner.train()
+    return tmp_path / 'run' / 'iter_2.pth', runner
+
+
+def test_toolbox_checkpoint_needs_no_global_beyond_the_allowlist(trained):
+    ckpt, _ = trained
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(
+        str(ckpt)) == []
+    content = torch.load(ckpt, weights_only=True)  # after `import samref`
+    assert {'meta', 'state_dict', 'message_hub', 'optimizer',
+            'param_schedulers'} <= set(content)
+
+
+@pytest.mark.parametrize('attack', sorted(ATTACKS))
+def test_load_from_refuses_code_carrying_checkpoint(tmp_path, attack):
+    marker = tmp_path / 'code_ran'
+    ckpt = ATTACKS[attack](tmp_path / 'carrier.pth', marker,
+                           ToyModel().state_dict())
+    runner = make_runner(tmp_path / 'victim', load_from=str(ckpt))
+    with pytest.raises(pickle.UnpicklingError, match='carrier.pth'):
+        runner.load_or_resume()
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('attack', sorted(ATTACKS))
+def test_resume_refuses_code_carrying_checkpoint(tmp_path, trained, attack):
+    """``--resume`` with ``load_from`` naming any file reads it
+    weights-only."""
+    ckpt, _ = trained
+    content = torch.load(ckpt, weights_only=True)
+    marker = tmp_path / 'code_ran'
+    carrier = ATTACKS[attack](tmp_path / 'carrier.pth', marker,
+                              content['state_dict'])
+    runner = make_runner(
+        tmp_path / 'run', max_iters=4, resume=True, load_from=str(carrier))
+    with pytest.raises(pickle.UnpicklingError, match='carrier.pth'):
+        runner.load_or_resume()
+    assert not marker.exists()
+
+
+def test_resume_from_work_dir_is_weights_only_too(tmp_path, trained):
+    """Even a checkpoint in the run's own work directory, found through
+    ``last_checkpoint``, is not fully unpickled."""
+    ckpt, _ = trained
+    content = torch.load(ckpt, weights_only=True)
     content['meta']['record'] = PlainRecord(3)
     torch.save(content, ckpt)
-    resumed = make_runner(
-        tmp_path / 'own', max_iters=4, resume=True, load_from=str(ckpt))
-    resumed.load_or_resume()
-    assert resumed.iter == 2
-    loader = make_runner(tmp_path / 'other', load_from=str(ckpt))
+    assert (tmp_path / 'run' / 'last_checkpoint').read_text().strip() == \
+        str(ckpt)
+    runner = make_runner(tmp_path / 'run', max_iters=4, resume=True)
     with pytest.raises(pickle.UnpicklingError, match='PlainRecord'):
-        loader.load_or_resume()
+        runner.load_or_resume()
+
+
+def test_resume_does_not_run_config_text(tmp_path, trained):
+    """mmengine's resume parses ``meta['config']`` as a Python config, which
+    runs it; the runner drops it."""
+    marker = tmp_path / 'code_ran'
+    code = f'made = __import__("os").mkdir({str(marker)!r})\n'
+    Config.fromstring(code, file_format='.py')  # the attack is live
+    assert marker.exists()
+    marker.rmdir()
+    ckpt, _ = trained
+    content = torch.load(ckpt, weights_only=True)
+    content['meta']['config'] = code
+    torch.save(content, ckpt)
+    runner = make_runner(
+        tmp_path / 'run', max_iters=4, resume=True, load_from=str(ckpt))
+    runner.load_or_resume()
+    assert runner.iter == 2
+    assert not marker.exists()
+
+
+def test_checkpoint_of_another_model_is_an_error(tmp_path):
+    ckpt = tmp_path / 'other.pth'
+    torch.save({'state_dict': torch.nn.Conv2d(3, 8, 3).state_dict()}, ckpt)
+    runner = make_runner(tmp_path / 'victim', load_from=str(ckpt))
+    with pytest.raises(RuntimeError,
+                       match=r'other.pth does not fit.*linear \(2 tensors\)'):
+        runner.load_or_resume()
+    # Every tensor present but of the wrong shape.
+    wrong = {
+        f'linear.{k}': v
+        for k, v in torch.nn.Linear(3, 2).state_dict().items()
+    }
+    torch.save({'state_dict': wrong}, ckpt)
+    runner = make_runner(tmp_path / 'victim2', load_from=str(ckpt))
+    with pytest.raises(RuntimeError, match='shape mismatch'):
+        runner.load_or_resume()
+
+
+def test_strict_load_fails_on_any_difference(tmp_path, trained):
+    ckpt, _ = trained
+    content = torch.load(ckpt, weights_only=True)
+    del content['state_dict']['linear.bias']
+    partial = tmp_path / 'partial.pth'
+    torch.save(content, partial)
+    lenient = make_runner(tmp_path / 'lenient', load_from=str(partial))
+    lenient.load_or_resume()  # 2 of 3 values: loads, logs the new bias
+    MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
+    cfg = Config(
+        dict(
+            runner_type='SafeLoadRunner',
+            strict_load=True,
+            model=dict(type='SafeLoadToyModel'),
+            work_dir=str(tmp_path / 'strict'),
+            load_from=str(partial),
+            default_scope='mmseg',
+            experiment_name='strict_load'))
+    strict = RUNNERS.build(cfg)
+    assert strict.strict_load
+    with pytest.raises(RuntimeError, match='new.*linear'):
+        strict.load_or_resume()
+
+
+def test_embedding_check_is_always_registered(tmp_path):
+    runner = make_runner(tmp_path / 'auto')
+    assert sum(isinstance(h, EmbeddingCheckHook) for h in runner.hooks) == 1
+    runner = make_runner(
+        tmp_path / 'own', custom_hooks=[dict(type='EmbeddingCheckHook')])
+    assert sum(isinstance(h, EmbeddingCheckHook) for h in runner.hooks) == 1
