@@ -9,12 +9,14 @@ Every image of ``train_dataloader.dataset`` is resized as the training
 pipeline resizes it; its views (the image and, when the pipeline flips,
 its flipped copy) are encoded once and saved as fp16 tensors, one file per
 view, plus ``index.json`` with the encoder's digest and the input size.
-Files already present are skipped, so an interrupted run resumes where it
-stopped. Train with the embeddings by appending
-``dict(type='LoadImageEmbedding', embedding_dir=DIR)`` to the training
-pipeline and adding ``dict(type='EmbeddingCheckHook')`` to
-``custom_hooks`` (``configs/demo/samref_tiny_256_stage2_embeddings.py``
-shows how).
+File names include a digest of the encoder, input size, resize and dtype:
+files already present for the same settings are skipped, so an interrupted
+run resumes where it stopped, while a run with another encoder or size
+writes new files instead of reusing stale ones. Train with the embeddings
+by appending ``dict(type='LoadImageEmbedding', embedding_dir=DIR)`` to the
+training pipeline (``configs/demo/samref_tiny_256_stage2_embeddings.py``
+shows how); ``SafeLoadRunner`` refuses a folder whose index does not match
+the model.
 """
 import argparse
 import hashlib
@@ -50,6 +52,11 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='weights of the image encoder (default: the config\'s '
         'load_from)')
     parser.add_argument(
+        '--strict',
+        action='store_true',
+        help='fail when the checkpoint differs from the model in any key '
+        'or shape')
+    parser.add_argument(
         '--fp32', action='store_true', help='store float32 (default fp16)')
     parser.add_argument('--device', help='default: cuda if available')
     parser.add_argument(
@@ -70,10 +77,18 @@ def find_transform(pipeline: list, name: str) -> Optional[dict]:
     return None
 
 
-def file_name(img_path: str, view: str) -> str:
-    """A stable, unique file name for an image view."""
-    return hashlib.sha1(f'{img_path}|{view}'.encode()).hexdigest()[:24] + \
-        f'_{view}.pt'
+def settings_digest(meta: dict) -> str:
+    """A digest of what an embedding depends on besides its image: the
+    encoder's digest, input size, resize and dtype."""
+    keys = ('encoder', 'input_size', 'resize', 'dtype')
+    text = json.dumps({k: meta[k] for k in keys}, sort_keys=True)
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def file_name(img_path: str, view: str, settings: str) -> str:
+    """A stable file name for an image view, unique per settings digest."""
+    digest = hashlib.sha1(f'{settings}|{img_path}|{view}'.encode())
+    return digest.hexdigest()[:24] + f'_{view}.pt'
 
 
 def main(argv: Optional[List[str]] = None) -> str:
@@ -98,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> str:
     if device.startswith('cuda') and world_size > 1:
         device = f'cuda:{rank % torch.cuda.device_count()}'
     checkpoint = args.checkpoint or cfg.get('load_from')
-    model = init_model(cfg, checkpoint, device)
+    model = init_model(cfg, checkpoint, device, strict=args.strict)
 
     pipeline_cfg = cfg.train_dataloader.dataset.get('pipeline') or \
         cfg.get('train_pipeline', [])
@@ -124,6 +139,13 @@ def main(argv: Optional[List[str]] = None) -> str:
 
     os.makedirs(args.out, exist_ok=True)
     dtype = torch.float32 if args.fp32 else torch.float16
+    meta = dict(
+        encoder=encoder_fingerprint(model.image_encoder),
+        input_size=model.input_size,
+        resize=dict(resize),
+        dtype=str(dtype).replace('torch.', ''),
+        config=osp.abspath(args.config))
+    settings = settings_digest(meta)
     entries = []
     mine = img_paths[rank::world_size]
     progress = ProgressBar(len(mine)) if is_main_process() else None
@@ -131,7 +153,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         results = load(dict(img_path=img_path))
         for direction in directions:
             view = embedding_view(direction is not None, direction)
-            name = file_name(img_path, view)
+            name = file_name(img_path, view, settings)
             img = results['img']
             if direction == 'horizontal':
                 img = img[:, ::-1]
@@ -162,14 +184,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         for img_path, view, name, shape in entries:
             files.setdefault(img_path, {})[view] = dict(
                 file=name, img_shape=shape)
-        index = dict(
-            meta=dict(
-                encoder=encoder_fingerprint(model.image_encoder),
-                input_size=model.input_size,
-                resize=dict(resize),
-                dtype=str(dtype).replace('torch.', ''),
-                config=osp.abspath(args.config)),
-            files=files)
+        index = dict(meta=meta, files=files)
         handle, tmp = tempfile.mkstemp(dir=args.out, suffix='.tmp')
         with os.fdopen(handle, 'w', encoding='utf-8') as f:
             json.dump(index, f)

@@ -1,14 +1,18 @@
 # Copyright (c) samref contributors. All rights reserved.
 import hashlib
+import logging
 import os
 import os.path as osp
+import pickle
 import tempfile
-from typing import Optional
+from itertools import chain
+from typing import Dict, Optional, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import nn
 
-from ..utils.checkpoint import load_checkpoint_file
+from ..utils.checkpoint import load_tensor_file
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
@@ -41,14 +45,28 @@ def encoder_fingerprint(encoder: nn.Module) -> str:
     return digest.hexdigest()
 
 
+class _Forward(nn.Module):
+    """Runs a module's ``forward`` without the module's own hooks."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args) -> torch.Tensor:
+        return self.module.forward(*args)
+
+
 class EmbeddingCache:
     """Image embeddings on disk, keyed by image content and encoder.
 
     An entry is found only for the same model input (the resized,
     normalised, padded image, compared by digest) and an encoder with the
     same class and weights, so a stale or foreign embedding is never used.
-    Entries are written atomically; a second evaluation of the same data
-    skips the image encoder entirely.
+    Entries are written atomically and read as plain tensors (nothing in
+    them can run code); an entry that cannot be read, or whose shape is not
+    the encoder's output shape, is reported with its path and treated as a
+    miss, so it is computed and written again. A second evaluation of the
+    same data skips the image encoder entirely.
 
     Args:
         cache_dir (str): Root folder; entries go to
@@ -59,8 +77,38 @@ class EmbeddingCache:
     def __init__(self, cache_dir: str, encoder: nn.Module) -> None:
         self.folder = osp.join(cache_dir, encoder_fingerprint(encoder)[:20])
         os.makedirs(self.folder, exist_ok=True)
+        self.encoder = encoder
         self.hits = 0
         self.misses = 0
+        self._shapes: Dict[Tuple[int, ...], Tuple[int, ...]] = {}
+
+    def output_shape(self, inputs: torch.Tensor) -> Tuple[int, ...]:
+        """The shape of the encoder's output for inputs of this shape.
+
+        Found once per input shape by running the encoder's ``forward`` on
+        the meta device (no data, no computation; the encoder's hooks do
+        not see it).
+
+        Args:
+            inputs (torch.Tensor): A model input.
+
+        Returns:
+            tuple[int, ...]: The embedding shape.
+        """
+        key = tuple(inputs.shape)
+        if key not in self._shapes:
+            wrapper = _Forward(self.encoder)
+            tensors = {
+                name: value.to('meta')
+                for name, value in chain(wrapper.named_parameters(),
+                                         wrapper.named_buffers())
+            }
+            with torch.no_grad():
+                output = torch.func.functional_call(
+                    wrapper, tensors,
+                    (torch.empty(key, dtype=inputs.dtype, device='meta'), ))
+            self._shapes[key] = tuple(output.shape)
+        return self._shapes[key]
 
     def path(self, inputs: torch.Tensor) -> str:
         """The file of the entry for a model input."""
@@ -79,8 +127,28 @@ class EmbeddingCache:
         if not osp.isfile(path):
             self.misses += 1
             return None
+        try:
+            embedding = load_tensor_file(path, map_location='cpu')
+        except (RuntimeError, pickle.UnpicklingError) as error:
+            return self._reject(path, str(error))
+        expected = self.output_shape(inputs)
+        if tuple(embedding.shape) != expected or \
+                not embedding.is_floating_point():
+            return self._reject(
+                path, f'it holds a {embedding.dtype} tensor of shape '
+                f'{tuple(embedding.shape)}, the encoder gives {expected}')
         self.hits += 1
-        return load_checkpoint_file(path, map_location='cpu')
+        return embedding
+
+    def _reject(self, path: str, reason: str) -> None:
+        """Report an unusable entry and count it as a miss."""
+        print_log(
+            f'embedding cache entry {path} is not used and will be '
+            f'recomputed: {reason}',
+            logger='current',
+            level=logging.WARNING)
+        self.misses += 1
+        return None
 
     def put(self, inputs: torch.Tensor, embedding: torch.Tensor) -> None:
         """Store the embedding of ``inputs``.

@@ -25,7 +25,8 @@ class EmbeddingCheckHook(Hook):
     Before training it compares the index of every ``LoadImageEmbedding``
     folder of the training data with the model: the image encoder's digest
     (class and weights) and the input size must match, otherwise training
-    stops with an error naming the folder.
+    stops with an error naming the folder. :class:`SafeLoadRunner` adds it
+    when the config does not, so the check cannot be forgotten.
     """
 
     def before_train(self, runner) -> None:

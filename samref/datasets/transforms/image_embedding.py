@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...utils.checkpoint import load_checkpoint_file
+from ...utils.checkpoint import load_tensor_file
 
 INDEX_FILE = 'index.json'
 
@@ -44,8 +44,11 @@ class LoadImageEmbedding(BaseTransform):
     becomes ``data_samples.image_embeddings``; the model then skips its
     image encoder. Views are the resized image and its flips; pixel-level
     augmentations (photometric distortion) reach the refiners' image input
-    but not these embeddings. ``EmbeddingCheckHook`` refuses a folder made
-    by another encoder or for another input size.
+    but not these embeddings. Each file is read as a plain tensor (nothing
+    in it can run code). :class:`SafeLoadRunner` checks the folder against
+    the model before training (``EmbeddingCheckHook``, added
+    automatically): a folder made by another encoder or for another input
+    size is refused.
 
     Args:
         embedding_dir (str): Output folder of
@@ -84,9 +87,14 @@ class LoadImageEmbedding(BaseTransform):
                 f'but its embedding in {self.embedding_dir} was made at '
                 f'{entry["img_shape"]}: the training resize must be the '
                 'extraction resize')
-        sample.image_embeddings = load_checkpoint_file(
-            osp.join(self.embedding_dir, entry['file']),
-            map_location='cpu').float()
+        path = osp.join(self.embedding_dir, entry['file'])
+        embedding = load_tensor_file(path, map_location='cpu')
+        if embedding.ndim != 3 or not embedding.is_floating_point():
+            raise ValueError(
+                f'{path} holds a {embedding.dtype} tensor of shape '
+                f'{tuple(embedding.shape)}, not a C x h x w embedding; '
+                'extract the embeddings again')
+        sample.image_embeddings = embedding.float()
         return results
 
     def __repr__(self) -> str:

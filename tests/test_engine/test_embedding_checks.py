@@ -1,0 +1,208 @@
+# Copyright (c) samref contributors. All rights reserved.
+import importlib.util
+import json
+import logging
+import os
+import pickle
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MMLogger
+from mmseg.registry import RUNNERS
+from mmseg.structures import SegDataSample
+
+from malicious_files import TENSOR_ATTACKS
+from samref.apis import init_model
+from samref.datasets import LoadImageEmbedding, make_shapes_dataset
+from samref.engine import EmbeddingCache
+from testing_utils import CONFIG_DIR, REPO_ROOT, build_from_config
+
+STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
+EMBEDDINGS = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2_embeddings.py'
+
+
+@pytest.fixture(scope='module')
+def encoder():
+    torch.manual_seed(0)
+    return build_from_config('demo/sam_tiny_256_stage1.py').image_encoder
+
+
+@pytest.fixture
+def warnings_log():
+    """Collect the current logger's warnings."""
+    records = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    yield records
+    logger.removeHandler(handler)
+
+
+def test_cache_knows_the_encoder_output_shape(tmp_path, encoder):
+    cache = EmbeddingCache(str(tmp_path), encoder)
+    inputs = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        real = encoder(inputs)
+    assert cache.output_shape(inputs) == tuple(real.shape) == (1, 256, 16,
+                                                               16)
+
+
+def truncated(path, marker):
+    torch.save(torch.randn(1, 256, 16, 16), path)
+    path.write_bytes(path.read_bytes()[:2000])
+
+
+def garbage(path, marker):
+    path.write_bytes(b'not a tensor file')
+
+
+def wrong_shape(path, marker):
+    torch.save(torch.randn(256, 16, 16), path)
+
+
+def integers(path, marker):
+    torch.save(torch.zeros(1, 256, 16, 16, dtype=torch.int64), path)
+
+
+def getattr_attack(path, marker):
+    TENSOR_ATTACKS['getattr'](path, marker)
+
+
+def reduce_attack(path, marker):
+    TENSOR_ATTACKS['reduce'](path, marker)
+
+
+@pytest.mark.parametrize('writer', [
+    truncated, garbage, wrong_shape, integers, getattr_attack, reduce_attack
+])
+def test_unusable_cache_entry_is_a_miss(tmp_path, encoder, warnings_log,
+                                        writer):
+    marker = tmp_path / 'code_ran'
+    cache = EmbeddingCache(str(tmp_path / 'cache'), encoder)
+    inputs = torch.randn(1, 3, 256, 256)
+    path = cache.path(inputs)
+    writer(type(tmp_path)(path), marker)
+    assert cache.get(inputs) is None
+    assert (cache.hits, cache.misses) == (0, 1)
+    assert any(path in r.getMessage() for r in warnings_log)
+    assert not marker.exists()
+    # Recomputed and written again, the entry is used.
+    embedding = torch.randn(1, 256, 16, 16)
+    cache.put(inputs, embedding)
+    torch.testing.assert_close(cache.get(inputs), embedding)
+    assert cache.hits == 1
+
+
+def packed_sample(img_path):
+    sample = SegDataSample()
+    sample.set_metainfo(dict(img_path=img_path, img_shape=(16, 16)))
+    return dict(data_samples=sample)
+
+
+def write_embedding_folder(folder, tensor_writer):
+    folder.mkdir()
+    (folder / 'index.json').write_text(
+        json.dumps(
+            dict(
+                meta=dict(encoder='x', input_size=256),
+                files={'a.jpg': {
+                    'orig': dict(file='a.pt', img_shape=[16, 16])
+                }})))
+    tensor_writer(folder / 'a.pt')
+    return LoadImageEmbedding(str(folder))
+
+
+@pytest.mark.parametrize('attack', sorted(TENSOR_ATTACKS))
+def test_embedding_file_that_carries_code_is_refused(tmp_path, attack):
+    marker = tmp_path / 'code_ran'
+    load = write_embedding_folder(
+        tmp_path / 'embeddings',
+        lambda path: TENSOR_ATTACKS[attack](path, marker))
+    with pytest.raises(pickle.UnpicklingError, match='a.pt'):
+        load(packed_sample('a.jpg'))
+    assert not marker.exists()
+
+
+def test_embedding_file_of_wrong_shape_is_named(tmp_path):
+    load = write_embedding_folder(
+        tmp_path / 'embeddings',
+        lambda path: torch.save(torch.zeros(256, 16), path))
+    with pytest.raises(ValueError, match=r'a.pt holds .* \(256, 16\)'):
+        load(packed_sample('a.jpg'))
+    load = write_embedding_folder(
+        tmp_path / 'good', lambda path: torch.save(
+            torch.zeros(8, 2, 2).half(), path))
+    results = load(packed_sample('a.jpg'))
+    assert results['data_samples'].image_embeddings.dtype == torch.float32
+
+
+def load_extractor():
+    path = REPO_ROOT / 'tools' / 'extract_embeddings.py'
+    spec = importlib.util.spec_from_file_location('extract_embeddings', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def embedding_files(folder):
+    index = json.loads((folder / 'index.json').read_text())
+    return index['meta'], {
+        (img, view): entry['file']
+        for img, views in index['files'].items()
+        for view, entry in views.items()
+    }
+
+
+def test_foreign_embeddings_are_never_used(tmp_path):
+    shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 2, seed=5)
+    torch.manual_seed(0)
+    weights = init_model(EMBEDDINGS).state_dict()
+    first = tmp_path / 'first.pth'
+    torch.save(weights, first)
+    weights['image_encoder.neck.0.weight'] += 1.0
+    second = tmp_path / 'second.pth'
+    torch.save(weights, second)
+    out = tmp_path / 'embeddings'
+    extractor = load_extractor()
+
+    def extract(checkpoint):
+        extractor.main([
+            str(EMBEDDINGS), '--out',
+            str(out), '--checkpoint',
+            str(checkpoint), '--device', 'cpu', '--cfg-options',
+            f'train_dataloader.dataset.data_root={shapes}'
+        ])
+        return embedding_files(out)
+
+    meta_one, files_one = extract(first)
+    tensors_one = {k: torch.load(out / f) for k, f in files_one.items()}
+    # The second encoder into the same folder: its own files, not the
+    # first encoder's, whatever the index says.
+    meta_two, files_two = extract(second)
+    assert meta_two['encoder'] != meta_one['encoder']
+    assert files_two.keys() == files_one.keys()
+    assert not set(files_two.values()) & set(files_one.values())
+    for key, name in files_two.items():
+        assert not torch.equal(torch.load(out / name), tensors_one[key])
+    assert all((out / name).exists() for name in files_one.values())
+
+    # Training with the first weights refuses the folder (now the second
+    # encoder's), even though the config does not ask for the check.
+    cfg = Config.fromfile(str(EMBEDDINGS))
+    cfg.merge_from_dict({
+        'train_dataloader.dataset.data_root': shapes,
+        'train_dataloader.batch_size': 2,
+        'train_dataloader.num_workers': 0,
+        'train_dataloader.dataset.pipeline.5.embedding_dir': str(out),
+        'train_cfg.max_iters': 1,
+        'work_dir': str(tmp_path / 'train'),
+        'load_from': str(first),
+    })
+    cfg.custom_hooks = []
+    cfg.experiment_name = 'foreign_embeddings'
+    runner = RUNNERS.build(cfg)
+    with pytest.raises(RuntimeError, match='another image encoder'):
+        runner.train()
+    assert not os.path.exists(tmp_path / 'train' / 'iter_1.pth')
