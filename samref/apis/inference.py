@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -8,12 +8,12 @@ from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
-from mmengine.runner.checkpoint import _load_checkpoint
 from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
-from ..utils.checkpoint import format_key_report, load_model_weights
+from ..utils.checkpoint import (format_key_report, load_checkpoint_file,
+                                load_model_weights, resolve_checkpoint)
 
 
 def init_model(config: Union[str, Path, Config],
@@ -26,12 +26,14 @@ def init_model(config: Union[str, Path, Config],
     Args:
         config (str | Path | Config): Config file or object.
         checkpoint (str, optional): Weights to load: an official SAM
-            checkpoint or one of this toolbox (loaded weights-only). None
-            keeps the random initialisation.
+            checkpoint or one of this toolbox, a local file or an
+            ``http(s)`` URL, loaded weights-only (nothing in it can run
+            code). None keeps the random initialisation.
         device (str): Device to put the model on. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config.
         strict (bool): Fail on missing or unexpected keys instead of
-            listing them in the log. Defaults to False.
+            listing them in the log. Defaults to False; a checkpoint that
+            provides less than half of the model's weights fails anyway.
 
     Returns:
         BaseInteractiveSegmentor: The model, in eval mode.
@@ -51,7 +53,8 @@ def init_model(config: Union[str, Path, Config],
     if checkpoint is not None:
         report = load_model_weights(
             model,
-            _load_checkpoint(checkpoint, map_location='cpu'),
+            load_checkpoint_file(
+                resolve_checkpoint(checkpoint), map_location='cpu'),
             strict=strict,
             source=checkpoint)
         print_log(
@@ -95,13 +98,27 @@ class InteractivePredictor:
         """Encode an image for the clicks that follow.
 
         Args:
-            image (np.ndarray): ``H x W x 3`` uint8 image.
+            image (np.ndarray): ``H x W x 3`` uint8 image. Its short side
+                must keep at least one pixel when the long side is resized
+                to the model input size.
             channel_order (str): ``'bgr'`` (OpenCV/mmcv, default) or
                 ``'rgb'``.
+
+        Raises:
+            ValueError: The image is not ``H x W x 3`` uint8, or is too
+                small or narrow to resize.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError('image must be an H x W x 3 uint8 array, got '
                              f'shape {image.shape} and dtype {image.dtype}')
+        height, width = image.shape[:2]
+        scale = self.model.input_size / max(height, width, 1)
+        resized = (int(height * scale + 0.5), int(width * scale + 0.5))
+        if min(resized) < 1:
+            raise ValueError(
+                f'image of {height} x {width} pixels cannot be segmented: '
+                f'resized to the model input size {self.model.input_size} '
+                f'it would be {resized[0]} x {resized[1]} pixels')
         if channel_order not in ('bgr', 'rgb'):
             raise ValueError(f"channel_order must be 'bgr' or 'rgb', got "
                              f'{channel_order!r}')
@@ -124,7 +141,8 @@ class InteractivePredictor:
 
         Args:
             points (Sequence[Sequence[float]]): ``N`` clicks ``(x, y)`` in
-                pixels of the original image, oldest first.
+                pixels of the original image, oldest first, inside it:
+                ``0 <= x <= W`` and ``0 <= y <= H``.
             labels (Sequence[int]): ``N`` labels, 1 positive, 0 negative.
             previous (dict, optional): The result of the previous call for
                 the same object; its ``'logits'`` are fed back (SAM's mask
@@ -133,18 +151,20 @@ class InteractivePredictor:
         Returns:
             dict: ``'mask'`` (``H x W`` bool array, original size) and every
             output of the model's ``interact`` (``'logits'``, ...).
+
+        Raises:
+            ValueError: The clicks are not ``N x 2`` finite coordinates
+                inside the image, or the labels are not ``N`` values of 0
+                and 1.
         """
         if self.image_features is None:
             raise RuntimeError('call set_image() before predict()')
-        if len(points) != len(labels) or len(points) == 0:
-            raise ValueError('give one label per click and at least one '
-                             f'click, got {len(points)} points and '
-                             f'{len(labels)} labels')
+        point_array, label_array = self.check_clicks(points, labels)
         device = next(iter(self.image_features.values())).device
         scale = torch.as_tensor(self.metainfo['scale_factor'])
         point_tensor = torch.as_tensor(
-            points, dtype=torch.float32).reshape(1, -1, 2) * scale
-        label_tensor = torch.as_tensor(labels, dtype=torch.int64)[None]
+            point_array, dtype=torch.float32).reshape(1, -1, 2) * scale
+        label_tensor = torch.as_tensor(label_array, dtype=torch.int64)[None]
         previous = previous or {}
         outputs = self.model.interact(self.image_features,
                                       point_tensor.to(device),
@@ -155,3 +175,58 @@ class InteractivePredictor:
             self.model.prediction_logits(outputs),
             self.metainfo['img_shape'], self.metainfo['ori_shape'])
         return dict(outputs, mask=(full[0, 0] > 0).cpu().numpy())
+
+    def check_clicks(self, points: Sequence[Sequence[float]],
+                     labels: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+        """Validate clicks for :meth:`predict`.
+
+        Args:
+            points (Sequence[Sequence[float]]): ``N`` clicks ``(x, y)``.
+            labels (Sequence[int]): ``N`` labels.
+
+        Returns:
+            tuple[np.ndarray, np.ndarray]: ``N x 2`` float64 points and
+            ``N`` int64 labels.
+
+        Raises:
+            ValueError: Anything but ``N >= 1`` finite clicks inside the
+                image with labels 0 or 1.
+        """
+        try:
+            point_array = np.asarray(points)
+            label_array = np.asarray(labels)
+        except ValueError as error:  # ragged sequences
+            raise ValueError('points must be N (x, y) pairs and labels N '
+                             f'numbers: {error}') from None
+        for name, array in (('points', point_array), ('labels', label_array)):
+            if array.dtype.kind not in 'biuf':
+                raise ValueError(f'{name} must be numbers, got an array of '
+                                 f'{array.dtype}')
+        point_array = point_array.astype(np.float64)
+        if point_array.ndim != 2 or point_array.shape[1] != 2 or \
+                len(point_array) == 0:
+            raise ValueError('points must be N >= 1 clicks (x, y), got an '
+                             f'array of shape {point_array.shape}')
+        if label_array.shape != (len(point_array), ):
+            raise ValueError('give one label per click: got '
+                             f'{len(point_array)} points and labels of '
+                             f'shape {label_array.shape}')
+        bad = ~np.isfinite(point_array).all(axis=1)
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise ValueError(f'click {index} has non-finite coordinates '
+                             f'{point_array[index].tolist()}')
+        bad = ~np.isin(label_array, (0, 1))
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise ValueError(f'click {index} has label {labels[index]!r}; '
+                             'labels are 1 (positive) or 0 (negative)')
+        height, width = self.metainfo['ori_shape'][:2]
+        x, y = point_array[:, 0], point_array[:, 1]
+        bad = (x < 0) | (x > width) | (y < 0) | (y > height)
+        if bad.any():
+            index = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f'click {index} at (x, y) = {tuple(point_array[index])} is '
+                f'outside the {width} x {height} (W x H) image')
+        return point_array, label_array.astype(np.int64)
