@@ -7,7 +7,8 @@ clicks on a random image with a synthetic object (the image fills the
 latency of a click without the image encoder (what a user feels while
 clicking), SPC as the paper defines it (the encoding amortised over the
 clicks), where the click's time goes (per stage), the share of clicks that
-ran PatchDiff, ratios to the first model and the peak memory. Models given
+ran PatchDiff, the median latency of the click at which FocSAM refines its
+embedding, ratios to the first model and the peak memory. Models given
 together are measured in one run on the same machine, so their ratios are
 comparable even on a shared machine::
 
@@ -17,7 +18,10 @@ comparable even on a shared machine::
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
 ``--refiner-dtypes float32 bfloat16`` times every SAM-REF row with both
-refiner precisions.
+refiner precisions. SAM, FocSAM and SAM-REF side by side, SAT included::
+
+    python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
+        configs/focsam/focsam_vit-b.py configs/samref/vit_b_coco_lvis.py --sat
 """
 import argparse
 import statistics
@@ -28,7 +32,8 @@ from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 from terminaltables import AsciiTable
 
-from samref.apis import PeakMemory, init_model, measure_interaction
+from samref.apis import (PeakMemory, init_model, measure_interaction,
+                         measure_sat)
 
 STAGES = (
     ('SAM', dict(use_global=False, use_patch=False, use_selector=False)),
@@ -69,6 +74,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='time each SAM-REF model with each refiner_dtype (bfloat16 '
         'pays off on CPUs with AMX and on GPUs)')
     parser.add_argument(
+        '--sat',
+        nargs='?',
+        type=int,
+        const=16,
+        metavar='GRID',
+        help='also time SAT: GRID x GRID points (16 when not given), one '
+        'at a time with the previous mask, encoding included (as '
+        'benchmark_sat.py)')
+    parser.add_argument(
         '--fuse-conv-bn',
         action='store_true',
         help='fold batch norms into the convolutions before timing')
@@ -89,7 +103,8 @@ def expand(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str],
     runs = []
     for config, checkpoint in zip(args.configs, checkpoints):
         is_samref = Config.fromfile(config).model.type == 'SAMRef'
-        variants = STAGES if args.ablate_stages else (('', {}), )
+        variants = STAGES if args.ablate_stages and is_samref \
+            else (('', {}), )
         for suffix, switches in variants:
             refined = is_samref and switches.get('use_global', True)
             for dtype in args.refiner_dtypes if refined else ['float32']:
@@ -118,7 +133,7 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     rows = [[
         'model', 'click (ms, median)', 'click vs first', 'SPC (s)',
         'SPC vs first', 'encoder (s)', 'stages (ms/click)', 'PatchDiff (%)',
-        'peak memory (MB)'
+        'refine click (ms)', 'SAT (s)', 'peak memory (MB)'
     ]]
     reference = None
     image_size = tuple(args.image_size) if args.image_size else None
@@ -127,6 +142,7 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         if args.fuse_conv_bn:
             model = fuse_conv_bn(model)
         clicks, spcs, encodes, stages, branches = [], [], [], {}, []
+        refine_clicks = []
         with PeakMemory(torch.device(args.device)) as memory:
             for seed in range(args.samples):
                 result = measure_interaction(model, args.clicks, seed,
@@ -135,21 +151,32 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
                 spcs.append(result['spc'])
                 encodes.append(result['encode'])
                 branches += result['branches']
+                if len(result['branches']) == len(result['clicks']):
+                    refine_clicks += [
+                        seconds for seconds, branch in zip(
+                            result['clicks'], result['branches'])
+                        if branch == 'refine'
+                    ]
                 for name, seconds in result['stage_times'].items():
                     stages[name] = stages.get(name, 0.0) + seconds
+            sat = None if args.sat is None else measure_sat(
+                model, args.sat)['total']
         click = statistics.median(clicks)
         spc = statistics.median(spcs)
         reference = reference or (click, spc)
         stage_text = ', '.join(f'{name} {1e3 * s / len(clicks):.1f}'
                                for name, s in stages.items()) or '-'
-        patch_share = '-' if not branches else \
+        patch_share = '-' if 'patch' not in branches and \
+            'global' not in branches else \
             f'{100 * branches.count("patch") / len(branches):.0f}'
+        refine = '-' if not refine_clicks else \
+            f'{1e3 * statistics.median(refine_clicks):.1f}'
         peak = '-' if memory.peak_mb is None else f'{memory.peak_mb:.0f}'
         rows.append([
             label, f'{1e3 * click:.1f}', f'{click / reference[0]:.2f}x',
             f'{spc:.3f}', f'{spc / reference[1]:.2f}x',
             f'{statistics.median(encodes):.2f}', stage_text, patch_share,
-            peak
+            refine, '-' if sat is None else f'{sat:.2f}', peak
         ])
         del model
     size = 'full input' if image_size is None else \
