@@ -8,7 +8,8 @@ containers and calls only the functions of an allowlist:
 - checkpoints (pretrained SAM weights, ``load_from``, resumed training, the
   checkpoint given to the tools) may also hold what mmengine writes into its
   own checkpoints, and nothing more: numpy arrays, scalars and dtypes and
-  message-hub history buffers. :func:`safe_checkpoint_globals` lists exactly
+  message-hub history buffers (what a checkpoint of a training run needs
+  beyond torch's defaults). :func:`safe_checkpoint_globals` lists exactly
   those classes and reconstructors. None of them returns an object chosen
   by the file (as ``getattr``, ``eval`` or a module would), so the allowlist
   cannot be used to reach other code: the ``getattr`` that pickles of
@@ -30,8 +31,8 @@ import pickle
 import pickletools
 import re
 import zipfile
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
-from typing import Tuple, Union
+from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 import numpy as np
 import torch
@@ -87,17 +88,19 @@ def safe_checkpoint_globals() -> List[Union[Callable, Tuple[Callable,
                                                             str]]]:
     """The classes and functions a checkpoint may use besides tensors.
 
-    They are what mmengine's checkpoints need: message-hub
-    :class:`HistoryBuffer` and its statistics methods (through
+    Exactly what mmengine's checkpoints need beyond torch's defaults:
+    message-hub :class:`HistoryBuffer` and its statistics methods (through
     :func:`history_buffer_method`, under the name ``builtins.getattr``),
-    numpy arrays, scalars and dtypes (the dtype classes of
-    ``numpy.dtypes``, one per dtype).
+    numpy's ``ndarray`` and ``dtype`` with its array and scalar
+    reconstructors, and the dtype classes of ``numpy.dtypes`` (numpy >=
+    1.25), since a dtype's pickled state is set on an instance of its class
+    (e.g. ``Float64DType``).
 
     Returns:
         list[Callable | tuple[Callable, str]]: For
         ``torch.serialization.add_safe_globals``.
     """
-    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25
+    dtypes = getattr(np, 'dtypes', None)
     dtype_classes = [
         getattr(dtypes, name) for name in sorted(dir(dtypes))
         if name.endswith('DType') and isinstance(getattr(dtypes, name), type)
