@@ -1,7 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
 import builtins
+import functools
+import http.server
 import os
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -12,7 +15,7 @@ from mmengine.runner.checkpoint import load_from_local
 
 from malicious_files import ATTACKS, TENSOR_ATTACKS
 from samref.utils import (load_checkpoint_file, load_tensor_file,
-                          safe_checkpoint_globals)
+                          resolve_checkpoint, safe_checkpoint_globals)
 from samref.utils.checkpoint import register_safe_globals
 
 
@@ -155,3 +158,42 @@ def test_tensor_file_takes_no_extra_globals(tmp_path):
     with pytest.raises(RuntimeError, match='holds a dict'):
         load_tensor_file(str(path))
 
+
+
+@pytest.fixture
+def http_folder(tmp_path, monkeypatch):
+    """A folder served over HTTP on localhost; torch's hub cache in
+    tmp_path."""
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
+    served = tmp_path / 'served'
+    served.mkdir()
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f'http://127.0.0.1:{server.server_address[1]}'
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize('attack', sorted(ATTACKS))
+def test_urls_are_downloaded_then_loaded_weights_only(http_folder, tmp_path,
+                                                      attack):
+    served, url = http_folder
+    torch.save({'weight': torch.ones(3)}, served / 'good.pth')
+    local = resolve_checkpoint(f'{url}/good.pth')
+    assert local.startswith(str(tmp_path / 'torch_home'))
+    torch.testing.assert_close(load_checkpoint_file(local)['weight'],
+                               torch.ones(3))
+    marker = tmp_path / 'code_ran'
+    ATTACKS[attack](served / 'bad.pth', marker, {'weight': torch.ones(3)})
+    with pytest.raises(pickle.UnpicklingError, match='bad.pth'):
+        load_checkpoint_file(resolve_checkpoint(f'{url}/bad.pth'))
+    assert not marker.exists()
+
+
+def test_other_url_schemes_are_refused():
+    with pytest.raises(ValueError, match='s3://bucket/x.pth'):
+        resolve_checkpoint('s3://bucket/x.pth')
+    assert resolve_checkpoint('work_dirs/x.pth') == 'work_dirs/x.pth'
