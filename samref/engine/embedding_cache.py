@@ -86,8 +86,8 @@ class EmbeddingCache:
         """The shape of the encoder's output for inputs of this shape.
 
         Found once per input shape by running the encoder's ``forward`` on
-        the meta device (no data, no computation; the encoder's hooks do
-        not see it).
+        the meta device (no data, no computation; forward hooks registered
+        on the encoder do not see it).
 
         Args:
             inputs (torch.Tensor): A model input.
