@@ -1,6 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
+import os
 import os.path as osp
 import re
+import shutil
+import sys
 from typing import List
 
 from setuptools import find_packages, setup
@@ -38,7 +41,47 @@ def parse_requirements(fname: str) -> List[str]:
     return requirements
 
 
+# What ``samref/.mim`` holds: the configs (``samref::`` in other projects'
+# configs resolves there), the tools and the model index.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
+
+
+def add_mim_extension() -> None:
+    """Put :data:`MIM_FILES` into ``samref/.mim``.
+
+    Links to the originals for an editable install (edits show at once),
+    copies for a wheel or a source distribution; other commands leave
+    ``samref/.mim`` as it is.
+    """
+    commands = set(sys.argv[1:])
+    if commands & {'develop', 'editable_wheel'}:
+        link = os.name != 'nt'
+    elif commands & {'bdist_wheel', 'sdist', 'build', 'build_py'}:
+        link = False
+    else:
+        return
+    mim_dir = osp.join(HERE, 'samref', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in MIM_FILES:
+        source = osp.join(HERE, name)
+        target = osp.join(mim_dir, name)
+        if osp.islink(target) or osp.isfile(target):
+            os.remove(target)
+        elif osp.isdir(target):
+            shutil.rmtree(target)
+        if link:
+            os.symlink(osp.relpath(source, mim_dir), target)
+        elif osp.isdir(source):
+            shutil.copytree(
+                source,
+                target,
+                ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+        else:
+            shutil.copyfile(source, target)
+
+
 if __name__ == '__main__':
+    add_mim_extension()
     setup(
         name='samref',
         version=get_version(),
