@@ -53,3 +53,56 @@ def test_the_scope_resolves_to_the_packaged_configs():
     assert scope == 'samref'
     assert open(path).read() == (REPO_ROOT / 'configs' / 'sam' /
                                  'sam_vit-b.py').read_text()
+
+
+def test_import_samref_has_no_process_wide_side_effects(tmp_path):
+    result = run_python(
+        """
+        import matplotlib
+        matplotlib.use('pdf')  # the user's choice, made before the import
+        import torch
+        from mmengine.runner.checkpoint import CheckpointLoader
+        loaders = dict(CheckpointLoader._schemes)
+
+        import samref
+        from samref.visualization import plot_miou_curves
+
+        plot_miou_curves({'a': [0.5, 0.9]}, 'curve.png')
+        import matplotlib.pyplot as plt
+        print(matplotlib.get_backend(), len(plt.get_fignums()),
+              CheckpointLoader._schemes == loaders)
+        """, tmp_path)
+    # The backend stays the user's, the plot leaves no pyplot figure open,
+    # mmengine's loaders are untouched.
+    assert result.stdout.split() == ['pdf', '0', 'True']
+    assert (tmp_path / 'curve.png').read_bytes()[:4] == b'\x89PNG'
+
+
+def test_checkpoints_of_a_training_run_load_with_plain_torch(tmp_path):
+    # What mmseg's tools/misc/publish_model.py does with a checkpoint:
+    # torch.load (weights-only by default since torch 2.6), drop the
+    # optimizer, save, then hash the file.
+    import torch
+    from mmengine.logging import HistoryBuffer
+
+    buffer = HistoryBuffer()
+    buffer.update(0.5)
+    checkpoint = dict(
+        meta=dict(iter=2, message_hub=dict(log_scalars={'loss': buffer})),
+        state_dict={'w': torch.ones(2)},
+        optimizer={'state': {}})
+    path = tmp_path / 'iter_2.pth'
+    torch.save(checkpoint, path)
+    result = run_python(
+        f"""
+        import torch
+        import samref
+        checkpoint = torch.load({str(path)!r}, map_location='cpu')
+        del checkpoint['optimizer']
+        torch.save(checkpoint, 'published.pth')
+        buffer = checkpoint['meta']['message_hub']['log_scalars']['loss']
+        print(buffer.mean(), checkpoint['state_dict']['w'].sum().item())
+        """, tmp_path)
+    assert result.stdout.split() == ['0.5', '2.0']
+    assert 'optimizer' not in torch.load(
+        tmp_path / 'published.pth', weights_only=True)

@@ -3,10 +3,8 @@ import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def plot_miou_curves(curves: Dict[str, Sequence[float]],
@@ -25,7 +23,11 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
     """
     if not curves:
         raise ValueError('no mIoU curve to plot')
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    # A figure with its own Agg canvas: writes the PNG on any machine
+    # without touching pyplot's global backend or figure list.
+    fig = Figure(figsize=(6, 4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     for label, values in curves.items():
         clicks = range(1, len(values) + 1)
         ax.plot(clicks, [100 * v for v in values], marker='o', ms=3,
@@ -41,5 +43,4 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
     fig.tight_layout()
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     fig.savefig(out_file)
-    plt.close(fig)
     return out_file
