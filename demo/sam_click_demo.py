@@ -24,9 +24,10 @@ import mmcv
 import numpy as np
 
 from samref.apis import InteractivePredictor, init_model
+from samref.visualization import (draw_interaction, draw_panel_grid,
+                                  pick_mask_color)
 
 Click = Tuple[float, float, int]
-COLOURS = {1: (60, 200, 60), 0: (60, 60, 230)}  # BGR: positive, negative
 
 
 def draw_scene(height: int = 480,
@@ -79,34 +80,6 @@ def scripted_clicks(mask: np.ndarray) -> List[Click]:
     right = np.argmax(xs - ys)
     return [(float(x), float(y), 1), (float(hole_x), float(hole_y), 0),
             (float(xs[right]), float(ys[right]), 1)]
-
-
-def overlay(image: np.ndarray, mask: np.ndarray, clicks: List[Click],
-            title: str) -> np.ndarray:
-    """Blend a mask and its clicks into the picture.
-
-    Args:
-        image (np.ndarray): BGR picture.
-        mask (np.ndarray): Bool mask to paint.
-        clicks (list[tuple[float, float, int]]): Clicks to mark.
-        title (str): Caption written in the top-left corner.
-
-    Returns:
-        np.ndarray: The BGR panel.
-    """
-    panel = image.copy()
-    panel[mask] = (0.5 * panel[mask] + 0.5 * np.array([255, 144, 30]))
-    contours, _ = cv2.findContours(
-        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(panel, contours, -1, (255, 255, 255), 1)
-    for x, y, label in clicks:
-        cv2.circle(panel, (int(round(x)), int(round(y))), 6, COLOURS[label],
-                   -1)
-        cv2.circle(panel, (int(round(x)), int(round(y))), 6, (255, 255, 255),
-                   1)
-    cv2.putText(panel, title, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6,
-                (255, 255, 255), 2)
-    return panel
 
 
 def parse_click(text: str) -> Click:
@@ -179,6 +152,8 @@ def main(argv: Optional[List[str]] = None) -> str:
     predictor.set_image(image)
     print(f'image {image.shape[1]}x{image.shape[0]} encoded in '
           f'{time.perf_counter() - start:.2f} s')
+    rgb = mmcv.bgr2rgb(image)
+    mask_color = pick_mask_color(rgb, truth)
     panels, result = [], None
     for k in range(1, len(clicks) + 1):
         start = time.perf_counter()
@@ -196,9 +171,11 @@ def main(argv: Optional[List[str]] = None) -> str:
             line += f', IoU {iou:.3f}'
             title += f'  IoU {iou:.3f}'
         print(line)
-        panels.append(overlay(image, mask, clicks[:k], title))
+        panels.append(
+            draw_interaction(
+                rgb, mask, clicks[:k], caption=title, mask_color=mask_color))
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    if not cv2.imwrite(args.out, np.concatenate(panels, axis=1)):
+    if not mmcv.imwrite(mmcv.rgb2bgr(draw_panel_grid([panels])), args.out):
         raise OSError(f'cannot write {args.out}')
     print(f'overlay written to {args.out}')
     return args.out

@@ -31,7 +31,8 @@ def test_demo_writes_one_panel_per_click(tmp_path, capsys):
     demo = load_demo()
     out = demo.main(['--out', str(tmp_path / 'overlay.png')])
     panels = cv2.imread(out)
-    assert panels.shape == (480, 640 * 3, 3)
+    # three panels side by side, 4 white pixels around each
+    assert panels.shape == (480 + 8, 640 * 3 + 16, 3)
     printed = capsys.readouterr().out
     assert 'RANDOM' in printed and printed.count('IoU') == 3
 

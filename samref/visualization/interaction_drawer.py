@@ -1,0 +1,214 @@
+# Copyright (c) samref contributors. All rights reserved.
+"""Pictures of an interaction: a mask, its clicks and a refinement window.
+
+Everything is drawn with mmengine's :class:`~mmengine.visualization.Visualizer`
+(``draw_binary_masks``, ``draw_polygons``, ``draw_circles``, ``draw_bboxes``,
+``draw_texts``); the web demo, ``tools/test.py --show-dir`` and the demos
+share these functions.
+"""
+from typing import Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from mmengine.visualization import Visualizer
+
+Click = Tuple[float, float, bool]
+Color = Tuple[int, int, int]
+
+# Saturated candidates for the mask; the one farthest from the picture's
+# colours under the mask is used, so the mask reads on any picture.
+MASK_PALETTE: Tuple[Color, ...] = (
+    (30, 144, 255),  # blue
+    (255, 140, 0),  # orange
+    (255, 0, 255),  # magenta
+    (0, 230, 230),  # cyan
+    (255, 235, 0),  # yellow
+)
+POSITIVE_COLOR: Color = (0, 200, 0)
+NEGATIVE_COLOR: Color = (230, 0, 0)
+BOX_COLOR: Color = (255, 215, 0)
+MASK_ALPHA = 0.5
+
+
+def check_image(image: np.ndarray) -> None:
+    """Raise ValueError unless ``image`` is an ``H x W x 3`` uint8 array."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or \
+            image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError('image must be an H x W x 3 uint8 RGB array, got '
+                         f'{getattr(image, "shape", type(image))} '
+                         f'{getattr(image, "dtype", "")}')
+
+
+def pick_mask_color(image: np.ndarray,
+                    region: Optional[np.ndarray] = None) -> Color:
+    """The palette colour farthest from the mean colour of a region.
+
+    Args:
+        image (np.ndarray): ``H x W x 3`` uint8 RGB picture.
+        region (np.ndarray, optional): ``H x W`` bool pixels the mask will
+            cover (e.g. the object); the whole picture when None or empty.
+
+    Returns:
+        tuple[int, int, int]: An RGB colour of :data:`MASK_PALETTE`.
+    """
+    check_image(image)
+    pixels = image[region] if region is not None and region.any() else \
+        image.reshape(-1, 3)
+    mean = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    distances = [np.linalg.norm(np.subtract(c, mean)) for c in MASK_PALETTE]
+    return MASK_PALETTE[int(np.argmax(distances))]
+
+
+def _text_size(height: int, width: int) -> int:
+    """A caption font size (points) that stays legible on small panels."""
+    return int(max(9, min(16, np.sqrt(height * width) / 40)))
+
+
+def draw_interaction(image: np.ndarray,
+                     mask: Optional[np.ndarray] = None,
+                     clicks: Sequence[Sequence[float]] = (),
+                     box: Optional[Sequence[float]] = None,
+                     caption: str = '',
+                     mask_color: Optional[Color] = None) -> np.ndarray:
+    """Draw one state of an interaction on a picture.
+
+    Args:
+        image (np.ndarray): ``H x W x 3`` uint8 RGB picture.
+        mask (np.ndarray, optional): ``H x W`` mask (bool or 0/1), filled
+            half-transparent and outlined. None draws no mask.
+        clicks (Sequence[Sequence[float]]): ``(x, y, is_positive)`` in
+            pixels of the picture, oldest first; positive clicks green,
+            negative red, the newest one larger.
+        box (Sequence[float], optional): ``(x0, y0, x1, y1)`` window to
+            outline (SAM-REF's PatchDiff window), in picture pixels.
+        caption (str): Text written in the top-left corner.
+        mask_color (tuple[int, int, int], optional): RGB of the mask; by
+            default :func:`pick_mask_color` of the masked pixels.
+
+    Returns:
+        np.ndarray: The ``H x W x 3`` uint8 RGB panel.
+
+    Raises:
+        ValueError: The picture, mask, clicks or box are malformed.
+    """
+    check_image(image)
+    height, width = image.shape[:2]
+    visualizer = Visualizer(image=image)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != (height, width):
+            raise ValueError(f'mask of shape {mask.shape} does not match the '
+                             f'{height} x {width} picture')
+        mask = mask.astype(bool)
+        if mask.any():
+            color = tuple(mask_color or pick_mask_color(image, mask))
+            visualizer.draw_binary_masks(mask, colors=color, alphas=MASK_ALPHA)
+            contours, _ = cv2.findContours(
+                mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+            polygons = [c[:, 0] for c in contours if len(c) >= 3]
+            if polygons:
+                visualizer.draw_polygons(
+                    polygons, edge_colors=color, line_widths=1.5, alpha=1.0)
+    if box is not None:
+        x0, y0, x1, y1 = (float(v) for v in box)
+        if not (x0 <= x1 and y0 <= y1):
+            raise ValueError(f'box (x0, y0, x1, y1) = {tuple(box)} is empty')
+        corners = np.clip([[x0, y0, x1, y1]], 0, [width - 1, height - 1] * 2)
+        visualizer.draw_bboxes(
+            corners,
+            edge_colors=BOX_COLOR,
+            line_styles='--',
+            line_widths=2,
+            alpha=1.0)
+    if len(clicks):
+        points = np.asarray([c[:2] for c in clicks], dtype=np.float64)
+        if points.ndim != 2 or not np.isfinite(points).all():
+            raise ValueError('clicks must be (x, y, is_positive) triples of '
+                             'finite numbers')
+        radius = max(3.0, 0.018 * np.sqrt(height * width))
+        radii = np.full(len(points), radius)
+        radii[-1] *= 1.4
+        visualizer.draw_circles(
+            points,
+            radii,
+            edge_colors='white',
+            line_widths=1.5,
+            face_colors=[
+                POSITIVE_COLOR if c[2] else NEGATIVE_COLOR for c in clicks
+            ],
+            alpha=1.0)
+    if caption:
+        visualizer.draw_texts(
+            caption,
+            np.array([3, 3]),
+            font_sizes=_text_size(height, width),
+            colors='white',
+            bboxes=dict(facecolor='black', alpha=0.6, pad=2,
+                        edgecolor='none'))
+    return visualizer.get_image()
+
+
+def draw_title(text: str, width: int, height: int = 24) -> np.ndarray:
+    """A white strip with a line of black text.
+
+    Args:
+        text (str): The title.
+        width (int): Strip width in pixels.
+        height (int): Strip height in pixels. Defaults to 24.
+
+    Returns:
+        np.ndarray: ``height x width x 3`` uint8 RGB strip.
+    """
+    visualizer = Visualizer(
+        image=np.full((height, max(width, 1), 3), 255, dtype=np.uint8))
+    visualizer.draw_texts(
+        text,
+        np.array([4, height / 2]),
+        font_sizes=max(8, int(height * 0.45)),
+        colors='black',
+        vertical_alignments='center')
+    return visualizer.get_image()
+
+
+def draw_panel_grid(rows: Sequence[Sequence[np.ndarray]],
+                    row_titles: Optional[Sequence[str]] = None,
+                    gap: int = 4) -> np.ndarray:
+    """Lay panels out in rows on a white background.
+
+    Panels of different sizes are aligned top-left in cells as large as
+    the largest panel; each row may carry a title strip above it.
+
+    Args:
+        rows (Sequence[Sequence[np.ndarray]]): Rows of ``H x W x 3`` uint8
+            RGB panels (e.g. from :func:`draw_interaction`).
+        row_titles (Sequence[str], optional): One title per row.
+        gap (int): White pixels between panels. Defaults to 4.
+
+    Returns:
+        np.ndarray: The ``H x W x 3`` uint8 RGB grid.
+
+    Raises:
+        ValueError: No panel, a malformed panel, or a title count that
+            differs from the row count.
+    """
+    if not rows or not all(len(row) for row in rows):
+        raise ValueError('draw_panel_grid needs at least one panel per row')
+    if row_titles is not None and len(row_titles) != len(rows):
+        raise ValueError(f'{len(row_titles)} row titles for {len(rows)} rows')
+    for row in rows:
+        for panel in row:
+            check_image(panel)
+    cell_h = max(p.shape[0] for row in rows for p in row)
+    cell_w = max(p.shape[1] for row in rows for p in row)
+    columns = max(len(row) for row in rows)
+    width = columns * cell_w + (columns + 1) * gap
+    strips = []
+    for index, row in enumerate(rows):
+        if row_titles is not None:
+            strips.append(draw_title(row_titles[index], width))
+        strip = np.full((cell_h + 2 * gap, width, 3), 255, dtype=np.uint8)
+        for col, panel in enumerate(row):
+            x = gap + col * (cell_w + gap)
+            strip[gap:gap + panel.shape[0], x:x + panel.shape[1]] = panel
+        strips.append(strip)
+    return np.concatenate(strips, axis=0)
