@@ -2,9 +2,11 @@
 from .embedding_cache import EmbeddingCache, encoder_fingerprint
 from .embedding_check_hook import EmbeddingCheckHook
 from .interactive_test_loop import InteractiveTestLoop
+from .interactive_val_loop import FirstObjects, InteractiveValLoop
 from .runner import SafeLoadRunner, build_runner, job_config
 
 __all__ = [
     'EmbeddingCache', 'EmbeddingCheckHook', 'encoder_fingerprint',
-    'InteractiveTestLoop', 'SafeLoadRunner', 'build_runner', 'job_config'
+    'InteractiveTestLoop', 'InteractiveValLoop', 'FirstObjects',
+    'SafeLoadRunner', 'build_runner', 'job_config'
 ]

@@ -13,12 +13,19 @@ param_scheduler = [
         begin=1500,
         end=320000),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=320000)
+# Interactive validation (val_cfg of the dataset configs) with each
+# checkpoint; the best by NoC90 is kept besides the last three.
+train_cfg = dict(
+    type='IterBasedTrainLoop', max_iters=320000, val_interval=8000)
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=8000,
-        max_keep_ckpts=3),
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=8000,
+        max_keep_ckpts=3,
+        save_best='NoC90',
+        rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
