@@ -106,3 +106,11 @@ def test_checkpoints_of_a_training_run_load_with_plain_torch(tmp_path):
     assert result.stdout.split() == ['0.5', '2.0']
     assert 'optimizer' not in torch.load(
         tmp_path / 'published.pth', weights_only=True)
+
+
+def test_license_file_is_the_one_setup_py_declares():
+    setup_py = (REPO_ROOT / 'setup.py').read_text()
+    assert "license='Apache License 2.0'" in setup_py
+    text = ' '.join((REPO_ROOT / 'LICENSE').read_text().split())
+    assert text.startswith('Apache License Version 2.0, January 2004')
+    assert 'END OF TERMS AND CONDITIONS' in text
