@@ -11,7 +11,7 @@ MMCV_VERSION ?= 2.1.0
 STAMP := $(VENV)/.samref-installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install test demo clean-venv
+.PHONY: install test demo app test-browser clean-venv
 
 install: $(STAMP)
 
@@ -31,6 +31,22 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python demo/shapes_demo.py
+
+# The web demo on http://127.0.0.1:7860 (APP_CONFIG: any model config; with
+# APP_CHECKPOINT unset it uses the weights `make demo` trained, if any).
+APP_CONFIG ?= configs/demo/samref_tiny_256_stage2.py
+APP_CHECKPOINT ?=
+app: $(STAMP)
+	$(BIN)/pip install -q -r requirements/optional.txt
+	$(BIN)/python demo/app.py $(APP_CONFIG) $(APP_CHECKPOINT)
+
+# The web demo in headless Chromium; screenshots in work_dirs/browser_test.
+test-browser: $(STAMP)
+	command -v chromium >/dev/null || { apt-get update && \
+		apt-get install -y chromium chromium-driver; }
+	$(BIN)/pip install -q -r requirements/optional.txt
+	SAMREF_SCREENSHOT_DIR=work_dirs/browser_test \
+		$(BIN)/python -m pytest tests/test_demo/test_app_browser.py -rs -v
 
 clean-venv:
 	rm -rf $(VENV)

@@ -171,10 +171,39 @@ class InteractivePredictor:
                                       label_tensor.to(device),
                                       previous.get('logits'),
                                       previous.get('state'))
-        full = self.model.postprocess_logits(
-            self.model.prediction_logits(outputs),
-            self.metainfo['img_shape'], self.metainfo['ori_shape'])
-        return dict(outputs, mask=(full[0, 0] > 0).cpu().numpy())
+        return dict(
+            outputs,
+            mask=self.image_mask(self.model.prediction_logits(outputs)))
+
+    def image_mask(self, logits: Tensor) -> np.ndarray:
+        """Logits over the padded input as a mask of the original image.
+
+        Args:
+            logits (Tensor): ``1 x 1 x h x w`` logits over the padded input
+                at any resolution (e.g. SAM's ``S/4`` logits or a refiner's
+                error map).
+
+        Returns:
+            np.ndarray: ``H x W`` bool, the original size, logits > 0.
+        """
+        full = self.model.postprocess_logits(logits,
+                                             self.metainfo['img_shape'],
+                                             self.metainfo['ori_shape'])
+        return (full[0, 0] > 0).cpu().numpy()
+
+    def image_box(self, box: Sequence[float]) -> Tuple[float, ...]:
+        """A box of the input frame in pixels of the original image.
+
+        Args:
+            box (Sequence[float]): ``(x0, y0, x1, y1)`` in the model input
+                frame, e.g. SAM-REF's PatchDiff window.
+
+        Returns:
+            tuple[float, ...]: ``(x0, y0, x1, y1)`` in original pixels.
+        """
+        w_scale, h_scale = self.metainfo['scale_factor']
+        x0, y0, x1, y1 = (float(v) for v in box)
+        return (x0 / w_scale, y0 / h_scale, x1 / w_scale, y1 / h_scale)
 
     def check_clicks(self, points: Sequence[Sequence[float]],
                      labels: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
