@@ -2,12 +2,15 @@
 import numpy as np
 import pytest
 import torch
+from mmcv.ops import ModulatedDeformConv2dPack, modulated_deform_conv2d
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from samref.apis import InteractivePredictor
 from samref.models import ClickLoss, FocSAMRefiner
 from samref.models.utils import focus_window_mask
+from samref.models.utils.deform_conv import (ModulatedDeformConv3x3,
+                                             sampled_modulated_deform_conv)
 from samref.models.heads.focsam_refiner import (DynamicWindowBlock,
                                                 NullSlotAttention, PDyReLU)
 from testing_utils import build_from_config
@@ -258,3 +261,36 @@ def test_input_colour_order_setting(bgr_to_rgb):
     first = inputs[0, 0, 0, 0].item()
     red, blue = (10 - 123.675) / 58.395, (200 - 123.675) / 58.395
     assert first == pytest.approx(red if bgr_to_rgb else blue, abs=1e-4)
+
+
+@torch.no_grad()
+def test_sampled_deform_conv_matches_mmcv_kernel():
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 7, 9)
+    # Offsets reaching well outside the input, modulation in (0, 1).
+    offset = torch.randn(2, 18, 7, 9) * 3
+    mask = torch.rand(2, 9, 7, 9)
+    weight = torch.randn(4, 5, 3, 3)
+    expected = modulated_deform_conv2d(x, offset, mask, weight, None, 1, 1,
+                                       1, 1, 1)
+    torch.testing.assert_close(
+        sampled_modulated_deform_conv(x, offset, mask, weight, 1),
+        expected,
+        atol=1e-5,
+        rtol=1e-5)
+
+
+def test_deform_conv_cpu_path_is_mmcv_module_with_gradients():
+    torch.manual_seed(0)
+    conv = ModulatedDeformConv3x3(6, 4)
+    reference = ModulatedDeformConv2dPack(6, 4, 3, padding=1, bias=False)
+    assert conv.state_dict().keys() == reference.state_dict().keys()
+    with torch.no_grad():
+        conv.conv_offset.weight.normal_(0, 0.3)
+        conv.conv_offset.bias.normal_(0, 1)
+    reference.load_state_dict(conv.state_dict())
+    x = torch.randn(3, 6, 8, 8, requires_grad=True)
+    ours = conv(x)
+    torch.testing.assert_close(ours, reference(x), atol=1e-5, rtol=1e-5)
+    ours.square().sum().backward()
+    assert conv.conv_offset.weight.grad.abs().sum() > 0

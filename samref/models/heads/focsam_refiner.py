@@ -16,10 +16,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.ops import ModulatedDeformConv2dPack
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ..utils.deform_conv import ModulatedDeformConv3x3
 from ..utils.focus_window import focus_window_mask
 
 
@@ -183,10 +183,9 @@ class WindowUpdate(nn.Module):
         self.norm_attn = nn.LayerNorm(embed_dims)
         self.dyrelu = PDyReLU(embed_dims)
         self.gamma_attn = nn.Parameter(torch.ones(1, embed_dims, 1, 1))
-        # Offsets (18 channels) and modulation (9, through a sigmoid) come
-        # from a 3x3 convolution of the input, as in DCNv2.
-        self.deform_conv = ModulatedDeformConv2dPack(
-            embed_dims, embed_dims, 3, padding=1, bias=False)
+        # mmcv's DCNv2: offsets (18 channels) and modulation (9, through a
+        # sigmoid) come from a 3x3 convolution of the input.
+        self.deform_conv = ModulatedDeformConv3x3(embed_dims, embed_dims)
         self.norm_conv = nn.GroupNorm(1, embed_dims)
         self.gamma_conv = nn.Parameter(torch.ones(1, embed_dims, 1, 1))
 
