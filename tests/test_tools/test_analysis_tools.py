@@ -119,3 +119,17 @@ def test_benchmark_train_step_times_both_ways(monkeypatch):
     # 2 steps with the encoder, 1 call to extract, none with embeddings.
     assert len(encoder_calls) == 3
     assert rows[1][2] == '1.00x' and float(rows[2][2].rstrip('x')) > 0
+
+
+def test_benchmark_spc_ablates_only_the_samref_configs():
+    samref = str(CONFIG_DIR / 'samref' / 'vit_tiny.py')
+    tool = load_tool('benchmark_spc')
+    runs = tool.expand(tool.parse_args([TINY, samref, '--ablate-stages']))
+    # SAM's config is timed as it is: no SAM-REF stage switch reaches it.
+    assert [(label, options) for label, _, _, options in runs[:1]] == [
+        (TINY, {})
+    ]
+    assert [label[len(samref) + 1:] for label, *_ in runs[1:]] == [
+        'SAM', '+GD', '+GD+PD', '+GD+PD+DPS'
+    ]
+    assert all('model.use_global' in options for *_, options in runs[1:])
