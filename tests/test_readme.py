@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from samref.datasets import make_shapes_dataset
 from testing_utils import REPO_ROOT
@@ -101,3 +102,8 @@ def test_readme_training_command_runs_in_the_activated_environment(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert (tmp_path / 'work' / 'iter_2.pth').is_file()
+    if not torch.cuda.is_available():
+        # Said once, before any process starts.
+        assert proc.stderr.count('no CUDA device visible') == 1
+        assert proc.stderr.index('no CUDA device visible') < proc.stderr.find(
+            'mmengine')

@@ -11,6 +11,20 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# Say up front what will run: no torch in $PYTHON, or no GPU (then GPUS
+# CPU processes with gloo), or fewer GPUs than asked for.
+CUDA_DEVICES=$("$PYTHON" -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null) || {
+    echo "$0: $PYTHON cannot import torch; activate the environment" \
+        "(source .venv/bin/activate) or set PYTHON=/path/to/python" >&2
+    exit 1
+}
+if [ "$CUDA_DEVICES" -eq 0 ]; then
+    echo "$0: no CUDA device visible: starting $GPUS CPU processes (gloo)" >&2
+elif [ "$NNODES" -eq 1 ] && [ "$GPUS" -gt "$CUDA_DEVICES" ]; then
+    echo "$0: $GPUS processes asked for, $CUDA_DEVICES CUDA devices visible" >&2
+    exit 1
+fi
+
 "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \

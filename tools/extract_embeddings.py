@@ -30,7 +30,7 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
 from mmengine.dist import (all_gather_object, barrier, get_dist_info,
-                           init_dist, is_main_process)
+                           init_dist, is_distributed, is_main_process)
 from mmengine.registry import init_default_scope
 from mmengine.utils import ProgressBar
 from mmseg.registry import DATASETS
@@ -40,6 +40,7 @@ from samref.apis import init_model
 from samref.datasets.transforms.image_embedding import (INDEX_FILE,
                                                         embedding_view)
 from samref.engine import encoder_fingerprint
+from samref.utils import prepare_cpu_distributed
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -101,13 +102,16 @@ def main(argv: Optional[List[str]] = None) -> str:
         str: The index file.
     """
     args = parse_args(argv)
-    if args.launcher == 'pytorch':
-        init_dist('pytorch', backend='nccl' if torch.cuda.is_available()
-                  else 'gloo')
-    rank, world_size = get_dist_info()
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    # Without a GPU: a gloo process group from torchrun's environment (as
+    # tools/train.py does); mmengine's init_dist would select a CUDA device.
+    prepare_cpu_distributed(cfg)
+    if args.launcher == 'pytorch' and not is_distributed():
+        init_dist('pytorch', backend='nccl')
+    rank, world_size = get_dist_info()
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and world_size > 1:
