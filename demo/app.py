@@ -354,7 +354,7 @@ class ClickApp:
             for name, seconds in step.stage_times.items()
         ]
         parts.append(f'whole click {step.seconds * 1e3:.1f} ms')
-        return 'Last click: ' + '; '.join(parts) + '.'
+        return 'Stages of the last click: ' + '; '.join(parts) + '.'
 
     def outputs(self, session: Optional[Session], note: str = '') -> tuple:
         """``(session, view, status, stage panel, stage times)``."""
@@ -523,7 +523,8 @@ class ClickApp:
                                     interactive=False, elem_id='exported')
             stages = gr.Image(label='Stages of the last click', type='numpy',
                               interactive=False, format='png',
-                              visible=False, elem_id='stages')
+                              show_label=False, visible=False,
+                              elem_id='stages')
             stage_times = gr.Markdown('', elem_id='stage-times')
             shown = [session, view, status, stages, stage_times]
 

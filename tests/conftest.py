@@ -9,6 +9,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'slow: minutes of CPU time or GBs of memory; '
         'deselected by `make test`, run with `-m slow`')
+    config.addinivalue_line(
+        'markers', 'browser: drives headless Chromium (skipped without it; '
+        '`make test-browser`)')
 
 
 @pytest.fixture
