@@ -1,6 +1,15 @@
 # Demo stage 1: SAM (tiny encoder, 256 x 256 input) on the generated shapes.
 # There are no pretrained weights here, so unlike the real stage 1 (which
 # freezes SAM's image encoder) the random encoder trains with the decoder.
+# Two recipe choices for training SAM from random weights (measured in the
+# README, "Training from scratch"):
+# - every attention layer starts with its key projection tied to its query
+#   projection (MimeticAttention), so that a click token attends to the image
+#   positions whose positional encoding matches its own from the start;
+#   with independent random projections the decoder predicts background
+#   everywhere for hundreds of iterations;
+# - a Dice term next to NFL, which keeps the thin objects from collapsing to
+#   empty masks.
 _base_ = [
     '../_base_/models/sam_vit-b.py', '../_base_/datasets/shapes_256.py',
     '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
@@ -13,4 +22,7 @@ model = dict(
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
     frozen_modules=('prompt_encoder', ),
     losses=dict(
-        decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl')))
+        decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),
+        decoder_dice=dict(
+            type='DiceLoss', use_sigmoid=True, loss_name='loss_dice')),
+    init_cfg=dict(type='MimeticAttention'))

@@ -1,7 +1,12 @@
 # Copyright (c) samref contributors. All rights reserved.
 """A generated dataset of objects with thin structures, holes and fine
 boundaries: where fusing the image with the clicks again (SAM-REF's
-refiners) matters most. Deterministic for a seed."""
+refiners) matters most. Deterministic for a seed.
+
+Solid blobs (with a jagged outline) make up about a third of the objects:
+a model trained from random weights on two CPU cores first learns to find
+the clicked object on them; the wheels, trees, frames and holed ellipses are
+where its masks stay coarse and refinement pays."""
 import json
 import os
 import os.path as osp
@@ -10,7 +15,9 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-SHAPES = ('wheel', 'tree', 'frame', 'holes')
+SHAPES = ('blob', 'holes', 'wheel', 'tree', 'frame')
+# How often each kind is drawn.
+SHAPE_WEIGHTS = (0.3, 0.25, 0.15, 0.15, 0.15)
 
 
 def _line(mask: np.ndarray, p0, p1, width: int) -> None:
@@ -33,11 +40,17 @@ def draw_shape(kind: str, size: Tuple[int, int],
     height, width = size
     mask = np.zeros(size, np.uint8)
     scale = min(height, width)
-    cx = rng.uniform(0.35, 0.65) * width
-    cy = rng.uniform(0.35, 0.65) * height
-    radius = rng.uniform(0.22, 0.32) * scale
-    thin = max(1, round(scale / rng.uniform(60, 110)))
-    if kind == 'wheel':
+    cx = rng.uniform(0.25, 0.75) * width
+    cy = rng.uniform(0.25, 0.75) * height
+    radius = rng.uniform(0.14, 0.3) * scale
+    thin = max(1, round(scale / rng.uniform(30, 80)))
+    if kind == 'blob':
+        angles = np.sort(rng.uniform(0, 2 * np.pi, rng.integers(6, 12)))
+        radii = radius * rng.uniform(0.55, 1.0, len(angles))
+        corners = np.stack([cx + radii * np.cos(angles),
+                            cy + radii * np.sin(angles)], axis=1)
+        cv2.fillPoly(mask, [corners.astype(np.int32)], 1, cv2.LINE_AA)
+    elif kind == 'wheel':
         cv2.circle(mask, (int(cx), int(cy)), int(radius), 1, thin * 2)
         cv2.circle(mask, (int(cx), int(cy)), int(radius * 0.15), 1, -1)
         for angle in rng.uniform(0, 2 * np.pi) + np.arange(
@@ -78,31 +91,52 @@ def draw_shape(kind: str, size: Tuple[int, int],
     return mask
 
 
-def draw_sample(size: Tuple[int, int],
-                rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
-    """A textured picture with one object and a few distractors.
+def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
+                min_visible: float = 0.6,
+                min_area: int = 300) -> Tuple[np.ndarray, np.ndarray]:
+    """A textured picture with several overlapping objects.
+
+    The objects are drawn one over the other, each in a colour that stands
+    out from the background. Every object that stays mostly visible is an
+    annotated instance; the others remain in the picture as unannotated
+    distractors. So the same picture holds several targets, and only the
+    click tells which one is meant.
 
     Args:
         size (tuple[int, int]): ``(h, w)``.
         rng (np.random.Generator): Randomness.
+        min_visible (float): Smallest visible share of an object's pixels
+            for it to be annotated. Defaults to 0.6.
+        min_area (int): Smallest visible area of an annotated object, in
+            pixels. Defaults to 300.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: BGR uint8 picture and the object's
-        0/255 mask.
+        tuple[np.ndarray, np.ndarray]: BGR uint8 picture and the ``h x w``
+        uint8 instance map (0 background and distractors, ``1 .. K`` the
+        annotated objects, ``K >= 1``).
     """
     height, width = size
     base = rng.uniform(40, 215, 3)
     rows, cols = np.mgrid[0:height, 0:width]
     tilt = rng.uniform(-40, 40, 3)
     picture = base + tilt * (cols / width)[..., None]
-    for _ in range(rng.integers(2, 5)):  # distractor shapes
-        blob = draw_shape(SHAPES[rng.integers(len(SHAPES))], size, rng)
-        picture[blob > 0] = rng.uniform(30, 225, 3)
-    obj = draw_shape(SHAPES[rng.integers(len(SHAPES))], size, rng)
-    colour = (base + rng.choice([-1, 1], 3) * rng.uniform(45, 90, 3))
-    picture[obj > 0] = np.clip(colour, 0, 255)
+    owner = np.zeros(size, np.int32)  # which object is on top, 1-based
+    areas = []
+    for index in range(1, rng.integers(3, 6) + 1):
+        shape = draw_shape(rng.choice(SHAPES, p=SHAPE_WEIGHTS), size, rng)
+        colour = base + rng.choice([-1, 1], 3) * rng.uniform(45, 90, 3)
+        picture[shape > 0] = np.clip(colour, 0, 255)
+        owner[shape > 0] = index
+        areas.append(int(shape.sum()))
+    instances = np.zeros(size, np.uint8)
+    for index, area in enumerate(areas, start=1):
+        visible = int((owner == index).sum())
+        if visible >= max(min_area, min_visible * area):
+            instances[owner == index] = instances.max() + 1
+    if not instances.any():  # the top object is always whole
+        instances[owner == owner.max()] = 1
     picture += rng.normal(0, 10, picture.shape)
-    return np.clip(picture, 0, 255).astype(np.uint8), obj * 255
+    return np.clip(picture, 0, 255).astype(np.uint8), instances
 
 
 def make_shapes_dataset(root: str,
@@ -111,31 +145,41 @@ def make_shapes_dataset(root: str,
                         size: Tuple[int, int] = (240, 320)) -> str:
     """Write the dataset in the COCO-MVal layout (``img/``, ``gt/``).
 
+    Each annotated object of a generated picture is one image/mask pair
+    ``<picture>_<k>``, so a picture with three objects is evaluated (and
+    trained on) three times, once per object.
     An existing folder made with the same settings is reused.
 
     Args:
         root (str): Output folder.
-        num_images (int): Pictures (one object each).
+        num_images (int): Generated pictures (each with one or more
+            objects).
         seed (int): Seed. Defaults to 0.
         size (tuple[int, int]): ``(h, w)`` of the pictures.
 
     Returns:
         str: ``root``.
     """
-    settings = dict(num_images=num_images, seed=seed, size=list(size))
+    settings = dict(
+        version=3, num_images=num_images, seed=seed, size=list(size))
     manifest = osp.join(root, 'settings.json')
     if osp.isfile(manifest):
         with open(manifest, encoding='utf-8') as f:
             if json.load(f) == settings:
                 return root
-    os.makedirs(osp.join(root, 'img'), exist_ok=True)
-    os.makedirs(osp.join(root, 'gt'), exist_ok=True)
+    for folder in ('img', 'gt'):
+        os.makedirs(osp.join(root, folder), exist_ok=True)
+        for name in os.listdir(osp.join(root, folder)):
+            os.remove(osp.join(root, folder, name))
     rng = np.random.default_rng(seed)
     for i in range(num_images):
-        picture, mask = draw_sample(size, rng)
-        cv2.imwrite(osp.join(root, 'img', f'{i:05d}.jpg'), picture,
-                    [cv2.IMWRITE_JPEG_QUALITY, 95])
-        cv2.imwrite(osp.join(root, 'gt', f'{i:05d}.png'), mask)
+        picture, instances = draw_sample(size, rng)
+        for k in range(1, int(instances.max()) + 1):
+            stem = f'{i:05d}_{k}'
+            cv2.imwrite(osp.join(root, 'img', f'{stem}.jpg'), picture,
+                        [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(osp.join(root, 'gt', f'{stem}.png'),
+                        (instances == k).astype(np.uint8) * 255)
     with open(manifest, 'w', encoding='utf-8') as f:
         json.dump(settings, f)
     return root

@@ -314,14 +314,23 @@ class SAM(BaseInteractiveSegmentor):
                 frame: 1 object, 0 background, -1 ignored (e.g. padding).
 
         Returns:
-            dict[str, Tensor]: The ``decoder`` loss on SAM's logits, under its
+            dict[str, Tensor]: The ``decoder`` loss (called with the logits
+            and the 1 / 0 / -1 mask, e.g. ``NormalizedFocalLoss``) and the
+            optional ``decoder_dice`` term (mmseg's ``DiceLoss``, with the
+            ignored pixels left out) on SAM's logits, under their
             ``loss_name``.
         """
-        if 'decoder' not in self.losses:
-            return {}
-        loss = self.losses['decoder']
-        coarse = outputs.get('coarse', outputs['logits'])
-        return {loss.loss_name: loss(upsample_to(coarse, gt), gt)}
+        coarse = upsample_to(outputs.get('coarse', outputs['logits']), gt)
+        losses = {}
+        if 'decoder' in self.losses:
+            loss = self.losses['decoder']
+            losses[loss.loss_name] = loss(coarse, gt)
+        if 'decoder_dice' in self.losses:
+            loss = self.losses['decoder_dice']
+            valid = gt != -1
+            losses[loss.loss_name] = loss(
+                coarse.masked_fill(~valid, -1e4), (gt == 1).float())
+        return losses
 
 
 def upsample_to(logits: Tensor, like: Tensor) -> Tensor:
