@@ -34,6 +34,8 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
                 label=label)
     ax.set_xlabel('number of clicks')
     ax.set_ylabel('mIoU (%)')
+    # The whole 0-100 range, so that a flat curve reads as flat.
+    ax.set_ylim(0, 100)
     longest = max(len(v) for v in curves.values())
     ax.set_xticks(range(1, longest + 1, max(1, longest // 10)))
     ax.grid(alpha=0.3)

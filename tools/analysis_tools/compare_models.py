@@ -158,7 +158,7 @@ def compare(results: Dict[str, dict], work_dir: str) -> List[list]:
                 format_value(summary.get(name), style)
                 for name, style in COLUMNS
             ])
-            curves[label] = [
+            curves[f'{label} ({summary["num_objects"]} objects)'] = [
                 summary[f'mIoU@{k}']
                 for k in range(1, result['num_clicks'] + 1)
             ]
