@@ -3,10 +3,11 @@ from .embedding_cache import EmbeddingCache, encoder_fingerprint
 from .embedding_check_hook import EmbeddingCheckHook
 from .interactive_test_loop import InteractiveTestLoop
 from .interactive_val_loop import FirstObjects, InteractiveValLoop
+from .portable_checkpoint_hook import PortableCheckpointHook
 from .runner import SafeLoadRunner, build_runner, job_config
 
 __all__ = [
     'EmbeddingCache', 'EmbeddingCheckHook', 'encoder_fingerprint',
     'InteractiveTestLoop', 'InteractiveValLoop', 'FirstObjects',
-    'SafeLoadRunner', 'build_runner', 'job_config'
+    'PortableCheckpointHook', 'SafeLoadRunner', 'build_runner', 'job_config'
 ]

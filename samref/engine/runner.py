@@ -10,6 +10,7 @@ from ..utils.checkpoint import (format_key_report, load_checkpoint_file,
                                 load_model_weights, resolve_checkpoint)
 from ..utils.dist import prepare_cpu_distributed
 from .embedding_check_hook import EmbeddingCheckHook
+from .portable_checkpoint_hook import PortableCheckpointHook
 
 
 def job_config(config: str,
@@ -72,7 +73,9 @@ class SafeLoadRunner(Runner):
     ``strict_load`` any difference is.
 
     It also checks pre-extracted embeddings against the model before
-    training (:class:`EmbeddingCheckHook`, added when the config has none).
+    training (:class:`EmbeddingCheckHook`) and writes checkpoints that a
+    plain weights-only ``torch.load`` reads (:class:`PortableCheckpointHook`),
+    each added when the config has none.
 
     Args:
         *args: As for ``Runner``.
@@ -85,9 +88,9 @@ class SafeLoadRunner(Runner):
     def __init__(self, *args, strict_load: bool = False, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.strict_load = strict_load
-        if not any(isinstance(hook, EmbeddingCheckHook)
-                   for hook in self.hooks):
-            self.register_hook(EmbeddingCheckHook())
+        for hook_type in (EmbeddingCheckHook, PortableCheckpointHook):
+            if not any(isinstance(hook, hook_type) for hook in self.hooks):
+                self.register_hook(hook_type())
 
     @classmethod
     def from_cfg(cls, cfg: Union[dict, Config,
