@@ -105,5 +105,6 @@ if __name__ == '__main__':
         extras_require={
             'tests': parse_requirements('tests.txt'),
             'build': parse_requirements('build.txt'),
+            'optional': parse_requirements('optional.txt'),
         },
         zip_safe=False)

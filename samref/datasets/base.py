@@ -11,6 +11,11 @@ from mmseg.registry import DATASETS
 from .mask_formats import check_mask_format
 
 
+# Class names and colours of the per-object segmentation targets.
+SEG_CLASSES = ('background', 'object')
+SEG_PALETTE = [[0, 0, 0], [255, 64, 0]]
+
+
 class DatasetLayoutError(FileNotFoundError):
     """A dataset folder, list file or mask that the layout requires is
     missing."""
@@ -140,6 +145,11 @@ class InteractiveSegDataset(BaseDataset):
             data_prefix=dict(data_prefix or layout['data_prefix']),
             **kwargs)
         self._metainfo['dataset_name'] = self._dataset_name
+        # The two classes of the training targets (``gt_sem_seg``: 0
+        # background, 1 the sampled object), for mmseg's visualizer and its
+        # tools (browse_dataset.py).
+        self._metainfo.setdefault('classes', SEG_CLASSES)
+        self._metainfo.setdefault('palette', SEG_PALETTE)
 
     @staticmethod
     def _as_tuple(suffix: Union[str, Sequence[str]]) -> Tuple[str, ...]:
