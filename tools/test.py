@@ -1,7 +1,8 @@
 # Copyright (c) samref contributors. All rights reserved.
 """Evaluate a model; ``--interactive`` runs the click protocol.
 
-    python tools/test.py CONFIG CHECKPOINT --interactive [--work-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT --interactive [--work-dir DIR] \
+        [--show-dir DIR]
 """
 import argparse
 import os
@@ -46,6 +47,25 @@ def parse_args() -> argparse.Namespace:
         metavar='DIR',
         help='on-disk image-embedding cache; a second evaluation of the '
         'same data and encoder skips the image encoder')
+    parser.add_argument(
+        '--show-dir',
+        metavar='DIR',
+        help='write one picture per object: the ground truth and the mask '
+        'after chosen clicks, clicks drawn, IoU in the captions, SAM-REF\'s '
+        'PatchDiff window; implies --interactive')
+    parser.add_argument(
+        '--show-clicks',
+        nargs='+',
+        type=int,
+        default=[1, 3, 5, 10, 20],
+        metavar='K',
+        help='clicks after which --show-dir draws the mask '
+        '(default: 1 3 5 10 20)')
+    parser.add_argument(
+        '--show-num',
+        type=int,
+        metavar='N',
+        help='draw only the first N objects (default: all)')
     parser.add_argument(
         '--strict',
         action='store_true',
@@ -124,6 +144,11 @@ def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
         test_cfg['num_clicks'] = args.num_clicks
     if args.embedding_cache:
         test_cfg['embedding_cache'] = args.embedding_cache
+    if args.show_dir:
+        test_cfg.update(
+            show_dir=args.show_dir,
+            show_clicks=args.show_clicks,
+            show_max_objects=args.show_num)
     cfg.test_cfg = test_cfg
     evaluator = cfg.get('test_evaluator')
     if not evaluator or evaluator.get('type') != 'NoCMetric':
@@ -147,7 +172,7 @@ def main() -> None:
         raise SystemExit(f'{args.config} has no test_dataloader: use an '
                          'eval config (e.g. configs/sam/sam_vit-b_davis.py) '
                          'or --datasets')
-    is_interactive = args.interactive or args.datasets or (
+    is_interactive = args.interactive or args.datasets or args.show_dir or (
         cfg.get('test_cfg') or {}).get('type') == 'InteractiveTestLoop'
     if is_interactive:
         use_interactive_loop(cfg, args)

@@ -1,6 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
+import logging
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import mmcv
 import numpy as np
 import torch
 from mmengine.dist import is_main_process
@@ -15,6 +18,7 @@ from ..evaluation.click_simulator import ClickSimulator
 from ..evaluation.functional import mask_iou
 from ..models.segmentors import BaseInteractiveSegmentor
 from ..utils.timer import timed
+from ..visualization import draw_click_progress
 from .embedding_cache import EmbeddingCache
 
 
@@ -45,6 +49,16 @@ class InteractiveTestLoop(BaseLoop):
         embedding_cache (str, optional): Folder of an on-disk image
             embedding cache, keyed by image content and encoder weights.
             Defaults to None (no cache).
+        show_dir (str, optional): Write one picture per object to this
+            folder: the ground truth and the mask after each of
+            ``show_clicks``, clicks drawn, IoU in the captions and the
+            refinement window of the click when the model reports one
+            (SAM-REF's PatchDiff). Defaults to None (no pictures). With
+            several processes, the main one draws its share.
+        show_clicks (Sequence[int]): Clicks after which to draw the mask.
+            Defaults to ``(1, 3, 5, 10, 20)``.
+        show_max_objects (int, optional): Draw only the first objects, in
+            dataset order. Defaults to None (all).
     """
 
     def __init__(self,
@@ -52,7 +66,10 @@ class InteractiveTestLoop(BaseLoop):
                  dataloader: Union[DataLoader, Dict],
                  evaluator: Union[Evaluator, Dict, List],
                  num_clicks: int = 20,
-                 embedding_cache: Optional[str] = None) -> None:
+                 embedding_cache: Optional[str] = None,
+                 show_dir: Optional[str] = None,
+                 show_clicks: Sequence[int] = (1, 3, 5, 10, 20),
+                 show_max_objects: Optional[int] = None) -> None:
         super().__init__(runner, dataloader)
         if self.dataloader.batch_size != 1:
             raise ValueError('InteractiveTestLoop needs batch_size=1 (one '
@@ -66,6 +83,13 @@ class InteractiveTestLoop(BaseLoop):
         self.num_clicks = num_clicks
         self.embedding_cache_dir = embedding_cache
         self.embedding_cache: Optional[EmbeddingCache] = None
+        if any(k < 1 for k in show_clicks):
+            raise ValueError('show_clicks are click numbers >= 1, got '
+                             f'{list(show_clicks)}')
+        self.show_dir = show_dir
+        self.show_clicks = sorted(set(show_clicks))
+        self.show_max_objects = show_max_objects
+        self.shown_objects = 0
 
     @property
     def model(self) -> BaseInteractiveSegmentor:
@@ -158,11 +182,17 @@ class InteractiveTestLoop(BaseLoop):
             features = self.encode(data['inputs'])
         sample = data['data_samples'][0]
         meta = sample.metainfo
-        objects = [
-            dict(index=k, **self.interact_object(gt.cpu().numpy(), features,
-                                                 meta, device))
-            for k, gt in enumerate(sample.gt_object_masks)
-        ]
+        objects = []
+        for k, gt in enumerate(sample.gt_object_masks):
+            gt = gt.cpu().numpy()
+            steps = [] if self.draws_next_object() else None
+            objects.append(
+                dict(
+                    index=k,
+                    **self.interact_object(gt, features, meta, device,
+                                           steps)))
+            if steps is not None:
+                self.show_object(meta, k, gt, objects[-1]['clicks'], steps)
         return dict(
             img_path=meta['img_path'],
             dataset_name=meta.get('dataset_name', ''),
@@ -170,9 +200,48 @@ class InteractiveTestLoop(BaseLoop):
             encode_time=times['encode'],
             objects=objects)
 
-    def interact_object(self, gt: np.ndarray, features: Dict[str,
-                                                             torch.Tensor],
-                        meta: dict, device: torch.device) -> dict:
+    def draws_next_object(self) -> bool:
+        """Whether the next object gets a picture in ``show_dir``."""
+        return bool(self.show_dir) and is_main_process() and (
+            self.show_max_objects is None
+            or self.shown_objects < self.show_max_objects)
+
+    def show_object(self, meta: dict, index: int, gt: np.ndarray,
+                    clicks: List[list], steps: List[dict]) -> None:
+        """Write the picture of one object's interaction to ``show_dir``.
+
+        Args:
+            meta (dict): The image's metainfo (``img_path``).
+            index (int): The object's index in the image.
+            gt (np.ndarray): ``H x W`` 1 / 0 / -1 ground truth.
+            clicks (list[list]): ``[x, y, positive]`` per click.
+            steps (list[dict]): The masks after ``show_clicks``, from
+                :meth:`interact_object`.
+        """
+        self.shown_objects += 1
+        image = mmcv.imread(meta['img_path'], channel_order='rgb')
+        if image is None or image.shape[:2] != gt.shape:
+            print_log(f'show_dir: cannot draw {meta["img_path"]}: not an '
+                      'image of the ground truth\'s size', logger='current',
+                      level=logging.WARNING)
+            return
+        name = osp.splitext(osp.basename(meta['img_path']))[0]
+        if meta.get('dataset_name'):
+            name = f'{meta["dataset_name"]}_{name}'
+        model_name = type(self.model).__name__
+        picture = draw_click_progress(
+            image, gt, steps, [tuple(c) for c in clicks],
+            f'{name}  object {index}  {model_name}')
+        mmcv.imwrite(
+            mmcv.rgb2bgr(picture),
+            osp.join(self.show_dir, f'{name}_{index}.png'))
+
+    def interact_object(self,
+                        gt: np.ndarray,
+                        features: Dict[str, torch.Tensor],
+                        meta: dict,
+                        device: torch.device,
+                        steps: Optional[List[dict]] = None) -> dict:
         """Run the clicks of one object.
 
         Args:
@@ -180,6 +249,10 @@ class InteractiveTestLoop(BaseLoop):
             features (dict[str, Tensor]): The image's features.
             meta (dict): The image's metainfo (sizes and scale factor).
             device (torch.device): The model's device.
+            steps (list[dict], optional): When given, the ``click`` number,
+                ``mask``, ``iou`` and the PatchDiff ``box`` (original
+                pixels; None when it did not run) after each of
+                ``show_clicks`` are appended to it.
 
         Returns:
             dict: ``ious``, ``clicks`` and ``branches`` per click (a click
@@ -223,6 +296,14 @@ class InteractiveTestLoop(BaseLoop):
             branches.append(outputs['branch'][0] if 'branch' in
                             outputs else None)
             ious.append(mask_iou(gt, pred))
+            if steps is not None and len(ious) in self.show_clicks:
+                box = None
+                if 'patch' in outputs:
+                    x0, y0, x1, y1 = outputs['patch']['boxes'][0].tolist()
+                    box = (x0 / w_scale, y0 / h_scale, x1 / w_scale,
+                           y1 / h_scale)
+                steps.append(
+                    dict(click=len(ious), mask=pred, iou=ious[-1], box=box))
         return dict(
             ious=ious,
             clicks=clicks,

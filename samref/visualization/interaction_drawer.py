@@ -212,3 +212,67 @@ def draw_panel_grid(rows: Sequence[Sequence[np.ndarray]],
             strip[gap:gap + panel.shape[0], x:x + panel.shape[1]] = panel
         strips.append(strip)
     return np.concatenate(strips, axis=0)
+
+
+def draw_click_progress(image: np.ndarray,
+                        gt: np.ndarray,
+                        steps: Sequence[dict],
+                        clicks: Sequence[Sequence[float]],
+                        title: str = '',
+                        max_side: int = 480) -> np.ndarray:
+    """One object's interaction: the ground truth, then the mask after
+    chosen clicks, side by side.
+
+    Args:
+        image (np.ndarray): ``H x W x 3`` uint8 RGB picture.
+        gt (np.ndarray): ``H x W`` ground truth (1 object, 0 background,
+            -1 ignored).
+        steps (Sequence[dict]): One per panel: ``click`` (the 1-based click
+            number), ``mask`` (``H x W`` bool), ``iou`` and optionally
+            ``box`` (``(x0, y0, x1, y1)`` refinement window of that click).
+        clicks (Sequence[Sequence[float]]): All clicks ``(x, y,
+            is_positive)``; panel ``k`` draws the first ``k``.
+        title (str): Row title, e.g. the image and object.
+        max_side (int): Panels are drawn at most this large. Defaults to
+            480.
+
+    Returns:
+        np.ndarray: ``h x w x 3`` uint8 RGB picture.
+    """
+    check_image(image)
+    gt = np.asarray(gt)
+    if gt.shape != image.shape[:2]:
+        raise ValueError(f'ground truth of shape {gt.shape} does not match '
+                         f'the {image.shape[0]} x {image.shape[1]} picture')
+    scale = min(1.0, max_side / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)),
+            max(1, round(image.shape[0] * scale)))
+
+    def shrink(mask: np.ndarray) -> np.ndarray:
+        return cv2.resize(
+            mask.astype(np.uint8), size,
+            interpolation=cv2.INTER_NEAREST).astype(bool)
+
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) \
+        if scale < 1 else image
+    color = pick_mask_color(small, shrink(gt == 1))
+    panels = [
+        draw_interaction(
+            small, shrink(gt == 1), caption='ground truth', mask_color=color)
+    ]
+    for step in steps:
+        k = step['click']
+        box = step.get('box')
+        caption = f'click {k}  IoU {step["iou"]:.3f}'
+        if box is not None:
+            box = tuple(v * scale for v in box)
+            caption += '  (PatchDiff)'
+        panels.append(
+            draw_interaction(
+                small,
+                shrink(step['mask']),
+                [(x * scale, y * scale, p) for x, y, p in clicks[:k]],
+                box,
+                caption,
+                mask_color=color))
+    return draw_panel_grid([panels], [title] if title else None)

@@ -265,7 +265,9 @@ def test_test_script_evaluates_several_benchmarks_at_once(
         str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'), tiny_checkpoint,
         '--datasets', f'focuscut={focuscut_root}', f'coco-mval={shapes}',
         '--num-clicks', '2', '--work-dir',
-        str(work_dir), '--cfg-options', 'test_dataloader.num_workers=0'
+        str(work_dir), '--cfg-options', 'test_dataloader.num_workers=0',
+        '--show-dir',
+        str(tmp_path / 'show'), '--show-num', '2', '--show-clicks', '1', '2'
     ],
                           cwd=REPO_ROOT,
                           capture_output=True,
@@ -277,6 +279,10 @@ def test_test_script_evaluates_several_benchmarks_at_once(
     # One object per image/mask pair of the COCO-MVal layout.
     assert results['summary']['COCO-MVal']['num_objects'] == len(
         os.listdir(os.path.join(shapes, 'gt')))
+    # --show-dir: the first two objects, both of the first Toy image
+    assert sorted(os.listdir(tmp_path / 'show')) == [
+        'Toy_im0_0.png', 'Toy_im0_1.png'
+    ]
     bad = subprocess.run([
         sys.executable,
         str(REPO_ROOT / 'tools' / 'test.py'),
@@ -289,3 +295,55 @@ def test_test_script_evaluates_several_benchmarks_at_once(
                          timeout=300)
     assert bad.returncode != 0 and 'imagenet' in bad.stderr
     assert 'grabcut' in bad.stderr
+
+
+def test_show_dir_draws_the_first_objects(focuscut_root, tmp_path,
+                                          tiny_checkpoint):
+    show = tmp_path / 'show'
+    cfg = make_config(
+        focuscut_root,
+        tmp_path / 'shown',
+        tiny_checkpoint,
+        show_dir=str(show),
+        show_clicks=[1, 3, 5],  # 5 > NUM_CLICKS: not drawn
+        show_max_objects=3)
+    run_eval(cfg)
+    assert sorted(os.listdir(show)) == [
+        'Toy_im0_0.png', 'Toy_im0_1.png', 'Toy_im1_0.png'
+    ]
+    picture = cv2.imread(str(show / 'Toy_im1_0.png'))
+    # a title strip, then the ground truth and clicks 1 and 3 of the
+    # 50 x 38 image, 4 white pixels around each panel
+    assert picture.shape == (24 + 50 + 8, 3 * 38 + 4 * 4, 3)
+
+
+def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
+                                             monkeypatch):
+    from samref.engine import interactive_test_loop
+    drawn = []
+    monkeypatch.setattr(interactive_test_loop, 'draw_click_progress',
+                        lambda *args: drawn.append(args) or np.zeros(
+                            (4, 4, 3), np.uint8))
+    cfg = make_config(
+        focuscut_root,
+        tmp_path / 'samref',
+        None,
+        show_dir=str(tmp_path / 'show'),
+        show_clicks=[1, 2],
+        show_max_objects=1)
+    cfg.model = Config.fromfile(str(CONFIG_DIR / 'samref' /
+                                    'vit_tiny.py')).model
+    cfg.test_dataloader.dataset.indices = 1  # the first image
+    cfg.model.use_selector = False  # PatchDiff after every click
+    run_eval(cfg)
+    (image, gt, steps, clicks, title), = drawn
+    assert image.shape == (40, 56, 3) and gt.shape == (40, 56)
+    assert 'im0' in title and 'SAMRef' in title
+    assert [s['click'] for s in steps] == [1, 2] and len(clicks) == 3
+    for step in steps:
+        x0, y0, x1, y1 = step['box']
+        x, y, _ = clicks[step['click'] - 1]
+        # the window is around the click, in pixels of the image
+        assert 0 <= x0 <= x <= x1 <= 56 and 0 <= y0 <= y <= y1 <= 40
+        assert step['mask'].shape == (40, 56)
+

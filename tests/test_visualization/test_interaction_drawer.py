@@ -79,3 +79,26 @@ def test_grid_layout(grey):
     titled = draw_panel_grid([[grey], [grey]], row_titles=['SAM', 'SAM-REF'])
     assert titled.shape[0] == 2 * (120 + 8) + 2 * 24
     assert (titled[:24] < 255).any()  # the title text
+
+
+def test_click_progress_is_scaled_with_its_window():
+    from samref.visualization import draw_click_progress
+    image = np.full((600, 960, 3), 128, np.uint8)
+    gt = np.zeros((600, 960), np.int8)
+    gt[100:500, 200:700] = 1
+    gt[99] = -1
+    clicks = [(450, 300, True), (900, 50, False)]
+    steps = [
+        dict(click=1, mask=gt == 1, iou=1.0),
+        dict(click=2, mask=gt == 1, iou=1.0, box=(400, 0, 960, 300)),
+    ]
+    picture = draw_click_progress(image, gt, steps, clicks, 'obj 0')
+    # scaled by 0.5 to 480 wide: three panels, a title strip
+    assert picture.shape == (24 + 300 + 8, 3 * 480 + 4 * 4, 3)
+    second = picture[24 + 4:24 + 304, 4 + 2 * 484:4 + 2 * 484 + 480]
+    assert close_to(second[25, 450], NEGATIVE_COLOR)  # click 2 at half
+    assert close_to(second[75, 200], BOX_COLOR, tol=60)  # window's left
+    first = picture[24 + 4:24 + 304, 4 + 484:4 + 484 + 480]
+    assert (first[25, 450] == 128).all()  # click 2 not yet in panel 1
+    with pytest.raises(ValueError, match='ground truth'):
+        draw_click_progress(image, gt[:10], steps, clicks)
