@@ -1,0 +1,47 @@
+# Copyright (c) samref contributors. All rights reserved.
+import importlib.util
+
+import pytest
+
+from samref.apis import init_model
+from testing_utils import CONFIG_DIR, REPO_ROOT
+
+
+def load_get_flops():
+    path = REPO_ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'
+    spec = importlib.util.spec_from_file_location('get_flops', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_flops_per_stage_of_sam_and_samref():
+    tool = load_get_flops()
+    counts = {}
+    for name in ('sam/sam_vit-tiny.py', 'samref/vit_tiny.py'):
+        model = init_model(str(CONFIG_DIR / name), None, 'cpu')
+        model.requires_grad_(False)
+        counts[name] = tool.count_interaction(model, num_clicks=2)
+    sam, samref = counts['sam/sam_vit-tiny.py'], counts['samref/vit_tiny.py']
+    # The same encoder and decoder cost the same in both models.
+    assert sam['encode']['image_encoder'] == \
+        samref['encode']['image_encoder'] > 0
+    for sam_click, samref_click in zip(sam['clicks'], samref['clicks']):
+        assert sam_click['mask_decoder'] == samref_click['mask_decoder'] > 0
+        assert 'global_refiner' not in sam_click
+        # GlobalDiff's three 64-channel ResBasicBlocks, six 3x3
+        # convolutions at 256 x 256 (2 FLOPs a multiply-add), plus its
+        # fusion and heads; the image fills the input, so all of it counts.
+        blocks = 6 * 2 * 64 * 64 * 9 * 256 * 256
+        assert samref_click['global_refiner'] == pytest.approx(
+            blocks, rel=0.03)
+    # The click-independent part of GlobalDiff is counted with the image.
+    assert samref['encode']['global_refiner'] > 0
+
+
+def test_get_flops_prints_one_row_per_model(capsys):
+    sam = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
+    rows = load_get_flops().main([sam, sam, '--clicks', '1'])
+    assert len(rows) == 3 and rows[1][1:] == rows[2][1:]
+    assert 'image_encoder' in rows[1][2] and 'mask_decoder' in rows[1][4]
+    assert 'GFLOPs' in capsys.readouterr().out
