@@ -3,11 +3,11 @@
 # freezes SAM's image encoder) the random encoder trains with the decoder.
 # Two recipe choices for training SAM from random weights (measured in the
 # README, "Training from scratch"):
-# - every attention layer starts with its key projection tied to its query
-#   projection (MimeticAttention), so that a click token attends to the image
-#   positions whose positional encoding matches its own from the start;
-#   with independent random projections the decoder predicts background
-#   everywhere for hundreds of iterations;
+# - every attention layer of the mask decoder starts with its key projection
+#   tied to its query projection (MimeticAttention), so that a click token
+#   attends to the image positions whose positional encoding matches its own
+#   from the start; with independent random projections the decoder predicts
+#   background everywhere for hundreds of iterations;
 # - a Dice term next to NFL, which keeps the thin objects from collapsing to
 #   empty masks.
 _base_ = [
@@ -25,4 +25,6 @@ model = dict(
         decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),
         decoder_dice=dict(
             type='DiceLoss', use_sigmoid=True, loss_name='loss_dice')),
-    init_cfg=dict(type='MimeticAttention'))
+    init_cfg=dict(
+        type='MimeticAttention', layer=[],
+        override=dict(name='mask_decoder')))

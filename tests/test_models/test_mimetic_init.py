@@ -7,7 +7,7 @@ from segment_anything.modeling.transformer import Attention as DecoderAttn
 
 from samref.apis import init_model
 from samref.models.utils import MimeticAttentionInit, tie_query_key
-from testing_utils import CONFIG_DIR
+from testing_utils import CONFIG_DIR, build_from_config
 
 SAM_TINY = CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'
 
@@ -55,3 +55,17 @@ def test_projections_of_other_shapes_are_refused():
     with pytest.raises(ValueError, match='cannot tie'):
         tie_query_key(module)
     assert not tie_query_key(nn.Linear(3, 3))
+
+
+def test_demo_recipe_ties_the_decoder_only():
+    torch.manual_seed(0)
+    model = build_from_config('demo/sam_tiny_256_stage1.py')
+    model.init_weights()
+    assert all(
+        torch.equal(m.q_proj.weight, m.k_proj.weight)
+        for m in model.mask_decoder.modules() if isinstance(m, DecoderAttn))
+    for m in model.image_encoder.modules():
+        if isinstance(m, EncoderAttn):
+            dim = m.qkv.out_features // 3
+            assert not torch.equal(m.qkv.weight[:dim],
+                                   m.qkv.weight[dim:2 * dim])

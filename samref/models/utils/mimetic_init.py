@@ -30,7 +30,10 @@ class MimeticAttentionInit(BaseInit):
             Defaults to 1.
         layer (str | list[str], optional): Class names of the attention
             modules to initialise. Defaults to ``'Attention'``, the name of
-            both ``segment_anything`` attention classes.
+            both ``segment_anything`` attention classes. To initialise only
+            part of a model, give ``layer=[]`` and name the part in
+            ``override``, e.g. ``dict(type='MimeticAttention', layer=[],
+            override=dict(name='mask_decoder'))``.
     """
 
     def __init__(self, gain: float = 1.0, layer='Attention', **kwargs) -> None:
@@ -46,7 +49,7 @@ class MimeticAttentionInit(BaseInit):
                     tied.append(m)
 
         module.apply(init)
-        if not tied:
+        if not tied and (self.layer or self.wholemodule):
             raise ValueError(f'MimeticAttention found no attention module '
                              f'of {self.layer} in {type(module).__name__}')
         if hasattr(module, '_params_init_info'):
