@@ -47,6 +47,31 @@ def test_configs_inherit_ours_from_a_folder_outside_the_repo(tmp_path):
     assert 'registry' not in result.stderr, result.stderr
 
 
+def test_train_script_runs_a_scoped_config_from_the_users_project(tmp_path):
+    from samref.datasets import make_shapes_dataset
+    shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 2, seed=8)
+    project = tmp_path / 'my_project'
+    project.mkdir()
+    (project / 'my_stage2.py').write_text(
+        "_base_ = ['samref::demo/samref_tiny_256_stage2.py']\n"
+        f"train_dataloader = dict(batch_size=1, num_workers=0, "
+        f"dataset=dict(data_root={shapes!r}))\n"
+        'train_cfg = dict(max_iters=2)\n'
+        'param_scheduler = [dict(type="ConstantLR", factor=1.0, '
+        'by_epoch=False)]\n'
+        'load_from = None\n')
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'),
+         'my_stage2.py'],
+        cwd=str(project),
+        capture_output=True,
+        text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # mmseg's default work dir, in the user's folder.
+    assert (project / 'work_dirs' / 'my_stage2' / 'iter_2.pth').is_file()
+
+
 def test_the_scope_resolves_to_the_packaged_configs():
     from mmengine.config import Config
     path, scope = Config._get_cfg_path('samref::sam/sam_vit-b.py', '')
