@@ -42,8 +42,8 @@ app: $(STAMP)
 
 # The web demo in headless Chromium; screenshots in work_dirs/browser_test.
 test-browser: $(STAMP)
-	command -v chromium >/dev/null || { apt-get update && \
-		apt-get install -y chromium chromium-driver; }
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update && apt-get install -y chromium chromium-driver; }
 	$(BIN)/pip install -q -r requirements/optional.txt
 	SAMREF_SCREENSHOT_DIR=work_dirs/browser_test \
 		$(BIN)/python -m pytest tests/test_demo/test_app_browser.py -rs -v
