@@ -32,8 +32,7 @@ from samref.datasets.synthetic import draw_sample
 from samref.models.segmentors import BaseInteractiveSegmentor, SAMRef
 from samref.utils.checkpoint import (format_key_report, load_checkpoint_file,
                                      load_model_weights, resolve_checkpoint)
-from samref.visualization import (draw_interaction, draw_panel_grid,
-                                  pick_mask_color)
+from samref.visualization import draw_interaction, draw_panel_grid
 
 MAX_SIDE = 4096  # pixels, longest side of an uploaded image
 MAX_FILE_MB = 20  # size of an uploaded file

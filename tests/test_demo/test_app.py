@@ -148,7 +148,8 @@ def test_weights_banner_and_checkpoints(app_module, tmp_path):
     assert 'RANDOM WEIGHTS' in banner
     (tmp_path / 'stage2').mkdir()
     for iters in (5, 10):
-        torch.save(model.state_dict(), tmp_path / 'stage2' / f'iter_{iters}.pth')
+        torch.save(model.state_dict(),
+                   tmp_path / 'stage2' / f'iter_{iters}.pth')
     found = app_module.find_demo_checkpoint(model, str(tmp_path))
     assert found.endswith('iter_10.pth')
     _, banner = app_module.load_model(SAMREF_CONFIG,

@@ -36,7 +36,8 @@ webdriver = pytest.importorskip(
     'selenium.webdriver',
     reason='selenium missing: pip install -r requirements/optional.txt')
 pytest.importorskip(
-    'gradio', reason='gradio missing: pip install -r requirements/optional.txt')
+    'gradio',
+    reason='gradio missing: pip install -r requirements/optional.txt')
 from selenium.webdriver.common.action_chains import ActionChains  # noqa
 from selenium.webdriver.common.by import By  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa

@@ -346,4 +346,3 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
         # the window is around the click, in pixels of the image
         assert 0 <= x0 <= x <= x1 <= 56 and 0 <= y0 <= y <= y1 <= 40
         assert step['mask'].shape == (40, 56)
-
