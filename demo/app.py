@@ -541,7 +541,9 @@ class ClickApp:
             def on_select(state, next_mode, evt: gr.SelectData):
                 return to_page(self.select(state, next_mode, evt))
 
-            upload.change(on_upload, [upload, session], shown)
+            # a new picture: the files exported from the last one go
+            upload.change(on_upload, [upload, session],
+                          shown).then(lambda: None, None, files)
             view.select(on_select, [session, mode], shown)
             for button, callback in ((undo, self.undo), (reset, self.reset),
                                      (next_object, self.next_object)):

@@ -208,4 +208,16 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
         coco = json.load(response)
     (annotation, ) = coco['annotations']
     assert annotation['segmentation']['size'] == [300, 400]
+
+    # A bundled example replaces the picture and its clicks.
+    browser.find_element(By.XPATH,
+                         '//button[contains(., "shapes_0.png")]').click()
+    wait_for(browser,
+             lambda d: 'shapes_0.png (480 x 360), encoded' in text_of(
+                 d, 'status'), 'the example')
+    assert 'Click 1' not in text_of(browser, 'status')
+    wait_for(browser,
+             lambda d: not d.find_elements(By.CSS_SELECTOR, '#exported a'),
+             'the exported files to go')
+    browser.save_screenshot(str(shots / '5_example.png'))
     browser.save_screenshot(str(shots / '4_exported.png'))
