@@ -27,9 +27,12 @@ LAUNCHED = {
 
 
 def readme_commands():
-    """``python tools/...`` and ``bash tools/...`` commands of the README's
-    shell blocks, continuation lines joined."""
-    text = (REPO_ROOT / 'README.md').read_text()
+    """``python tools/...`` and ``bash tools/...`` commands of the shell
+    blocks of the README and the model zoo pages, continuation lines
+    joined."""
+    pages = [REPO_ROOT / 'README.md'] + sorted(
+        (REPO_ROOT / 'configs').glob('*/README.md'))
+    text = '\n'.join(page.read_text() for page in pages)
     commands = []
     for block in re.findall(r'```shell\n(.*?)```', text, re.S):
         for line in block.replace('\\\n', ' ').splitlines():
