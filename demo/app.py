@@ -106,8 +106,9 @@ def load_model(config: str,
         try:
             report = load_weights(model, checkpoint, strict=False)
         except Exception as error:  # missing, unsafe or of another model
-            raise AppError(f'checkpoint {checkpoint} does not fit {config}: '
-                           f'{type(error).__name__}: {error}') from None
+            raise AppError(f'checkpoint {checkpoint} cannot be used with '
+                           f'{config}: {type(error).__name__}: {error}'
+                           ) from None
         return model, (f'{name} from `{config}` with weights `{checkpoint}` '
                        f'({format_key_report(report)}).')
     found = find_demo_checkpoint(model, demo_work_dir)
