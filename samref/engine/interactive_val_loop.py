@@ -199,8 +199,8 @@ class InteractiveValLoop(InteractiveTestLoop):
 
         Returns:
             dict[str, float]: ``NoC85``, ``NoC90``, ``5-mIoU`` (the mean
-            over the benchmarks; ``<k>-mIoU`` for ``k = num_clicks < 5``) and, with several benchmarks,
-            ``<dataset>/<metric>`` for each.
+            over the benchmarks; ``<k>-mIoU`` for ``k = num_clicks < 5``)
+            and, with several benchmarks, ``<dataset>/<metric>`` for each.
         """
         wanted = val_metric_keys(num_clicks)
         per_dataset: Dict[str, Dict[str, float]] = OrderedDict()
