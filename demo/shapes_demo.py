@@ -1,33 +1,37 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The toolbox's main job on its embedded default (``make demo``).
 
-1. Generates a small dataset of objects with thin structures, holes and
-   fine boundaries (``samref.datasets.synthetic``), where fusing the image
-   with the clicks again matters.
-2. Trains a tiny model in the paper's two stages: stage 1 SAM (encoder and
-   decoder here, there being no pretrained weights), stage 2 SAM-REF's
-   GlobalDiff and PatchDiff refiners with SAM frozen.
+1. Generates a small dataset of pictures with several overlapping objects,
+   thin structures, holes and distractors (``samref.datasets.synthetic``).
+2. Trains a tiny model from random weights in the paper's two stages:
+   stage 1 SAM (encoder and decoder, there being no pretrained weights),
+   stage 2 SAM-REF's GlobalDiff and PatchDiff refiners with SAM frozen.
 3. Evaluates SAM and SAM-REF with the interactive protocol (20 clicks per
-   object) and prints them side by side, with the mIoU-per-click plot.
+   object), prints them side by side, plots mIoU per click and draws a few
+   objects after clicks 1, 3 and 5 of each model.
 
 Everything is written under ``--work-dir`` (default ``work_dirs/demo``).
+Seeded: two runs on the same machine print the same table.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import time
 from typing import List, Optional
 
+import mmcv
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmseg.registry import RUNNERS
 from terminaltables import AsciiTable
 
 from samref.datasets import make_shapes_dataset
-from samref.visualization import plot_miou_curves
+from samref.visualization import draw_panel_grid, plot_miou_curves
 
 STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
 STAGE2 = 'configs/demo/samref_tiny_256_stage2.py'
+SHOW_CLICKS = (1, 3, 5)
 
 
 class ProgressPrinter(Hook):
@@ -54,8 +58,14 @@ class ProgressPrinter(Hook):
 
 
 def run(config: str, work_dir: str, overrides: dict, title: str,
-        test: bool = False, checkpoint: Optional[str] = None) -> None:
-    """Train or test one config quietly, with progress lines."""
+        test: bool = False, checkpoint: Optional[str] = None,
+        show_dir: Optional[str] = None, show_num: int = 0) -> int:
+    """Train or test one config quietly, with progress lines.
+
+    Returns:
+        int: The number of training iterations of the config (0 for a
+        test).
+    """
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(overrides)
     cfg.work_dir = work_dir
@@ -66,17 +76,66 @@ def run(config: str, work_dir: str, overrides: dict, title: str,
         cfg.load_from = checkpoint
         cfg.test_evaluator.output_dir = work_dir
         cfg.test_evaluator.label = title
+        if show_dir:
+            cfg.test_cfg.update(
+                show_dir=show_dir,
+                show_clicks=SHOW_CLICKS,
+                show_max_objects=show_num)
     runner = RUNNERS.build(cfg)
     if test:
         runner.test()
-    else:
-        runner.register_hook(ProgressPrinter(title))
-        runner.train()
+        return 0
+    runner.register_hook(ProgressPrinter(title))
+    runner.train()
+    return runner.max_iters
 
 
 def read_summary(work_dir: str) -> dict:
     with open(osp.join(work_dir, 'results.json'), encoding='utf-8') as f:
         return json.load(f)['summary']['Shapes']
+
+
+def schedule_options(config: str, iters: Optional[int]) -> dict:
+    """Overrides that shorten (or lengthen) a config's schedule to ``iters``
+    iterations, scaling the warm-up with it; none when ``iters`` is None."""
+    if iters is None:
+        return {}
+    cfg = Config.fromfile(config)
+    warmup = cfg.param_scheduler[0]['end']
+    warmup = max(1, min(warmup, warmup * iters // cfg.train_cfg.max_iters))
+    return {
+        'train_cfg.max_iters': iters,
+        'param_scheduler.0.end': warmup,
+        'param_scheduler.1.begin': warmup,
+        'param_scheduler.1.end': iters,
+        'default_hooks.checkpoint.interval': iters,
+    }
+
+
+def compare_pictures(show_dirs: dict, out_file: str) -> Optional[str]:
+    """Stack each shown object's per-click picture of every model, one
+    model under the other, into one picture.
+
+    Args:
+        show_dirs (dict[str, str]): Model title to its ``show_dir``.
+        out_file (str): The PNG to write.
+
+    Returns:
+        str | None: ``out_file``, or None when no object was drawn.
+    """
+    names = sorted(
+        set.intersection(*[
+            set(n for n in os.listdir(d) if n.endswith('.png'))
+            for d in show_dirs.values()
+        ]))
+    if not names:
+        return None
+    rows = [[mmcv.imread(osp.join(d, name), channel_order='rgb')]
+            for name in names for d in show_dirs.values()]
+    titles = [title for _ in names for title in show_dirs]
+    grid = draw_panel_grid(rows, row_titles=titles)
+    mmcv.imwrite(mmcv.rgb2bgr(grid), out_file)
+    return out_file
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -90,69 +149,87 @@ def main(argv: Optional[List[str]] = None) -> dict:
     """
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo')
-    parser.add_argument('--iters', type=int, default=300,
-                        help='training iterations of each stage')
-    parser.add_argument('--train-images', type=int, default=240)
-    parser.add_argument('--val-images', type=int, default=40)
+    parser.add_argument(
+        '--stage1-iters',
+        type=int,
+        help='training iterations of stage 1 (default: the config\'s)')
+    parser.add_argument(
+        '--stage2-iters',
+        type=int,
+        help='training iterations of stage 2 (default: the config\'s)')
+    parser.add_argument(
+        '--train-images', type=int, default=240,
+        help='generated training pictures (several objects each)')
+    parser.add_argument(
+        '--val-images', type=int, default=30,
+        help='generated validation pictures (several objects each)')
+    parser.add_argument(
+        '--show', type=int, default=4,
+        help='objects drawn after clicks 1, 3 and 5 of each model')
     args = parser.parse_args(argv)
     start = time.perf_counter()
     data = osp.join(args.work_dir, 'shapes')
-    print(f'[1/4] generating {args.train_images} + {args.val_images} '
+    print(f'[1/5] generating {args.train_images} + {args.val_images} '
           f'pictures into {data}', flush=True)
     make_shapes_dataset(osp.join(data, 'train'), args.train_images, seed=0)
     make_shapes_dataset(osp.join(data, 'val'), args.val_images, seed=1)
     data_options = {
         'train_dataloader.dataset.data_root': osp.join(data, 'train'),
+        'val_dataloader.dataset.data_root': osp.join(data, 'val'),
         'test_dataloader.dataset.data_root': osp.join(data, 'val'),
-    }
-    warmup = max(1, min(30, args.iters // 10))  # 30 of the default 300
-    schedule = {
-        'train_cfg.max_iters': args.iters,
-        'param_scheduler.0.end': warmup,
-        'param_scheduler.1.begin': warmup,
-        'param_scheduler.1.end': args.iters,
-        'default_hooks.checkpoint.interval': args.iters,
     }
     stage1 = osp.join(args.work_dir, 'stage1')
     stage2 = osp.join(args.work_dir, 'stage2')
-    ckpt1 = osp.join(stage1, f'iter_{args.iters}.pth')
-    ckpt2 = osp.join(stage2, f'iter_{args.iters}.pth')
-    print(f'[2/4] stage 1: training SAM ({args.iters} iterations)',
+    print('[2/5] stage 1: training SAM from random weights', flush=True)
+    iters1 = run(STAGE1, stage1, {
+        **data_options,
+        **schedule_options(STAGE1, args.stage1_iters)
+    }, 'SAM')
+    ckpt1 = osp.join(stage1, f'iter_{iters1}.pth')
+    print('[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen',
           flush=True)
-    run(STAGE1, stage1, {**data_options, **schedule}, 'SAM')
-    print(f'[3/4] stage 2: training SAM-REF\'s refiners, SAM frozen '
-          f'({args.iters} iterations)', flush=True)
-    run(STAGE2, stage2, {**data_options, **schedule, 'load_from': ckpt1},
-        'SAM-REF')
-    print('[4/4] interactive evaluation, 20 clicks per object', flush=True)
-    summaries = {}
+    iters2 = run(
+        STAGE2, stage2, {
+            **data_options,
+            **schedule_options(STAGE2, args.stage2_iters), 'load_from': ckpt1
+        }, 'SAM-REF')
+    ckpt2 = osp.join(stage2, f'iter_{iters2}.pth')
+    print('[4/5] interactive evaluation, 20 clicks per object', flush=True)
+    summaries, show_dirs = {}, {}
     for title, config, ckpt in (('SAM', STAGE1, ckpt1),
                                 ('SAM-REF', STAGE2, ckpt2)):
         out = osp.join(args.work_dir, f'eval_{title.lower()}')
-        run(config, out, data_options, title, test=True, checkpoint=ckpt)
+        show_dirs[title] = osp.join(out, 'clicks')
+        run(config, out, data_options, title, test=True, checkpoint=ckpt,
+            show_dir=show_dirs[title] if args.show else None,
+            show_num=args.show)
         summaries[title] = read_summary(out)
     rows = [['model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
-             '1-mIoU', '5-mIoU', '20-mIoU', 'SPC (s)']]
+             '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)']]
     for title, s in summaries.items():
         rows.append([title] + [f'{s[k]:.2f}' for k in
                                ('NoC85', 'NoC90', 'NoC95')] +
                     [s[k] for k in ('NoF85', 'NoF90', 'NoF95')] +
-                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 20)] +
+                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 10, 20)] +
                     [f'{s["SPC"]:.3f}'])
-    print(f'\nGenerated shapes, {summaries["SAM"]["num_objects"]} objects, '
-          'a tiny model trained here from random weights:')
+    num_objects = summaries['SAM']['num_objects']
+    print(f'\nGenerated shapes, {num_objects} objects, a tiny model trained '
+          'here from random weights:')
     print(AsciiTable(rows).table)
-    print('No pretrained SAM is used: in minutes of training SAM\'s late '
-          'fusion (a decoder on\nimage embeddings) barely starts to learn, '
-          'while the refiners, which fuse the\nimage and the clicks again, '
-          'already follow the shapes. With the official SAM\nweights, '
-          'train configs/sam and configs/samref on real data instead.')
+    print('[5/5] pictures', flush=True)
     plot = plot_miou_curves(
-        {title: [s[f'mIoU@{k}'] for k in range(1, 21)]
+        {f'{title} ({s["num_objects"]} objects)':
+         [s[f'mIoU@{k}'] for k in range(1, 21)]
          for title, s in summaries.items()},
         osp.join(args.work_dir, 'miou_sam_vs_samref.png'),
         'Generated shapes: mIoU per click')
     print(f'mIoU per click: {plot}')
+    if args.show:
+        picture = compare_pictures(
+            show_dirs, osp.join(args.work_dir, 'sam_vs_samref_clicks.png'))
+        print(f'SAM and SAM-REF after clicks {", ".join(map(str, SHOW_CLICKS))}'
+              f' (green: positive, red: negative, dashed: PatchDiff\'s '
+              f'window): {picture}')
     print(f'total {time.perf_counter() - start:.0f} s')
     return summaries
 

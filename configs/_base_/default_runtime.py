@@ -16,3 +16,7 @@ runner_type = 'SafeLoadRunner'
 # Seeds numpy, torch and the dataloader workers: the training clicks are
 # drawn from these generators, so a seeded run repeats them.
 randomness = dict(seed=0)
+# SAM computes outputs that no loss of a stage uses (the IoU head, the
+# multimask tokens), so distributed training must allow parameters without
+# gradient.
+find_unused_parameters = True

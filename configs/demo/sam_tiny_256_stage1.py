@@ -28,3 +28,16 @@ model = dict(
     init_cfg=dict(
         type='MimeticAttention', layer=[],
         override=dict(name='mask_decoder')))
+# 800 iterations (the masks follow the clicks from about iteration 150).
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
+    dict(
+        type='PolyLR',
+        eta_min=0.0,
+        power=1.0,
+        by_epoch=False,
+        begin=30,
+        end=800),
+]
+train_cfg = dict(max_iters=800, val_interval=400)
+default_hooks = dict(checkpoint=dict(interval=800))

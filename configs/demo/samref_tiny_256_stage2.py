@@ -15,4 +15,5 @@ model = dict(
         feat_channels=32, channels=16, patch_size=64, disk_radius=2.0),
     disk_radius=1.0,
     patch_min_size=8.0)
-load_from = 'work_dirs/demo/stage1/iter_300.pth'
+load_from = 'work_dirs/demo/stage1/iter_800.pth'
+train_cfg = dict(val_interval=300)

@@ -22,6 +22,8 @@ def prepare_cpu_distributed(cfg: Config) -> None:
         'gloo'
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.setdefault('find_unused_parameters',
+                       cfg.get('find_unused_parameters', False))
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     if not torch_dist.is_initialized():

@@ -1,5 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 import importlib.util
+import os
 
 from testing_utils import REPO_ROOT
 
@@ -13,12 +14,17 @@ def test_main_job_trains_both_stages_and_compares(tmp_path, monkeypatch,
     spec.loader.exec_module(demo)
     summaries = demo.main([
         '--work-dir',
-        str(tmp_path), '--iters', '2', '--train-images', '4',
-        '--val-images', '2'
+        str(tmp_path), '--stage1-iters', '2', '--stage2-iters', '2',
+        '--train-images', '4', '--val-images', '2', '--show', '2'
     ])
     assert set(summaries) == {'SAM', 'SAM-REF'}
-    assert all(s['num_objects'] == 2 for s in summaries.values())
+    objects = len(os.listdir(tmp_path / 'shapes' / 'val' / 'gt'))
+    assert all(s['num_objects'] == objects for s in summaries.values())
     printed = capsys.readouterr().out
-    assert '[4/4]' in printed and '| SAM-REF |' in printed
+    assert '[5/5]' in printed and '| SAM-REF |' in printed
+    assert (tmp_path / 'stage1' / 'iter_2.pth').is_file()
     assert (tmp_path / 'stage2' / 'iter_2.pth').is_file()
     assert (tmp_path / 'miou_sam_vs_samref.png').stat().st_size > 0
+    # Both models' pictures of the same two objects, one under the other.
+    assert len(os.listdir(tmp_path / 'eval_sam' / 'clicks')) == 2
+    assert (tmp_path / 'sam_vs_samref_clicks.png').stat().st_size > 0

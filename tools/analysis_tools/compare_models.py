@@ -158,7 +158,9 @@ def compare(results: Dict[str, dict], work_dir: str) -> List[list]:
                 format_value(summary.get(name), style)
                 for name, style in COLUMNS
             ])
-            curves[f'{label} ({summary["num_objects"]} objects)'] = [
+            count = summary.get('num_objects')
+            curve = label if count is None else f'{label} ({count} objects)'
+            curves[curve] = [
                 summary[f'mIoU@{k}']
                 for k in range(1, result['num_clicks'] + 1)
             ]

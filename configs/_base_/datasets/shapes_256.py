@@ -51,3 +51,13 @@ test_dataloader = dict(
         ]))
 test_evaluator = dict(type='NoCMetric')
 test_cfg = dict(type='InteractiveTestLoop', num_clicks=20)
+# Validation while training (every train_cfg.val_interval iterations): the
+# click protocol on the first 20 objects of the val pictures, logged only;
+# the demo evaluates the last checkpoint, not a best one.
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=test_dataloader['dataset'])
+val_evaluator = dict(type='NoCMetric')
+val_cfg = dict(type='InteractiveValLoop', num_clicks=20, max_objects=20)
