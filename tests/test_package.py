@@ -56,6 +56,7 @@ def test_train_script_runs_a_scoped_config_from_the_users_project(tmp_path):
         "_base_ = ['samref::demo/samref_tiny_256_stage2.py']\n"
         f"train_dataloader = dict(batch_size=1, num_workers=0, "
         f"dataset=dict(data_root={shapes!r}))\n"
+        f"val_dataloader = dict(dataset=dict(data_root={shapes!r}))\n"
         'train_cfg = dict(max_iters=2)\n'
         'param_scheduler = [dict(type="ConstantLR", factor=1.0, '
         'by_epoch=False)]\n'
@@ -113,7 +114,7 @@ def test_training_checkpoints_load_with_plain_torch(tmp_path):
     from mmseg.registry import RUNNERS
 
     from samref.datasets import make_shapes_dataset
-    from testing_utils import CONFIG_DIR
+    from testing_utils import CONFIG_DIR, NO_VALIDATION
 
     shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 3, seed=4)
     cfg = Config.fromfile(str(CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'))
@@ -129,6 +130,7 @@ def test_training_checkpoints_load_with_plain_torch(tmp_path):
         'work_dir': str(tmp_path / 'work'),
         'load_from': None,
         'experiment_name': 'publish',
+        **NO_VALIDATION,
     })
     RUNNERS.build(cfg).train()
     checkpoint = tmp_path / 'work' / 'iter_2.pth'

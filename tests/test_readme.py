@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from samref.datasets import make_shapes_dataset
-from testing_utils import REPO_ROOT
+from testing_utils import NO_VALIDATION_OPTIONS, REPO_ROOT
 
 # The script each launcher passes its options to.
 LAUNCHED = {
@@ -86,7 +86,7 @@ def test_readme_training_command_runs_in_the_activated_environment(tmp_path):
         'train_cfg.max_iters=2', 'param_scheduler.0.end=1',
         'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
         'default_hooks.checkpoint.interval=2', 'load_from=None'
-    ])
+    ] + NO_VALIDATION_OPTIONS)
     env = {
         k: v
         for k, v in os.environ.items()

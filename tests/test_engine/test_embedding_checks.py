@@ -16,7 +16,8 @@ from malicious_files import TENSOR_ATTACKS
 from samref.apis import init_model
 from samref.datasets import LoadImageEmbedding, make_shapes_dataset
 from samref.engine import EmbeddingCache
-from testing_utils import CONFIG_DIR, REPO_ROOT, build_from_config
+from testing_utils import (CONFIG_DIR, NO_VALIDATION, REPO_ROOT,
+                           build_from_config)
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 EMBEDDINGS = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2_embeddings.py'
@@ -197,6 +198,7 @@ def test_foreign_embeddings_are_never_used(tmp_path):
         'train_dataloader.num_workers': 0,
         'train_dataloader.dataset.pipeline.5.embedding_dir': str(out),
         'train_cfg.max_iters': 1,
+        **NO_VALIDATION,
         'work_dir': str(tmp_path / 'train'),
         'load_from': str(first),
     })

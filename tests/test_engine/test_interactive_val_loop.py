@@ -11,7 +11,7 @@ from mmseg.registry import RUNNERS
 
 from samref.datasets import make_shapes_dataset
 from samref.engine import FirstObjects, InteractiveValLoop
-from testing_utils import CONFIG_DIR
+from testing_utils import CONFIG_DIR, NO_VALIDATION
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 
@@ -103,6 +103,8 @@ def train(shapes, work_dir, validate):
             type='InteractiveValLoop', num_clicks=5, max_objects=3)
         cfg.train_cfg.val_interval = 2
         cfg.default_hooks.checkpoint.update(save_best='NoC90', rule='less')
+    else:
+        cfg.merge_from_dict(NO_VALIDATION)
     runner = RUNNERS.build(cfg)
     runner.train()
     return runner

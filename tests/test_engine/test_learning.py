@@ -14,7 +14,7 @@ from mmseg.registry import RUNNERS
 from samref.apis import InteractivePredictor
 from samref.datasets import make_shapes_dataset
 from samref.evaluation import padded_distance
-from testing_utils import CONFIG_DIR
+from testing_utils import CONFIG_DIR, NO_VALIDATION
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 ITERS = 240
@@ -69,6 +69,7 @@ def trained(tmp_path_factory):
         'work_dir': str(tmp_path_factory.mktemp('work')),
         'load_from': None,
         'log_level': 'WARNING',
+        **NO_VALIDATION,
     })
     runner = RUNNERS.build(cfg)
     runner.model.init_weights()

@@ -9,7 +9,7 @@ import torch
 from malicious_files import ATTACKS
 from samref.apis import init_model
 from samref.datasets import make_shapes_dataset
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, NO_VALIDATION_OPTIONS, REPO_ROOT
 
 SAM_TINY = CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'
 STAGE2 = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'
@@ -77,7 +77,8 @@ def test_train_resume_refuses_code_carrying_load_from(
                     f'load_from={ckpt}',
                     f'train_dataloader.dataset.data_root={shapes}',
                     'train_dataloader.num_workers=0',
-                    'train_dataloader.batch_size=1', 'train_cfg.max_iters=1')
+                    'train_dataloader.batch_size=1', 'train_cfg.max_iters=1',
+                    *NO_VALIDATION_OPTIONS)
     assert proc.returncode != 0
     assert f'Refused to load {ckpt}' in proc.stderr
     assert not marker.exists()
