@@ -320,8 +320,10 @@ class SAM(BaseInteractiveSegmentor):
             ignored pixels left out) on SAM's logits, under their
             ``loss_name``.
         """
+        losses: Dict[str, Tensor] = {}
+        if not {'decoder', 'decoder_dice'} & set(self.losses):
+            return losses
         coarse = upsample_to(outputs.get('coarse', outputs['logits']), gt)
-        losses = {}
         if 'decoder' in self.losses:
             loss = self.losses['decoder']
             losses[loss.loss_name] = loss(coarse, gt)
