@@ -11,7 +11,7 @@ MMCV_VERSION ?= 2.1.0
 STAMP := $(VENV)/.samref-installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install test demo app test-browser clean-venv
+.PHONY: install test demo demo-real app test-browser clean-venv
 
 install: $(STAMP)
 
@@ -31,6 +31,15 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python demo/shapes_demo.py
+
+# Training on real pictures: the demo's SAM trained further on the real
+# COCO-MVal copy, then SAM-REF; both evaluated on the real GrabCut copy
+# (../shared/data by default; COCO_MVAL=... GRABCUT=... for other copies).
+COCO_MVAL ?= ../shared/data/COCO_MVal
+GRABCUT ?= ../shared/data/GrabCut
+demo-real: $(STAMP)
+	$(BIN)/python demo/real_data_demo.py --coco-mval $(COCO_MVAL) \
+		--grabcut $(GRABCUT)
 
 # The web demo on http://127.0.0.1:7860 (APP_CONFIG: any model config; with
 # APP_CHECKPOINT unset it uses the weights `make demo` trained, if any).

@@ -90,9 +90,63 @@ def run(config: str, work_dir: str, overrides: dict, title: str,
     return runner.max_iters
 
 
-def read_summary(work_dir: str) -> dict:
+def read_summary(work_dir: str, dataset: str = 'Shapes') -> dict:
+    """The summary row of ``dataset`` in a test run's ``results.json``."""
     with open(osp.join(work_dir, 'results.json'), encoding='utf-8') as f:
-        return json.load(f)['summary']['Shapes']
+        return json.load(f)['summary'][dataset]
+
+
+def print_table(summaries: dict) -> None:
+    """Print NoC, NoF, mIoU after 1, 5, 10 and 20 clicks and SPC, a row per
+    model."""
+    rows = [['model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
+             '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)']]
+    for title, s in summaries.items():
+        rows.append([title] + [f'{s[k]:.2f}' for k in
+                               ('NoC85', 'NoC90', 'NoC95')] +
+                    [s[k] for k in ('NoF85', 'NoF90', 'NoF95')] +
+                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 10, 20)] +
+                    [f'{s["SPC"]:.3f}'])
+    print(AsciiTable(rows).table)
+
+
+def make_shapes(work_dir: str, train_images: int = 240,
+                val_images: int = 30) -> dict:
+    """Generate the demo's pictures under ``<work_dir>/shapes``.
+
+    Returns:
+        dict: The overrides that point the configs' dataloaders at them.
+    """
+    data = osp.join(work_dir, 'shapes')
+    print(f'  {train_images} + {val_images} pictures into {data}', flush=True)
+    make_shapes_dataset(osp.join(data, 'train'), train_images, seed=0)
+    make_shapes_dataset(osp.join(data, 'val'), val_images, seed=1)
+    return {
+        'train_dataloader.dataset.data_root': osp.join(data, 'train'),
+        'val_dataloader.dataset.data_root': osp.join(data, 'val'),
+        'test_dataloader.dataset.data_root': osp.join(data, 'val'),
+    }
+
+
+def train_stage1(work_dir: str,
+                 data_options: dict,
+                 iters: Optional[int] = None) -> str:
+    """Train SAM from random weights on the pictures (stage 1).
+
+    Args:
+        work_dir (str): The demo's work dir; the run goes to ``stage1/``.
+        data_options (dict): Output of :func:`make_shapes`.
+        iters (int, optional): Iterations; the config's when None.
+
+    Returns:
+        str: The last checkpoint.
+    """
+    stage1 = osp.join(work_dir, 'stage1')
+    done = run(STAGE1, stage1, {
+        **data_options,
+        **schedule_options(STAGE1, iters)
+    }, 'SAM')
+    return osp.join(stage1, f'iter_{done}.pth')
 
 
 def schedule_options(config: str, iters: Optional[int]) -> dict:
@@ -168,24 +222,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         help='objects drawn after clicks 1, 3 and 5 of each model')
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    data = osp.join(args.work_dir, 'shapes')
-    print(f'[1/5] generating {args.train_images} + {args.val_images} '
-          f'pictures into {data}', flush=True)
-    make_shapes_dataset(osp.join(data, 'train'), args.train_images, seed=0)
-    make_shapes_dataset(osp.join(data, 'val'), args.val_images, seed=1)
-    data_options = {
-        'train_dataloader.dataset.data_root': osp.join(data, 'train'),
-        'val_dataloader.dataset.data_root': osp.join(data, 'val'),
-        'test_dataloader.dataset.data_root': osp.join(data, 'val'),
-    }
-    stage1 = osp.join(args.work_dir, 'stage1')
+    print('[1/5] generating the pictures', flush=True)
+    data_options = make_shapes(args.work_dir, args.train_images,
+                               args.val_images)
     stage2 = osp.join(args.work_dir, 'stage2')
     print('[2/5] stage 1: training SAM from random weights', flush=True)
-    iters1 = run(STAGE1, stage1, {
-        **data_options,
-        **schedule_options(STAGE1, args.stage1_iters)
-    }, 'SAM')
-    ckpt1 = osp.join(stage1, f'iter_{iters1}.pth')
+    ckpt1 = train_stage1(args.work_dir, data_options, args.stage1_iters)
     print('[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen',
           flush=True)
     iters2 = run(
@@ -204,18 +246,10 @@ def main(argv: Optional[List[str]] = None) -> dict:
             show_dir=show_dirs[title] if args.show else None,
             show_num=args.show)
         summaries[title] = read_summary(out)
-    rows = [['model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
-             '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)']]
-    for title, s in summaries.items():
-        rows.append([title] + [f'{s[k]:.2f}' for k in
-                               ('NoC85', 'NoC90', 'NoC95')] +
-                    [s[k] for k in ('NoF85', 'NoF90', 'NoF95')] +
-                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 10, 20)] +
-                    [f'{s["SPC"]:.3f}'])
     num_objects = summaries['SAM']['num_objects']
     print(f'\nGenerated shapes, {num_objects} objects, a tiny model trained '
           'here from random weights:')
-    print(AsciiTable(rows).table)
+    print_table(summaries)
     print('[5/5] pictures', flush=True)
     plot = plot_miou_curves(
         {f'{title} ({s["num_objects"]} objects)':

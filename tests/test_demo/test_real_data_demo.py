@@ -1,0 +1,65 @@
+# Copyright (c) samref contributors. All rights reserved.
+import importlib.util
+
+import cv2
+import pytest
+import torch
+from testing_utils import REPO_ROOT, build_from_config
+
+from samref.datasets import make_shapes_dataset
+
+
+@pytest.fixture
+def real_data_demo(monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    monkeypatch.syspath_prepend(str(REPO_ROOT / 'demo'))
+    spec = importlib.util.spec_from_file_location(
+        'real_data_demo', REPO_ROOT / 'demo' / 'real_data_demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def grabcut_layout(root, pictures):
+    """Pictures of the generated layout rewritten as GrabCut's
+    ``data_GT/*.jpg`` + ``boundary_GT/*.bmp``."""
+    (root / 'data_GT').mkdir(parents=True)
+    (root / 'boundary_GT').mkdir()
+    for image in sorted((pictures / 'img').iterdir()):
+        cv2.imwrite(str(root / 'data_GT' / image.name), cv2.imread(str(image)))
+        mask = cv2.imread(str(pictures / 'gt' / f'{image.stem}.png'), 0)
+        cv2.imwrite(str(root / 'boundary_GT' / f'{image.stem}.bmp'), mask)
+    return root
+
+
+def test_missing_data_names_the_setting_and_folder(real_data_demo, tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        real_data_demo.main(['--coco-mval', str(tmp_path / 'absent')])
+    assert 'train_dataloader.dataset.data_root' in str(error.value)
+    assert str(tmp_path / 'absent') in str(error.value)
+
+
+def test_trains_both_stages_on_coco_mval_and_evaluates_on_grabcut(
+        real_data_demo, tmp_path, capsys):
+    coco_mval = make_shapes_dataset(str(tmp_path / 'coco_mval'), 3, seed=0)
+    make_shapes_dataset(str(tmp_path / 'pictures'), 1, seed=1)
+    grabcut = grabcut_layout(tmp_path / 'grabcut', tmp_path / 'pictures')
+    num_objects = len(list((tmp_path / 'pictures' / 'gt').iterdir()))
+    shapes_sam = tmp_path / 'shapes_sam.pth'
+    model = build_from_config('demo/sam_tiny_256_stage1.py')
+    torch.save({'state_dict': model.state_dict()}, shapes_sam)
+    work_dir = tmp_path / 'work'
+    summaries = real_data_demo.main([
+        '--work-dir',
+        str(work_dir), '--shapes-checkpoint',
+        str(shapes_sam), '--coco-mval', coco_mval, '--grabcut',
+        str(grabcut), '--stage1-iters', '2', '--stage2-iters', '2'
+    ])
+    assert list(summaries) == ['SAM (shapes only)', 'SAM', 'SAM-REF']
+    assert all(s['num_objects'] == num_objects for s in summaries.values())
+    assert (work_dir / 'sam' / 'iter_2.pth').is_file()
+    assert (work_dir / 'samref' / 'iter_2.pth').is_file()
+    assert (work_dir / 'miou_grabcut.png').stat().st_size > 0
+    assert (work_dir / 'loss_curves.png').stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert '[5/5]' in printed and '| SAM (shapes only) |' in printed
