@@ -21,8 +21,8 @@ param_scheduler = [
         power=1.0,
         by_epoch=False,
         begin=30,
-        end=600),
+        end=1200),
 ]
-train_cfg = dict(max_iters=600)
-default_hooks = dict(checkpoint=dict(interval=600))
+train_cfg = dict(max_iters=1200)
+default_hooks = dict(checkpoint=dict(interval=1200))
 load_from = 'work_dirs/demo_real/sam/iter_600.pth'
