@@ -151,7 +151,8 @@ def train_stage1(work_dir: str,
 
 def schedule_options(config: str, iters: Optional[int]) -> dict:
     """Overrides that shorten (or lengthen) a config's schedule to ``iters``
-    iterations, scaling the warm-up with it; none when ``iters`` is None."""
+    iterations, scaling the warm-up with it and logging the losses at least
+    once; none when ``iters`` is None."""
     if iters is None:
         return {}
     cfg = Config.fromfile(config)
@@ -163,6 +164,8 @@ def schedule_options(config: str, iters: Optional[int]) -> dict:
         'param_scheduler.1.begin': warmup,
         'param_scheduler.1.end': iters,
         'default_hooks.checkpoint.interval': iters,
+        'default_hooks.logger.interval':
+        min(iters, cfg.default_hooks.logger.interval),
     }
 
 
