@@ -17,7 +17,7 @@ from samref.evaluation import padded_distance
 from testing_utils import CONFIG_DIR, NO_VALIDATION
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
-ITERS = 240
+ITERS = 300
 
 
 def deepest(region: np.ndarray) -> tuple:
