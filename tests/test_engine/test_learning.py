@@ -31,25 +31,33 @@ def iou(mask: np.ndarray, gt: np.ndarray) -> float:
     return float((mask & gt).sum() / max((mask | gt).sum(), 1))
 
 
-def interactions(model, root: str, num_objects: int) -> np.ndarray:
+def interactions(model, root: str) -> np.ndarray:
     """IoU after a first click at the object's centre and after a second,
-    positive click at the deepest pixel the first mask missed.
+    positive click at the deepest pixel the first mask missed, and the
+    share of that missed part (the connected region of missed object
+    pixels the second click lies in) which the second mask covers.
 
     Returns:
-        np.ndarray: ``num_objects x 2`` IoUs.
+        np.ndarray: ``num_objects x 3``: first IoU, second IoU, coverage.
     """
     predictor = InteractivePredictor(model.eval())
     results = []
-    for name in sorted(os.listdir(osp.join(root, 'gt')))[:num_objects]:
+    for name in sorted(os.listdir(osp.join(root, 'gt'))):
         stem = osp.splitext(name)[0]
         gt = cv2.imread(osp.join(root, 'gt', name), cv2.IMREAD_GRAYSCALE) > 0
         predictor.set_image(cv2.imread(osp.join(root, 'img', stem + '.jpg')))
         clicks = [deepest(gt)]
         first = predictor.predict(clicks, [1])
         missed = gt & ~first['mask']
-        clicks.append(deepest(missed) if missed.any() else clicks[0])
+        if not missed.any():
+            results.append((iou(first['mask'], gt), ) * 2 + (1.0, ))
+            continue
+        clicks.append(deepest(missed))
         second = predictor.predict(clicks, [1, 1], first)
-        results.append((iou(first['mask'], gt), iou(second['mask'], gt)))
+        _, parts = cv2.connectedComponents(missed.astype(np.uint8))
+        part = parts == parts[clicks[1][1], clicks[1][0]]
+        results.append((iou(first['mask'], gt), iou(second['mask'], gt),
+                        float((second['mask'] & part).sum() / part.sum())))
     return np.array(results)
 
 
@@ -73,9 +81,9 @@ def trained(tmp_path_factory):
     })
     runner = RUNNERS.build(cfg)
     runner.model.init_weights()
-    before = interactions(runner.model, root, 24)
+    before = interactions(runner.model, root)
     runner.train()
-    return before, interactions(runner.model, root, 24)
+    return before, interactions(runner.model, root)
 
 
 def test_first_click_masks_find_the_object(trained):
@@ -85,6 +93,8 @@ def test_first_click_masks_find_the_object(trained):
 
 
 def test_a_positive_click_on_a_missed_part_adds_it(trained):
-    _, after = trained
-    assert after[:, 1].mean() > after[:, 0].mean() + 0.02, after
-    assert (after[:, 1] > after[:, 0]).mean() >= 0.5, after
+    before, after = trained
+    # The clicked missed part is taken in (untrained: next to nothing) ...
+    assert after[:, 2].mean() > before[:, 2].mean() + 0.2, after[:, 2]
+    # ... and the IoU rises with it.
+    assert after[:, 1].mean() > after[:, 0].mean(), after[:, :2]
