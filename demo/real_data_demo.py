@@ -18,11 +18,10 @@ import time
 from typing import List, Optional
 
 from mmengine.config import Config
-from shapes_demo import (make_shapes, print_table, read_summary, run,
-                         schedule_options, train_stage1)
+from shapes_demo import (make_shapes, plot_summaries, print_table,
+                         read_summary, run, schedule_options, train_stage1)
 
-from samref.visualization import (plot_loss_curves, plot_miou_curves,
-                                  read_training_scalars)
+from samref.visualization import plot_loss_curves, read_training_scalars
 
 SAM_CONFIG = 'configs/demo/sam_tiny_256_coco-mval.py'
 SAMREF_CONFIG = 'configs/demo/samref_tiny_256_coco-mval.py'
@@ -116,14 +115,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
     samref_ckpt = osp.join(samref_dir, f'iter_{iters2}.pth')
     print('[4/5] interactive evaluation on GrabCut, 20 clicks per object',
           flush=True)
-    models = (('SAM (shapes only)', SAM_CONFIG, shapes_ckpt),
-              ('SAM', SAM_CONFIG, sam_ckpt), ('SAM-REF', SAMREF_CONFIG,
-                                              samref_ckpt))
+    models = (
+        ('SAM (shapes only)', SAM_CONFIG, shapes_ckpt, 'eval_sam_shapes'),
+        ('SAM', SAM_CONFIG, sam_ckpt, 'eval_sam'),
+        ('SAM-REF', SAMREF_CONFIG, samref_ckpt, 'eval_sam-ref'),
+    )
     summaries = {}
-    for title, config, ckpt in models:
-        out = osp.join(
-            args.work_dir, 'eval_' + title.split()[0].lower() +
-            ('_shapes' if 'shapes' in title else ''))
+    for title, config, ckpt, folder in models:
+        out = osp.join(args.work_dir, folder)
         run(config, out, data, title, test=True, checkpoint=ckpt)
         summaries[title] = read_summary(out, 'GrabCut')
     num_objects = summaries['SAM']['num_objects']
@@ -131,13 +130,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
           'on the real COCO-MVal copy:')
     print_table(summaries)
     print('[5/5] plots', flush=True)
-    plot = plot_miou_curves(
-        {
-            f'{title} ({s["num_objects"]} objects)':
-            [s[f'mIoU@{k}'] for k in range(1, 21)]
-            for title, s in summaries.items()
-        }, osp.join(args.work_dir, 'miou_grabcut.png'),
-        'GrabCut: mIoU per click (trained on COCO-MVal)')
+    plot = plot_summaries(summaries, osp.join(args.work_dir,
+                                              'miou_grabcut.png'),
+                          'GrabCut: mIoU per click (trained on COCO-MVal)')
     print(f'mIoU per click: {plot}')
     losses = plot_loss_curves(
         {

@@ -110,6 +110,16 @@ def print_table(summaries: dict) -> None:
     print(AsciiTable(rows).table)
 
 
+def plot_summaries(summaries: dict, out_file: str, title: str) -> str:
+    """Plot mIoU per click of each model, its object count in the legend."""
+    return plot_miou_curves(
+        {
+            f'{name} ({s["num_objects"]} objects)':
+            [s[f'mIoU@{k}'] for k in range(1, 21)]
+            for name, s in summaries.items()
+        }, out_file, title)
+
+
 def make_shapes(work_dir: str, train_images: int = 240,
                 val_images: int = 30) -> dict:
     """Generate the demo's pictures under ``<work_dir>/shapes``.
@@ -254,12 +264,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
           'here from random weights:')
     print_table(summaries)
     print('[5/5] pictures', flush=True)
-    plot = plot_miou_curves(
-        {f'{title} ({s["num_objects"]} objects)':
-         [s[f'mIoU@{k}'] for k in range(1, 21)]
-         for title, s in summaries.items()},
-        osp.join(args.work_dir, 'miou_sam_vs_samref.png'),
-        'Generated shapes: mIoU per click')
+    plot = plot_summaries(summaries,
+                          osp.join(args.work_dir, 'miou_sam_vs_samref.png'),
+                          'Generated shapes: mIoU per click')
     print(f'mIoU per click: {plot}')
     if args.show:
         picture = compare_pictures(
