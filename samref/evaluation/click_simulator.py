@@ -26,6 +26,14 @@ def padded_distance(region: np.ndarray) -> np.ndarray:
     distance transform and cropped afterwards, so the image border counts as
     region border.
 
+    OpenCV's square roots differ in the last bit from call to call (its SIMD
+    paths depend on buffer alignment), which breaks the protocol's ties
+    differently on every run. The transform's squared distances are
+    integers, so they are recovered by rounding and their square root is
+    taken again in float64: equal distances are then equal bit for bit, on
+    every call. This is exact while the distance stays below 1448 pixels
+    (float32 keeps ``d ** 2`` within 0.5 of its integer up to ``2 ** 21``).
+
     Args:
         region (np.ndarray): ``H x W`` bool mask.
 
@@ -33,8 +41,10 @@ def padded_distance(region: np.ndarray) -> np.ndarray:
         np.ndarray: ``H x W`` float32 distances, 0 outside the region.
     """
     padded = np.pad(region.astype(np.uint8), 1)
-    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return dist[1:-1, 1:-1]
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2,
+                                 cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    squared = np.rint(np.square(dist, dtype=np.float64))
+    return np.sqrt(squared).astype(np.float32)
 
 
 class ClickSimulator:

@@ -1,6 +1,8 @@
 # Copyright (c) samref contributors. All rights reserved.
+import cv2
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from samref.evaluation import Click, ClickSimulator, padded_distance
 
@@ -13,6 +15,28 @@ def test_padded_distance_counts_the_image_border():
     assert dist[0, 4] == pytest.approx(1.0)
     assert dist[2, 0] == pytest.approx(1.0)
     assert (padded_distance(~region) == 0).all()
+
+
+@pytest.fixture
+def single_threaded_opencv():
+    """OpenCV as mmengine's runner leaves it in the main process."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(0)
+    yield
+    cv2.setNumThreads(threads)
+
+
+def test_padded_distance_is_exact_on_every_call(single_threaded_opencv):
+    # OpenCV's own square roots differ in the last bit between calls, which
+    # broke the row-major tie rule differently on every run.
+    region = np.zeros((256, 256), dtype=np.uint8)
+    cv2.circle(region, (120, 130), 60, 1, -1)
+    cv2.rectangle(region, (10, 10), (90, 50), 1, -1)
+    exact = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+    for _ in range(50):
+        dist = padded_distance(region.astype(bool))
+        assert dist.dtype == np.float32
+        np.testing.assert_array_equal(dist, exact.astype(np.float32))
 
 
 def test_first_click_at_maximal_distance_with_row_major_tie_break():
