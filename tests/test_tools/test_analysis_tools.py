@@ -133,3 +133,39 @@ def test_benchmark_spc_ablates_only_the_samref_configs():
         'SAM', '+GD', '+GD+PD', '+GD+PD+DPS'
     ]
     assert all('model.use_global' in options for *_, options in runs[1:])
+
+
+def test_grid_ceiling_of_aligned_and_thin_objects():
+    import numpy as np
+    ceiling = load_tool('mask_grid_ceiling').grid_ceiling_iou
+    square = np.zeros((64, 64), np.int8)
+    square[16:48, 8:40] = 1  # whole cells of a 16 x 16 grid (4 pixels)
+    # Bilinear upsampling only rounds the corners off.
+    assert ceiling(square, (64, 64), 64, 16) == pytest.approx(1, abs=0.01)
+    assert ceiling(square, (64, 64), 64, 64) == 1.0
+    line = np.zeros((64, 64), np.int8)
+    line[29:32, 4:60] = 1  # three pixels wide, inside 4-pixel cells
+    coarse = ceiling(line, (64, 64), 64, 4)
+    assert coarse < 0.5
+    assert coarse < ceiling(line, (64, 64), 64, 16) < 1.0
+    assert ceiling(line, (64, 64), 64, 64) == 1.0
+    # Ignored pixels count in neither the intersection nor the union.
+    line[29:32, 4:20] = -1
+    assert ceiling(line, (64, 64), 64, 64) == 1.0
+    with pytest.raises(ValueError, match='grid 24 does not divide'):
+        ceiling(line, (64, 64), 64, 24)
+
+
+def test_grid_ceiling_on_a_dataset_rises_with_the_grid(tmp_path, capsys):
+    from samref.datasets import make_shapes_dataset
+    shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 2, seed=4)
+    rows = load_tool('mask_grid_ceiling').main([
+        str(CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'), '--grids', '8',
+        '16', '64', '--cfg-options',
+        f'test_dataloader.dataset.data_root={shapes}'
+    ])
+    assert [row[0] for row in rows] == ['grid', '8 x 8', '16 x 16', '64 x 64']
+    mious = [float(row[1]) for row in rows[1:]]
+    assert mious[0] < mious[1] < mious[2]
+    assert mious[2] > 90  # 4-pixel cells: only the finest details are lost
+    assert 'objects' in capsys.readouterr().out
