@@ -26,9 +26,10 @@ def padded_distance(region: np.ndarray) -> np.ndarray:
     distance transform and cropped afterwards, so the image border counts as
     region border.
 
-    OpenCV's square roots differ in the last bit from call to call (its SIMD
-    paths depend on buffer alignment), which breaks the protocol's ties
-    differently on every run. The transform's squared distances are
+    With OpenCV's threading off (``opencv_num_threads=0`` in the runtime
+    config), it returns one of two results for the same mask from call to
+    call, whose square roots differ in the last bit; the protocol's ties
+    would then break differently on every run. The transform's squared distances are
     integers, so they are recovered by rounding and their square root is
     taken again in float64: equal distances are then equal bit for bit, on
     every call. This is exact while the distance stays below 1448 pixels
