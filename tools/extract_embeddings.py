@@ -40,7 +40,7 @@ from samref.apis import init_model
 from samref.datasets.transforms.image_embedding import (INDEX_FILE,
                                                         embedding_view)
 from samref.engine import encoder_fingerprint
-from samref.utils import prepare_cpu_distributed
+from samref.utils import prepare_cpu_distributed, release_process_group
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -196,6 +196,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         print(f'\n{len(entries)} embeddings of {len(img_paths)} images, '
               f'index {index_path}')
     barrier()
+    release_process_group()
     return index_path
 
 

@@ -13,6 +13,7 @@ from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 
 from samref.engine import build_runner, job_config
+from samref.utils import release_process_group
 
 
 def parse_args() -> argparse.Namespace:
@@ -184,6 +185,7 @@ def main() -> None:
         runner.load_or_resume()  # the statistics must be loaded first
         fuse_conv_bn(getattr(runner.model, 'module', runner.model))
     runner.test()
+    release_process_group()
 
 
 if __name__ == '__main__':

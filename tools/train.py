@@ -13,6 +13,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 from samref.engine import build_runner, job_config
+from samref.utils import release_process_group
 
 
 def parse_args() -> argparse.Namespace:
@@ -74,6 +75,7 @@ def main() -> None:
         cfg.strict_load = True
     runner = build_runner(cfg)
     runner.train()
+    release_process_group()
 
 
 if __name__ == '__main__':

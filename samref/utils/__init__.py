@@ -3,7 +3,7 @@ from .checkpoint import (checkpoint_key_report, format_key_report,
                          load_checkpoint_file, load_model_weights,
                          load_tensor_file, resolve_checkpoint,
                          safe_checkpoint_globals)
-from .dist import prepare_cpu_distributed
+from .dist import prepare_cpu_distributed, release_process_group
 from .torchvision_fallback import (import_segment_anything,
                                    torchvision_available)
 
@@ -11,5 +11,6 @@ __all__ = [
     'import_segment_anything', 'torchvision_available',
     'checkpoint_key_report', 'format_key_report', 'load_checkpoint_file',
     'load_model_weights', 'load_tensor_file', 'resolve_checkpoint',
-    'safe_checkpoint_globals', 'prepare_cpu_distributed'
+    'safe_checkpoint_globals', 'prepare_cpu_distributed',
+    'release_process_group'
 ]

@@ -28,3 +28,16 @@ def prepare_cpu_distributed(cfg: Config) -> None:
     cfg.model_wrapper_cfg = wrapper
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')
+
+
+def release_process_group() -> None:
+    """Destroy the default process group, when one was started.
+
+    A launcher-started tool calls this as its last step. Left to the
+    interpreter's exit, the group's background threads can still be
+    running when the process ends, and the worker then aborts after its
+    work is done ("terminate called without an active exception", exit
+    code -6), which fails the whole torchrun job.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()

@@ -116,7 +116,7 @@ import hashlib, json, os, sys
 import torch.distributed as dist
 from mmengine.config import Config
 from mmseg.registry import RUNNERS
-from samref.utils.dist import prepare_cpu_distributed
+from samref.utils.dist import prepare_cpu_distributed, release_process_group
 cfg = Config.fromfile({str(config)!r})
 cfg.merge_from_dict(json.loads(sys.argv[1]))
 cfg.launcher = 'pytorch'
@@ -130,6 +130,7 @@ for key, value in sorted(model.named_parameters()):
 with open(os.path.join(cfg.work_dir, f'rank{{dist.get_rank()}}.txt'),
           'w') as f:
     f.write(digest.hexdigest())
+release_process_group()
 ''')
     work_dir = tmp_path / 'dist'
     proc = subprocess.run([
