@@ -20,13 +20,13 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
 from terminaltables import AsciiTable
 
 from samref.evaluation import mask_iou
+from samref.models.segmentors import logits_to_original
 
 
 def grid_ceiling_iou(gt: np.ndarray, img_shape: Tuple[int, int],
@@ -53,13 +53,9 @@ def grid_ceiling_iou(gt: np.ndarray, img_shape: Tuple[int, int],
     padded[:h, :w] = obj
     cells = padded.reshape(grid, input_size // grid, grid,
                            input_size // grid).mean(axis=(1, 3))
-    logits = torch.from_numpy(cells - 0.5)[None, None]
-    logits = F.interpolate(
-        logits, (input_size, input_size),
-        mode='bilinear',
-        align_corners=False)[..., :h, :w]
-    logits = F.interpolate(
-        logits, tuple(gt.shape), mode='bilinear', align_corners=False)
+    logits = logits_to_original(
+        torch.from_numpy(cells - 0.5)[None, None], input_size, img_shape,
+        gt.shape)
     return mask_iou(gt, logits[0, 0].numpy() > 0)
 
 

@@ -1,7 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
-from .base import BaseInteractiveSegmentor
+from .base import BaseInteractiveSegmentor, logits_to_original
 from .focsam import FocSAM
 from .sam import SAM
 from .samref import SAMRef
 
-__all__ = ['BaseInteractiveSegmentor', 'FocSAM', 'SAM', 'SAMRef']
+__all__ = [
+    'BaseInteractiveSegmentor', 'FocSAM', 'SAM', 'SAMRef', 'logits_to_original'
+]

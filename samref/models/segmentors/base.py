@@ -11,6 +11,35 @@ from mmseg.utils import ForwardResults, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 
+def logits_to_original(logits: Tensor, input_size: int,
+                       img_shape: Tuple[int, int],
+                       ori_shape: Tuple[int, int]) -> Tensor:
+    """Bring logits over the padded input back to the original size.
+
+    Upsamples to the padded input size (when needed), crops the padding
+    off and resizes to the original size, all bilinearly, as SAM does.
+
+    Args:
+        logits (Tensor): ``B x C x h x w`` square logits over the padded
+            input.
+        input_size (int): Side of the padded, square input.
+        img_shape (tuple[int, int]): ``(h, w)`` of the resized, unpadded
+            input.
+        ori_shape (tuple[int, int]): ``(h, w)`` of the original image.
+
+    Returns:
+        Tensor: ``B x C x H x W`` logits at the original size.
+    """
+    if logits.shape[-2:] != (input_size, input_size):
+        logits = F.interpolate(
+            logits, (input_size, input_size),
+            mode='bilinear',
+            align_corners=False)
+    logits = logits[..., :img_shape[0], :img_shape[1]]
+    return F.interpolate(
+        logits, tuple(ori_shape), mode='bilinear', align_corners=False)
+
+
 class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
     """The interface every click-based segmentor of the toolbox implements.
 
@@ -110,29 +139,9 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
 
     def postprocess_logits(self, logits: Tensor, img_shape: Tuple[int, int],
                            ori_shape: Tuple[int, int]) -> Tensor:
-        """Bring logits over the padded input back to the original size.
-
-        Upsamples to the padded input size (when needed), crops the padding
-        off and resizes to the original size, all bilinearly, as SAM does.
-
-        Args:
-            logits (Tensor): ``B x C x h x w`` square logits over the padded
-                input.
-            img_shape (tuple[int, int]): ``(h, w)`` of the resized, unpadded
-                input.
-            ori_shape (tuple[int, int]): ``(h, w)`` of the original image.
-
-        Returns:
-            Tensor: ``B x C x H x W`` logits at the original size.
-        """
-        if logits.shape[-2:] != (self.input_size, self.input_size):
-            logits = F.interpolate(
-                logits, (self.input_size, self.input_size),
-                mode='bilinear',
-                align_corners=False)
-        logits = logits[..., :img_shape[0], :img_shape[1]]
-        return F.interpolate(
-            logits, tuple(ori_shape), mode='bilinear', align_corners=False)
+        """:func:`logits_to_original` at this segmentor's input size."""
+        return logits_to_original(logits, self.input_size, img_shape,
+                                  ori_shape)
 
     @staticmethod
     def clicks_to_input_frame(
