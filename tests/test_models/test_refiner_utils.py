@@ -2,10 +2,12 @@
 import numpy as np
 import pytest
 import torch
+from mmcv.cnn import build_norm_layer
 from mmcv.ops import RoIAlign
 
 from samref.models.segmentors.samref import paste_window
-from samref.models.utils import RoICrop, click_disk_maps, select_patch_box
+from samref.models.utils import (ChannelGroupNorm, RoICrop, click_disk_maps,
+                                 select_patch_box)
 
 
 def test_disks_are_drawn_at_the_click_with_the_radius():
@@ -90,3 +92,20 @@ def test_roi_crop_matches_mmcv_roi_align_on_cpu(scale):
     crops = RoICrop((8, 12), spatial_scale=scale)(maps, rois)
     assert crops.shape == (4, 5, 8, 12)
     torch.testing.assert_close(crops, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_channel_group_norm_is_instance_norm_built_by_mmcv():
+    name, norm = build_norm_layer(dict(type='ChannelGroupNorm'), 6, postfix=1)
+    assert name == 'in1' and isinstance(norm, ChannelGroupNorm)
+    torch.manual_seed(0)
+    norm.weight.data.normal_()
+    norm.bias.data.normal_()
+    reference = torch.nn.InstanceNorm2d(6, affine=True)
+    reference.load_state_dict(norm.state_dict())
+    x = torch.randn(2, 6, 9, 7).contiguous(
+        memory_format=torch.channels_last) * 3 + 1
+    out = norm(x)
+    torch.testing.assert_close(out, reference(x), rtol=1e-4, atol=1e-4)
+    # Each sample by its own statistics, in eval mode too.
+    torch.testing.assert_close(norm.eval()(x[1:]), out[1:])
+    assert out.is_contiguous(memory_format=torch.channels_last)

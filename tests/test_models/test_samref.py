@@ -17,9 +17,10 @@ SAMREF_TINY = 'samref/vit_tiny.py'
 def randomise_norms(module):
     torch.manual_seed(1)
     for m in module.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.5)
-            m.running_var.uniform_(0.5, 2.0)
+        if isinstance(m, (torch.nn.BatchNorm2d, torch.nn.GroupNorm)):
+            if getattr(m, 'track_running_stats', False):
+                m.running_mean.normal_(0, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
             m.weight.data.normal_(1, 0.2)
             m.bias.data.normal_(0, 0.2)
 
@@ -42,8 +43,12 @@ def test_refine_is_equation_one():
 
 @torch.no_grad()
 def test_global_diff_on_the_valid_area_is_exact():
+    # Exact for a per-pixel norm; the instance norm's statistics are those
+    # of the computed area (the same area in training and testing).
     torch.manual_seed(0)
-    gd = GlobalDiffRefiner(channels=16, num_blocks=2, reduce_channels=8)
+    gd = GlobalDiffRefiner(
+        channels=16, num_blocks=2, reduce_channels=8,
+        norm_cfg=dict(type='BN'))
     randomise_norms(gd)
     gd.eval()
     feats = gd.image_features(
@@ -58,6 +63,33 @@ def test_global_diff_on_the_valid_area_is_exact():
     torch.testing.assert_close(part['logits'][..., 40:, :],
                                prompt[:, 2:3, 40:, :])
     assert (part['error'][..., :, 50:] < -100).all()
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('norm_cfg,alike', [(None, True),
+                                            (dict(type='BN'), False)])
+def test_refiner_normalises_alike_in_training_and_testing(norm_cfg, alike):
+    # A training step refines one sample per forward. With BatchNorm that
+    # sample is normalised by its own statistics in training and by running
+    # averages in testing, and the trained refiners lost to SAM at test.
+    torch.manual_seed(0)
+    extra = {} if norm_cfg is None else dict(norm_cfg=norm_cfg)
+    gd = GlobalDiffRefiner(channels=16, num_blocks=2, reduce_channels=8,
+                           **extra)
+    randomise_norms(gd)
+    feats = gd.image_features(
+        torch.randn(1, 3, 128, 128), torch.randn(1, 256, 8, 8))
+    prompt = torch.randn(1, 3, 32, 32)
+    trained = gd.train()(feats, prompt, valid_size=(24, 32))['logits']
+    tested = gd.eval()(feats, prompt, valid_size=(24, 32))['logits']
+    assert torch.allclose(trained, tested, atol=1e-5) == alike
+
+
+def test_batch_norm_in_the_refiners_is_warned_about():
+    with pytest.warns(UserWarning, match='batch norms'):
+        build_from_config(
+            SAMREF_TINY,
+            **{'model.global_refiner.norm_cfg': dict(type='BN')})
 
 
 @torch.no_grad()

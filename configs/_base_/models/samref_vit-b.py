@@ -1,6 +1,10 @@
 # SAM-REF on SAM ViT-B: SAM -> GlobalDiff -> Dynamic Patch Selector ->
 # PatchDiff. The refiners' weights are new; load SAM (or a stage-1
 # checkpoint) with load_from and train them (configs/samref).
+# The refiners use instance norm: a training step refines one sample per
+# forward (each has its own clicks), so BatchNorm would learn single-image
+# statistics and test with running averages (README, "Training from
+# scratch").
 _base_ = ['./sam_vit-b.py']
 model = dict(
     type='SAMRef',
@@ -11,7 +15,7 @@ model = dict(
         num_blocks=3,
         reduce_channels=32,
         image_kernel=7,
-        norm_cfg=dict(type='BN')),
+        norm_cfg=dict(type='ChannelGroupNorm')),
     patch_refiner=dict(
         type='PatchDiffRefiner',
         feat_channels=64,
@@ -19,7 +23,7 @@ model = dict(
         patch_size=256,
         num_blocks=1,
         disk_radius=5.0,
-        norm_cfg=dict(type='BN')),
+        norm_cfg=dict(type='ChannelGroupNorm')),
     use_global=True,
     use_patch=True,
     use_selector=True,

@@ -46,9 +46,11 @@ class GlobalDiffRefiner(BaseModule):
     :meth:`image_features` once per image; a click costs the prompt branch,
     the blocks and the head. Given the valid (unpadded) size, only the image
     is refined: a click computes the valid area plus the receptive field of
-    the blocks, so every valid pixel is exactly what the whole map would
-    give, and the padding keeps the coarse logits. Weights and features are
-    kept channels-last, the fast layout of CPU convolutions.
+    the blocks, and the padding keeps the coarse logits. With a per-pixel
+    norm (e.g. BatchNorm in eval mode) every valid pixel is exactly what the
+    whole map would give; with the default instance norm the statistics are
+    those of that area, in training and in testing alike. Weights and
+    features are kept channels-last, the fast layout of CPU convolutions.
 
     Args:
         channels (int): Channels ``C`` of the fused features. Defaults to 64.
@@ -57,8 +59,11 @@ class GlobalDiffRefiner(BaseModule):
         num_blocks (int): ResBasicBlocks ``N``. Defaults to 3.
         reduce_channels (int): Channels after the reduction. Defaults to 32.
         image_kernel (int): Kernel of the stride-4 image conv. Defaults to 7.
-        norm_cfg (dict): Normalisation of the blocks and head.
-            Defaults to ``dict(type='BN')``.
+        norm_cfg (dict): Normalisation of the blocks and head. SAM-REF
+            trains one sample per forward (each has its own clicks), so a
+            batch-statistics norm would learn single-image statistics and
+            test with running averages; an instance norm normalises alike
+            in both. Defaults to ``dict(type='ChannelGroupNorm')``.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -68,7 +73,7 @@ class GlobalDiffRefiner(BaseModule):
                  num_blocks: int = 3,
                  reduce_channels: int = 32,
                  image_kernel: int = 7,
-                 norm_cfg: ConfigType = dict(type='BN'),
+                 norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg)
         if num_blocks < 1:

@@ -36,7 +36,9 @@ class PatchDiffRefiner(BaseModule):
             Defaults to 5.
         feature_stride (int): Stride of ``F(N)`` and the coarse logits
             relative to the input. Defaults to 4.
-        norm_cfg (dict): Normalisation. Defaults to ``dict(type='BN')``.
+        norm_cfg (dict): Normalisation, per window (see
+            :class:`GlobalDiffRefiner`). Defaults to
+            ``dict(type='ChannelGroupNorm')``.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -47,7 +49,7 @@ class PatchDiffRefiner(BaseModule):
                  num_blocks: int = 1,
                  disk_radius: float = 5.0,
                  feature_stride: int = 4,
-                 norm_cfg: ConfigType = dict(type='BN'),
+                 norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg)
         self.patch_size = patch_size

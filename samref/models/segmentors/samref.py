@@ -1,4 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
+import warnings
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -7,6 +8,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.timer import timed
 from ..utils import click_disk_maps, select_patch_box, whole_input_box
@@ -112,6 +114,17 @@ class SAMRef(SAM):
         self.refiner_dtype = getattr(torch, refiner_dtype)
         self.global_refiner = MODELS.build(global_refiner)
         self.patch_refiner = MODELS.build(patch_refiner)
+        batch_norms = [
+            name for refiner in ('global_refiner', 'patch_refiner')
+            for name, module in getattr(self, refiner).named_modules(
+                prefix=refiner) if isinstance(module, _BatchNorm)
+        ]
+        if batch_norms:
+            warnings.warn(
+                'SAM-REF trains one sample per forward, so the batch norms '
+                f'{batch_norms[:2]}... learn single-image statistics and test '
+                "with running averages; use norm_cfg=dict(type="
+                "'ChannelGroupNorm') in the refiners")
         self.use_global = use_global
         self.use_patch = use_patch
         self.use_selector = use_selector

@@ -1,4 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
+from .channel_group_norm import ChannelGroupNorm
 from .click_maps import click_disk_maps, whole_input_box
 from .click_sampler import IterativeClickSampler
 from .focus_window import focus_window_mask
@@ -9,5 +10,5 @@ from .roi_crop import RoICrop
 __all__ = [
     'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
     'focus_window_mask', 'select_patch_box', 'RoICrop',
-    'MimeticAttentionInit', 'tie_query_key'
+    'MimeticAttentionInit', 'tie_query_key', 'ChannelGroupNorm'
 ]
