@@ -13,7 +13,7 @@ together are measured in one run on the same machine, so their ratios are
 comparable even on a shared machine::
 
     python tools/analysis_tools/benchmark_spc.py \\
-        configs/samref/vit_b_coco_lvis.py --ablate-stages --fuse-conv-bn
+        configs/samref/vit_b_coco_lvis.py --ablate-stages
 
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
