@@ -1,10 +1,12 @@
 # Copyright (c) samref contributors. All rights reserved.
 """Training on real pictures (``make demo-real``): COCO-MVal to GrabCut.
 
-1. Takes the SAM that ``make demo`` trained on the generated shapes (and
-   trains it first, the same way, when its checkpoint is missing).
+1. Takes the SAM and SAM-REF's refiners that ``make demo`` trained on the
+   generated shapes (and trains them first, the same way, when their
+   checkpoints are missing).
 2. Trains SAM further on the real COCO-MVal copy (stage 1), then SAM-REF's
-   refiners on it with SAM frozen (stage 2).
+   refiners, starting from the shapes-trained ones, on it with SAM frozen
+   (stage 2).
 3. Evaluates the shapes-only SAM, the SAM trained on COCO-MVal and SAM-REF
    on the real GrabCut copy with the interactive protocol (20 clicks per
    object), prints them side by side and plots mIoU per click and the
@@ -19,7 +21,8 @@ from typing import List, Optional
 
 from mmengine.config import Config
 from shapes_demo import (make_shapes, plot_summaries, print_table,
-                         read_summary, run, schedule_options, train_stage1)
+                         read_summary, run, schedule_options, train_stage1,
+                         train_stage2)
 
 from samref.visualization import plot_loss_curves, read_training_scalars
 
@@ -58,6 +61,24 @@ def data_options(config: str, coco_mval: Optional[str],
     return roots
 
 
+def refiner_init_options(checkpoint: str) -> dict:
+    """Overrides that start both refiners from a SAM-REF checkpoint.
+
+    Args:
+        checkpoint (str): A SAM-REF checkpoint (``global_refiner.*`` and
+            ``patch_refiner.*`` keys).
+
+    Returns:
+        dict: ``--cfg-options`` style overrides of the refiners'
+        ``init_cfg``.
+    """
+    return {
+        f'model.{name}.init_cfg':
+        dict(type='Pretrained', checkpoint=checkpoint, prefix=f'{name}.')
+        for name in ('global_refiner', 'patch_refiner')
+    }
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the job.
 
@@ -74,6 +95,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         default='work_dirs/demo/stage1/iter_800.pth',
         help='the SAM that make demo trained on the generated shapes '
         '(trained here first when missing)')
+    parser.add_argument(
+        '--shapes-refiners',
+        default='work_dirs/demo/stage2/iter_450.pth',
+        help='the SAM-REF that make demo trained on the generated shapes, '
+        'whose refiners stage 2 starts from (trained here first when '
+        'missing)')
     parser.add_argument('--coco-mval', help='COCO-MVal root (training)')
     parser.add_argument('--grabcut', help='GrabCut root (evaluation)')
     parser.add_argument(
@@ -90,10 +117,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
     shapes_ckpt = args.shapes_checkpoint
     print(f'[1/5] the SAM trained on the generated shapes: {shapes_ckpt}',
           flush=True)
+    shapes_refiners = args.shapes_refiners
+    shapes_dir = osp.join(args.work_dir, 'shapes_demo')
     if not osp.isfile(shapes_ckpt):
         print('  missing, so training it as make demo does', flush=True)
-        shapes_dir = osp.join(args.work_dir, 'shapes_demo')
         shapes_ckpt = train_stage1(shapes_dir, make_shapes(shapes_dir))
+    print(f'  and its refiners: {shapes_refiners}', flush=True)
+    if not osp.isfile(shapes_refiners):
+        print('  missing, so training them as make demo does', flush=True)
+        shapes_refiners = train_stage2(shapes_dir, make_shapes(shapes_dir),
+                                       shapes_ckpt)
     sam_dir = osp.join(args.work_dir, 'sam')
     samref_dir = osp.join(args.work_dir, 'samref')
     print('[2/5] stage 1: SAM on COCO-MVal', flush=True)
@@ -110,7 +143,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         SAMREF_CONFIG, samref_dir, {
             **data,
             **schedule_options(SAMREF_CONFIG, args.stage2_iters), 'load_from':
-            sam_ckpt
+            sam_ckpt,
+            **refiner_init_options(shapes_refiners)
         }, 'SAM-REF')
     samref_ckpt = osp.join(samref_dir, f'iter_{iters2}.pth')
     print('[4/5] interactive evaluation on GrabCut, 20 clicks per object',

@@ -159,6 +159,29 @@ def train_stage1(work_dir: str,
     return osp.join(stage1, f'iter_{done}.pth')
 
 
+def train_stage2(work_dir: str,
+                 data_options: dict,
+                 sam_checkpoint: str,
+                 iters: Optional[int] = None) -> str:
+    """Train SAM-REF's refiners on the pictures, SAM frozen (stage 2).
+
+    Args:
+        work_dir (str): The demo's work dir; the run goes to ``stage2/``.
+        data_options (dict): Output of :func:`make_shapes`.
+        sam_checkpoint (str): The SAM of stage 1.
+        iters (int, optional): Iterations; the config's when None.
+
+    Returns:
+        str: The last checkpoint.
+    """
+    stage2 = osp.join(work_dir, 'stage2')
+    done = run(STAGE2, stage2, {
+        **data_options,
+        **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
+    }, 'SAM-REF')
+    return osp.join(stage2, f'iter_{done}.pth')
+
+
 def schedule_options(config: str, iters: Optional[int]) -> dict:
     """Overrides that shorten (or lengthen) a config's schedule to ``iters``
     iterations, scaling the warm-up with it and logging the losses at least
@@ -238,17 +261,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print('[1/5] generating the pictures', flush=True)
     data_options = make_shapes(args.work_dir, args.train_images,
                                args.val_images)
-    stage2 = osp.join(args.work_dir, 'stage2')
     print('[2/5] stage 1: training SAM from random weights', flush=True)
     ckpt1 = train_stage1(args.work_dir, data_options, args.stage1_iters)
     print('[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen',
           flush=True)
-    iters2 = run(
-        STAGE2, stage2, {
-            **data_options,
-            **schedule_options(STAGE2, args.stage2_iters), 'load_from': ckpt1
-        }, 'SAM-REF')
-    ckpt2 = osp.join(stage2, f'iter_{iters2}.pth')
+    ckpt2 = train_stage2(args.work_dir, data_options, ckpt1,
+                         args.stage2_iters)
     print('[4/5] interactive evaluation, 20 clicks per object', flush=True)
     summaries, show_dirs = {}, {}
     for title, config, ckpt in (('SAM', STAGE1, ckpt1),

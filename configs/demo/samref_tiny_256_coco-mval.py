@@ -26,3 +26,17 @@ param_scheduler = [
 train_cfg = dict(max_iters=1200)
 default_hooks = dict(checkpoint=dict(interval=1200))
 load_from = 'work_dirs/demo_real/sam/iter_600.pth'
+# The refiners start from those make demo trained on the generated shapes,
+# as SAM does (README, "Real pictures").
+shapes_refiners = 'work_dirs/demo/stage2/iter_450.pth'
+model = dict(
+    global_refiner=dict(
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint=shapes_refiners,
+            prefix='global_refiner.')),
+    patch_refiner=dict(
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint=shapes_refiners,
+            prefix='patch_refiner.')))

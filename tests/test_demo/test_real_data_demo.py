@@ -48,17 +48,27 @@ def test_trains_both_stages_on_coco_mval_and_evaluates_on_grabcut(
     shapes_sam = tmp_path / 'shapes_sam.pth'
     model = build_from_config('demo/sam_tiny_256_stage1.py')
     torch.save({'state_dict': model.state_dict()}, shapes_sam)
+    shapes_samref = tmp_path / 'shapes_samref.pth'
+    torch.manual_seed(3)
+    refiners = build_from_config('demo/samref_tiny_256_stage2.py').state_dict()
+    torch.save({'state_dict': refiners}, shapes_samref)
     work_dir = tmp_path / 'work'
     summaries = real_data_demo.main([
         '--work-dir',
         str(work_dir), '--shapes-checkpoint',
-        str(shapes_sam), '--coco-mval', coco_mval, '--grabcut',
+        str(shapes_sam), '--shapes-refiners',
+        str(shapes_samref), '--coco-mval', coco_mval, '--grabcut',
         str(grabcut), '--stage1-iters', '2', '--stage2-iters', '2'
     ])
     assert list(summaries) == ['SAM (shapes only)', 'SAM', 'SAM-REF']
     assert all(s['num_objects'] == num_objects for s in summaries.values())
     assert (work_dir / 'sam' / 'iter_2.pth').is_file()
-    assert (work_dir / 'samref' / 'iter_2.pth').is_file()
+    # Stage 2 starts from the given refiners: two small steps away.
+    trained = torch.load(work_dir / 'samref' / 'iter_2.pth',
+                         weights_only=True)['state_dict']
+    for key in ('global_refiner.error_detail.weight',
+                'patch_refiner.image_fusion.weight'):
+        assert (trained[key] - refiners[key]).abs().max() < 1e-2
     assert (work_dir / 'miou_grabcut.png').stat().st_size > 0
     assert (work_dir / 'loss_curves.png').stat().st_size > 0
     printed = capsys.readouterr().out
