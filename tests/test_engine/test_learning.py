@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
-"""The demo's stage-1 recipe learns: trained briefly on a few generated
-pictures, SAM's masks follow the clicks."""
+"""The demo's recipes learn: trained briefly on a few generated pictures,
+SAM's masks follow the clicks (stage 1), and SAM-REF's refiners, trained on
+that SAM (stage 2), improve its masks."""
 import os
 import os.path as osp
 
@@ -17,7 +18,9 @@ from samref.evaluation import padded_distance
 from testing_utils import CONFIG_DIR, NO_VALIDATION
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
+STAGE2 = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'
 ITERS = 300
+STAGE2_ITERS = 150
 
 
 def deepest(region: np.ndarray) -> tuple:
@@ -61,29 +64,45 @@ def interactions(model, root: str) -> np.ndarray:
     return np.array(results)
 
 
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    root = make_shapes_dataset(
-        str(tmp_path_factory.mktemp('shapes')), 16, seed=11)
-    cfg = Config.fromfile(str(STAGE1))
+def demo_runner(config, root: str, iters: int, work_dir: str,
+                load_from=None):
+    """A runner of a demo config, shortened to ``iters`` on ``root``."""
+    cfg = Config.fromfile(str(config))
     warmup = cfg.param_scheduler[0]['end']
     cfg.merge_from_dict({
         'train_dataloader.dataset.data_root': root,
         'train_dataloader.num_workers': 0,
-        'train_cfg.max_iters': ITERS,
+        'train_cfg.max_iters': iters,
         'param_scheduler.1.begin': warmup,
-        'param_scheduler.1.end': ITERS,
-        'default_hooks.checkpoint.interval': ITERS,
-        'work_dir': str(tmp_path_factory.mktemp('work')),
-        'load_from': None,
+        'param_scheduler.1.end': iters,
+        'default_hooks.checkpoint.interval': iters,
+        'work_dir': work_dir,
+        'load_from': load_from,
         'log_level': 'WARNING',
         **NO_VALIDATION,
     })
-    runner = RUNNERS.build(cfg)
+    return RUNNERS.build(cfg)
+
+
+@pytest.fixture(scope='module')
+def stage1(tmp_path_factory):
+    root = make_shapes_dataset(
+        str(tmp_path_factory.mktemp('shapes')), 16, seed=11)
+    work_dir = str(tmp_path_factory.mktemp('work'))
+    runner = demo_runner(STAGE1, root, ITERS, work_dir)
     runner.model.init_weights()
     before = interactions(runner.model, root)
     runner.train()
-    return before, interactions(runner.model, root)
+    return dict(
+        root=root,
+        checkpoint=osp.join(work_dir, f'iter_{ITERS}.pth'),
+        before=before,
+        after=interactions(runner.model, root))
+
+
+@pytest.fixture(scope='module')
+def trained(stage1):
+    return stage1['before'], stage1['after']
 
 
 def test_first_click_masks_find_the_object(trained):
@@ -98,3 +117,17 @@ def test_a_positive_click_on_a_missed_part_adds_it(trained):
     assert after[:, 2].mean() > before[:, 2].mean() + 0.2, after[:, 2]
     # ... and the IoU rises with it.
     assert after[:, 1].mean() > after[:, 0].mean(), after[:, :2]
+
+
+def test_refiners_improve_the_masks_of_the_sam_they_refine(
+        stage1, tmp_path):
+    # The refiners read the picture at full resolution: trained briefly on
+    # the SAM above, they take its masks closer to the objects. (With the
+    # refiners' BatchNorm tested on running averages, the first-click gain
+    # was 0.07 and the second click no better than SAM's.)
+    runner = demo_runner(STAGE2, stage1['root'], STAGE2_ITERS,
+                         str(tmp_path), stage1['checkpoint'])
+    runner.train()
+    sam, refined = stage1['after'], interactions(runner.model, stage1['root'])
+    assert refined[:, 0].mean() > sam[:, 0].mean() + 0.1, refined[:, 0]
+    assert refined[:, 1].mean() > sam[:, 1].mean() + 0.05, refined[:, 1]
