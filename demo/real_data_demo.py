@@ -21,8 +21,8 @@ from typing import List, Optional
 
 from mmengine.config import Config
 from shapes_demo import (make_shapes, plot_summaries, print_table,
-                         read_summary, run, schedule_options, train_stage1,
-                         train_stage2)
+                         read_summary, run, schedule_options, train,
+                         train_stage1, train_stage2)
 
 from samref.visualization import plot_loss_curves, read_training_scalars
 
@@ -130,23 +130,21 @@ def main(argv: Optional[List[str]] = None) -> dict:
     sam_dir = osp.join(args.work_dir, 'sam')
     samref_dir = osp.join(args.work_dir, 'samref')
     print('[2/5] stage 1: SAM on COCO-MVal', flush=True)
-    iters1 = run(
-        SAM_CONFIG, sam_dir, {
+    sam_ckpt = train(
+        SAM_CONFIG, sam_dir, 'SAM', {
             **data,
             **schedule_options(SAM_CONFIG, args.stage1_iters), 'load_from':
             shapes_ckpt
-        }, 'SAM')
-    sam_ckpt = osp.join(sam_dir, f'iter_{iters1}.pth')
+        })
     print('[3/5] stage 2: SAM-REF\'s refiners on COCO-MVal, SAM frozen',
           flush=True)
-    iters2 = run(
-        SAMREF_CONFIG, samref_dir, {
+    samref_ckpt = train(
+        SAMREF_CONFIG, samref_dir, 'SAM-REF', {
             **data,
             **schedule_options(SAMREF_CONFIG, args.stage2_iters), 'load_from':
             sam_ckpt,
             **refiner_init_options(shapes_refiners)
-        }, 'SAM-REF')
-    samref_ckpt = osp.join(samref_dir, f'iter_{iters2}.pth')
+        })
     print('[4/5] interactive evaluation on GrabCut, 20 clicks per object',
           flush=True)
     models = (

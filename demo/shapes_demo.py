@@ -138,6 +138,16 @@ def make_shapes(work_dir: str, train_images: int = 240,
     }
 
 
+def train(config: str, run_dir: str, title: str, overrides: dict) -> str:
+    """Train ``config`` into ``run_dir``.
+
+    Returns:
+        str: The last checkpoint.
+    """
+    done = run(config, run_dir, overrides, title)
+    return osp.join(run_dir, f'iter_{done}.pth')
+
+
 def train_stage1(work_dir: str,
                  data_options: dict,
                  iters: Optional[int] = None) -> str:
@@ -151,12 +161,10 @@ def train_stage1(work_dir: str,
     Returns:
         str: The last checkpoint.
     """
-    stage1 = osp.join(work_dir, 'stage1')
-    done = run(STAGE1, stage1, {
+    return train(STAGE1, osp.join(work_dir, 'stage1'), 'SAM', {
         **data_options,
         **schedule_options(STAGE1, iters)
-    }, 'SAM')
-    return osp.join(stage1, f'iter_{done}.pth')
+    })
 
 
 def train_stage2(work_dir: str,
@@ -174,12 +182,10 @@ def train_stage2(work_dir: str,
     Returns:
         str: The last checkpoint.
     """
-    stage2 = osp.join(work_dir, 'stage2')
-    done = run(STAGE2, stage2, {
+    return train(STAGE2, osp.join(work_dir, 'stage2'), 'SAM-REF', {
         **data_options,
         **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
-    }, 'SAM-REF')
-    return osp.join(stage2, f'iter_{done}.pth')
+    })
 
 
 def schedule_options(config: str, iters: Optional[int]) -> dict:
