@@ -62,19 +62,20 @@ def data_options(config: str, coco_mval: Optional[str],
 
 
 def refiner_init_options(checkpoint: str) -> dict:
-    """Overrides that start both refiners from a SAM-REF checkpoint.
+    """Overrides of the checkpoint both refiners start from.
+
+    The config's ``init_cfg`` of each refiner loads it (``Pretrained``, by
+    prefix); only the path changes.
 
     Args:
         checkpoint (str): A SAM-REF checkpoint (``global_refiner.*`` and
             ``patch_refiner.*`` keys).
 
     Returns:
-        dict: ``--cfg-options`` style overrides of the refiners'
-        ``init_cfg``.
+        dict: ``--cfg-options`` style overrides.
     """
     return {
-        f'model.{name}.init_cfg':
-        dict(type='Pretrained', checkpoint=checkpoint, prefix=f'{name}.')
+        f'model.{name}.init_cfg.checkpoint': checkpoint
         for name in ('global_refiner', 'patch_refiner')
     }
 
