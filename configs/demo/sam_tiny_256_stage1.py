@@ -1,7 +1,7 @@
 # Demo stage 1: SAM (tiny encoder, 256 x 256 input) on the generated shapes.
 # There are no pretrained weights here, so unlike the real stage 1 (which
 # freezes SAM's image encoder) the random encoder trains with the decoder.
-# Two recipe choices for training SAM from random weights (measured in the
+# Three recipe choices for training SAM from random weights (measured in the
 # README, "Training from scratch"):
 # - every attention layer of the mask decoder starts with its key projection
 #   tied to its query projection (MimeticAttention), so that a click token
@@ -9,7 +9,11 @@
 #   from the start; with independent random projections the decoder predicts
 #   background everywhere for hundreds of iterations;
 # - a Dice term next to NFL, which keeps the thin objects from collapsing to
-#   empty masks.
+#   empty masks;
+# - a loss on the image embeddings (PrototypeSimilarityLoss): the cells of
+#   the annotated object must resemble each other and not the rest of the
+#   picture. Without it the decoder learns where the clicks are and ignores
+#   what is under them (its masks are the same on a blank picture).
 _base_ = [
     '../_base_/models/sam_vit-b.py', '../_base_/datasets/shapes_256.py',
     '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
@@ -24,7 +28,8 @@ model = dict(
     losses=dict(
         decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),
         decoder_dice=dict(
-            type='DiceLoss', use_sigmoid=True, loss_name='loss_dice')),
+            type='DiceLoss', use_sigmoid=True, loss_name='loss_dice'),
+        encoder=dict(type='PrototypeSimilarityLoss', loss_weight=0.3)),
     init_cfg=dict(
         type='MimeticAttention', layer=[],
         override=dict(name='mask_decoder')))

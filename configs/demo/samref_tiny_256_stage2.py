@@ -1,5 +1,8 @@
 # Demo stage 2: SAM-REF's refiners on the generated shapes, everything of
-# SAM frozen, starting from the demo's stage-1 checkpoint.
+# SAM frozen, starting from the demo's stage-1 checkpoint. The error maps
+# start near 0 (error_prior, a logit bias of -4): the refiners start from
+# SAM's masks, so the first click is not made worse while they learn (README,
+# "Training from scratch").
 _base_ = [
     '../_base_/models/samref_vit-b.py', '../_base_/datasets/shapes_256.py',
     '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
@@ -10,9 +13,13 @@ model = dict(
     prompt_encoder=dict(
         image_embedding_size=(16, 16), input_image_size=(256, 256)),
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
-    global_refiner=dict(channels=32, reduce_channels=16),
+    global_refiner=dict(channels=32, reduce_channels=16, error_prior=0.018),
     patch_refiner=dict(
-        feat_channels=32, channels=16, patch_size=64, disk_radius=2.0),
+        feat_channels=32,
+        channels=16,
+        patch_size=64,
+        disk_radius=2.0,
+        error_prior=0.018),
     disk_radius=1.0,
     patch_min_size=8.0)
 load_from = 'work_dirs/demo/stage1/iter_800.pth'

@@ -21,6 +21,8 @@ STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 STAGE2 = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'
 ITERS = 300
 STAGE2_ITERS = 150
+# How far inside a missed part the second click has to be, in pixels.
+MIN_PART_DEPTH = 5
 
 
 def deepest(region: np.ndarray) -> tuple:
@@ -40,8 +42,13 @@ def interactions(model, root: str) -> np.ndarray:
     share of that missed part (the connected region of missed object
     pixels the second click lies in) which the second mask covers.
 
+    The second click is only made where the first mask missed a part one
+    can click into, at least :data:`MIN_PART_DEPTH` pixels from the part's
+    border; a sliver along the object's outline is no part to add.
+
     Returns:
-        np.ndarray: ``num_objects x 3``: first IoU, second IoU, coverage.
+        np.ndarray: ``num_objects x 3``: first IoU, second IoU (the first
+        without a second click) and coverage (NaN without a second click).
     """
     predictor = InteractivePredictor(model.eval())
     results = []
@@ -52,8 +59,8 @@ def interactions(model, root: str) -> np.ndarray:
         clicks = [deepest(gt)]
         first = predictor.predict(clicks, [1])
         missed = gt & ~first['mask']
-        if not missed.any():
-            results.append((iou(first['mask'], gt), ) * 2 + (1.0, ))
+        if padded_distance(missed).max() < MIN_PART_DEPTH:
+            results.append((iou(first['mask'], gt), ) * 2 + (np.nan, ))
             continue
         clicks.append(deepest(missed))
         second = predictor.predict(clicks, [1, 1], first)
@@ -114,9 +121,11 @@ def test_first_click_masks_find_the_object(trained):
 def test_a_positive_click_on_a_missed_part_adds_it(trained):
     before, after = trained
     # The clicked missed part is taken in (untrained: next to nothing) ...
-    assert after[:, 2].mean() > before[:, 2].mean() + 0.2, after[:, 2]
+    assert np.nanmean(after[:, 2]) > np.nanmean(before[:, 2]) + 0.2, after
     # ... and the IoU rises with it.
-    assert after[:, 1].mean() > after[:, 0].mean(), after[:, :2]
+    clicked = ~np.isnan(after[:, 2])
+    assert clicked.sum() >= 10, after
+    assert after[clicked, 1].mean() > after[clicked, 0].mean(), after
 
 
 def test_refiners_improve_the_masks_of_the_sam_they_refine(

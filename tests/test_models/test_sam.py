@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import load_checkpoint
-from mmengine.structures import InstanceData
+from mmengine.structures import InstanceData, PixelData
 from mmseg.structures import SegDataSample
 from segment_anything import SamPredictor, sam_model_registry
 from segment_anything.modeling import Sam
@@ -164,3 +164,37 @@ def test_encoder_arch_presets():
 def test_unknown_mask_output_is_rejected():
     with pytest.raises(ValueError, match='mask_output'):
         build_from_config('sam/sam_vit-tiny.py', model=dict(mask_output='x'))
+
+
+def test_encoder_loss_trains_the_image_encoder_only():
+    torch.manual_seed(0)
+    model = build_from_config('demo/sam_tiny_256_stage1.py').train()
+    gt = torch.zeros(1, 256, 256, dtype=torch.long)
+    gt[:, 60:160, 80:200] = 1
+    gt[:, 240:] = 255  # padding
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    sample.gt_sem_seg = PixelData(data=gt)
+    losses = model.loss(torch.randn(1, 3, 256, 256), [sample])
+    assert {'loss_nfl', 'loss_dice', 'loss_prototype'} <= set(losses)
+    losses['loss_prototype'].backward()
+    grads = {
+        name: param.grad
+        for name, param in model.named_parameters() if param.requires_grad
+    }
+    assert all(grads[name] is not None for name in grads
+               if name.startswith('image_encoder.'))
+    assert all(grads[name] is None for name in grads
+               if name.startswith('mask_decoder.'))
+
+
+def test_encoder_loss_needs_an_encoder_that_trains():
+    with pytest.raises(ValueError, match='frozen_modules'):
+        build_from_config(
+            'demo/sam_tiny_256_stage1.py',
+            model=dict(frozen_modules=('image_encoder', 'prompt_encoder')))
+    model = build_from_config('demo/sam_tiny_256_stage1.py').train()
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    sample.gt_sem_seg = PixelData(data=torch.ones(1, 256, 256).long())
+    sample.image_embeddings = torch.zeros(256, 16, 16)
+    with pytest.raises(ValueError, match='image_embeddings'):
+        model.loss(torch.zeros(1, 3, 256, 256), [sample])

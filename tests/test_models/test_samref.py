@@ -7,7 +7,7 @@ import torch
 from mmengine.runner import load_checkpoint
 
 from samref.apis import InteractivePredictor, init_model
-from samref.models import GlobalDiffRefiner, refine
+from samref.models import GlobalDiffRefiner, PatchDiffRefiner, refine
 from samref.utils import checkpoint_key_report
 from testing_utils import CONFIG_DIR, build_from_config
 
@@ -303,3 +303,32 @@ def test_stage_one_sam_trains_only_the_decoder():
     trained = {n for n, p in model.named_parameters() if p.grad is not None}
     assert trained and all(n.startswith('mask_decoder.') for n in trained)
     assert 'mask_decoder.output_upscaling.0.weight' in trained
+
+
+def test_error_prior_sets_the_error_bias_before_a_pretrained_init(tmp_path):
+    torch.manual_seed(0)
+    refiner = GlobalDiffRefiner(
+        channels=8, reduce_channels=4, num_blocks=1, error_prior=0.018)
+    detail_bias = refiner.error_detail.bias[1].item()
+    refiner.init_weights()
+    assert refiner.error_detail.bias[0].item() == pytest.approx(-4.0, 1e-3)
+    assert refiner.error_detail.bias[1].item() == detail_bias
+    patch = PatchDiffRefiner(
+        feat_channels=8, channels=8, patch_size=16, error_prior=0.5)
+    patch.init_weights()
+    assert patch.error_head[-1].bias.abs().max() == 0
+    # Weights loaded by init_cfg are not overwritten by the prior.
+    with torch.no_grad():
+        refiner.error_detail.bias.fill_(1.5)
+    torch.save(refiner.state_dict(), tmp_path / 'refiner.pth')
+    loaded = GlobalDiffRefiner(
+        channels=8,
+        reduce_channels=4,
+        num_blocks=1,
+        error_prior=0.018,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(tmp_path / 'refiner.pth')))
+    loaded.init_weights()
+    assert loaded.error_detail.bias.tolist() == [1.5, 1.5]
+    with pytest.raises(ValueError, match='error_prior'):
+        PatchDiffRefiner(error_prior=1.0)

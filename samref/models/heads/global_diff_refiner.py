@@ -4,7 +4,7 @@ from typing import Dict, Optional, Tuple
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, bias_init_with_prob
 from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
@@ -64,6 +64,12 @@ class GlobalDiffRefiner(BaseModule):
             batch-statistics norm would learn single-image statistics and
             test with running averages; an instance norm normalises alike
             in both. Defaults to ``dict(type='ChannelGroupNorm')``.
+        error_prior (float, optional): Probability the error map ``Me``
+            starts at, everywhere (the bias of its logits, as RetinaNet
+            initialises a rare class): the refined mask then starts as
+            SAM's and the refiner learns where to depart from it. Set before
+            ``init_cfg``, so a ``Pretrained`` init still wins. None keeps
+            PyTorch's default. Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -74,8 +80,13 @@ class GlobalDiffRefiner(BaseModule):
                  reduce_channels: int = 32,
                  image_kernel: int = 7,
                  norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
+                 error_prior: Optional[float] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg)
+        if error_prior is not None and not 0 < error_prior < 1:
+            raise ValueError(
+                f'error_prior must be in (0, 1), got {error_prior}')
+        self.error_prior = error_prior
         if num_blocks < 1:
             raise ValueError(f'num_blocks must be >= 1, got {num_blocks}')
         self.channels = channels
@@ -100,6 +111,15 @@ class GlobalDiffRefiner(BaseModule):
         # block; each spreads the border of a cropped computation by 1.
         self.margin = 2 * num_blocks + 1
         self.to(memory_format=torch.channels_last)
+
+    def init_weights(self) -> None:
+        """Set the error logits' bias from ``error_prior``, then apply
+        ``init_cfg``."""
+        if self.error_prior is not None and not self._is_init:
+            with torch.no_grad():
+                self.error_detail.bias[0] = bias_init_with_prob(
+                    self.error_prior)
+        super().init_weights()
 
     def image_features(self, inputs: Tensor,
                        image_embeddings: Tensor) -> Dict[str, Tensor]:

@@ -1,10 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, bias_init_with_prob
 from mmseg.models.backbones.resnet import BasicBlock
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
@@ -39,6 +39,12 @@ class PatchDiffRefiner(BaseModule):
         norm_cfg (dict): Normalisation, per window (see
             :class:`GlobalDiffRefiner`). Defaults to
             ``dict(type='ChannelGroupNorm')``.
+        error_prior (float, optional): Probability the error map ``Me``
+            starts at, everywhere (the bias of its logits, as RetinaNet
+            initialises a rare class): the refined mask then starts as
+            SAM's and the refiner learns where to depart from it. Set before
+            ``init_cfg``, so a ``Pretrained`` init still wins. None keeps
+            PyTorch's default. Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -50,8 +56,13 @@ class PatchDiffRefiner(BaseModule):
                  disk_radius: float = 5.0,
                  feature_stride: int = 4,
                  norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
+                 error_prior: Optional[float] = None,
                  init_cfg: OptMultiConfig = None) -> None:
         super().__init__(init_cfg)
+        if error_prior is not None and not 0 < error_prior < 1:
+            raise ValueError(
+                f'error_prior must be in (0, 1), got {error_prior}')
+        self.error_prior = error_prior
         self.patch_size = patch_size
         self.disk_radius = disk_radius
         size = (patch_size, patch_size)
@@ -67,6 +78,15 @@ class PatchDiffRefiner(BaseModule):
         self.error_head = self._head(channels, norm_cfg)
         self.detail_head = self._head(channels, norm_cfg)
         self.to(memory_format=torch.channels_last)  # fast CPU convolutions
+
+    def init_weights(self) -> None:
+        """Set the error logits' bias from ``error_prior``, then apply
+        ``init_cfg``."""
+        if self.error_prior is not None and not self._is_init:
+            with torch.no_grad():
+                self.error_head[-1].bias.fill_(
+                    bias_init_with_prob(self.error_prior))
+        super().init_weights()
 
     @staticmethod
     def _head(channels: int, norm_cfg: ConfigType) -> nn.Sequential:

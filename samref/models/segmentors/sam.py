@@ -29,8 +29,11 @@ class SAM(BaseInteractiveSegmentor):
             (``SAMPromptEncoder``).
         mask_decoder (dict): Config of the mask decoder (``SAMMaskDecoder``).
         losses (dict, optional): Loss configs by term; SAM uses ``decoder``
-            (on the coarse logits, e.g. ``NormalizedFocalLoss``). Each
-            loss's ``loss_name`` names its item. Defaults to None (no
+            (on the coarse logits, e.g. ``NormalizedFocalLoss``), the
+            optional ``decoder_dice`` (mmseg's ``DiceLoss``) and the optional
+            ``encoder`` (on the image embeddings and the masks, e.g.
+            ``PrototypeSimilarityLoss``; it needs a trained image encoder).
+            Each loss's ``loss_name`` names its item. Defaults to None (no
             training).
         frozen_modules (Sequence[str]): Names of sub-modules that do not
             train (no gradient, always in eval mode), e.g.
@@ -76,6 +79,9 @@ class SAM(BaseInteractiveSegmentor):
             for term, cfg in (losses or {}).items()
         })
         self.frozen_modules = tuple(frozen_modules)
+        if 'encoder' in self.losses and 'image_encoder' in frozen_modules:
+            raise ValueError('losses.encoder trains the image encoder, but '
+                             'frozen_modules freezes it; drop one of them')
         self.freeze()
         train_cfg = train_cfg or {}
         self.click_sampler = TASK_UTILS.build(train_cfg['click_sampler']) \
@@ -200,8 +206,10 @@ class SAM(BaseInteractiveSegmentor):
         each simulated from the model's own prediction without gradient and
         in eval mode, the low-resolution logits (and state) fed back; then
         one last interaction with gradient, whose :meth:`interaction_losses`
-        are averaged over the batch. Pre-extracted embeddings in the samples
-        (``image_embeddings``) replace the image encoder.
+        are averaged over the batch. The ``encoder`` loss, when configured,
+        compares the image embeddings with the masks. Pre-extracted
+        embeddings in the samples (``image_embeddings``) replace the image
+        encoder.
 
         Args:
             inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
@@ -222,6 +230,15 @@ class SAM(BaseInteractiveSegmentor):
             if all(e is not None for e in stored) else None
         features = self.encode_image(inputs, embeddings)
         losses: Dict[str, List[Tensor]] = {}
+        if 'encoder' in self.losses:
+            if embeddings is not None:
+                raise ValueError('losses.encoder trains the image encoder, '
+                                 'but the samples bring stored '
+                                 'image_embeddings')
+            loss = self.losses['encoder']
+            losses[loss.loss_name] = [
+                loss(features['image_embeddings'], gt)
+            ]
         clicks = []
         for i, sample in enumerate(data_samples):
             sample_features = {
