@@ -1,8 +1,9 @@
 # Demo stage 2: SAM-REF's refiners on the generated shapes, everything of
 # SAM frozen, starting from the demo's stage-1 checkpoint. The error maps
-# start near 0 (error_prior, a logit bias of -4): the refiners start from
-# SAM's masks, so the first click is not made worse while they learn (README,
-# "Training from scratch").
+# start near 0 (error_prior, a logit bias of -4), so the refiners start from
+# SAM's masks, and a Dice term on GlobalDiff's refined logits keeps them
+# from shrinking SAM's first-click masks, which the focal loss alone
+# rewards (README, "Training from scratch").
 _base_ = [
     '../_base_/models/samref_vit-b.py', '../_base_/datasets/shapes_256.py',
     '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
@@ -21,8 +22,13 @@ model = dict(
         disk_radius=2.0,
         error_prior=0.018),
     disk_radius=1.0,
-    patch_min_size=8.0)
-load_from = 'work_dirs/demo/stage1/iter_800.pth'
+    patch_min_size=8.0,
+    losses=dict(
+        global_refined_dice=dict(
+            type='DiceLoss',
+            use_sigmoid=True,
+            loss_name='loss_dice_refined_global')))
+load_from = 'work_dirs/demo/stage1/iter_1100.pth'
 # 450 iterations, about three minutes on two cores.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),

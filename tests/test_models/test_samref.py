@@ -285,6 +285,28 @@ def test_error_head_losses_match_hand_values(samref_tiny):
         (1.5 * 4 + 12) / 16 * 0.5 * math.log(2), rel=1e-5)
 
 
+def test_refined_dice_leaves_out_ignored_pixels():
+    model = build_from_config(
+        SAMREF_TINY,
+        model=dict(
+            losses=dict(
+                global_refined_dice=dict(
+                    type='DiceLoss', use_sigmoid=True,
+                    loss_name='loss_dice_refined'))))
+    target = torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    target[..., :2, :2] = 1
+    target[..., 3, :] = -1  # four ignored pixels, predicted 1 there
+    logits = torch.zeros(1, 1, 4, 4)
+    logits[..., 3, :] = 10.0
+    out = dict(error=torch.zeros(1, 1, 4, 4), logits=logits)
+    losses = model.refiner_losses('global', out, torch.zeros(1, 1, 4, 4),
+                                  target)
+    # p = 0.5 on the 12 valid pixels, 0 on the ignored ones.
+    dice = 1 - 2 * 2.0 / ((12 * 0.25 + 1e-3) + (4.0 + 1e-3))
+    assert losses['loss_dice_refined'].item() == pytest.approx(
+        dice, rel=1e-5)
+
+
 def test_stage_one_sam_trains_only_the_decoder():
     model = build_from_config(
         'sam/sam_vit-tiny.py',

@@ -66,7 +66,9 @@ class SAMRef(SAM):
         losses (dict, optional): Loss configs by term: ``decoder`` (SAM's
             coarse logits), ``global_error_dice``, ``global_error_bce``,
             ``global_refined``, ``patch_error_dice``, ``patch_error_bce`` and
-            ``patch_refined`` (equation (3)); absent terms are skipped.
+            ``patch_refined`` (equation (3)), and the optional
+            ``global_refined_dice`` and ``patch_refined_dice`` (mmseg's
+            ``DiceLoss`` on the refined logits); absent terms are skipped.
         frozen_modules (Sequence[str]): Sub-modules that do not train.
         train_cfg (dict, optional): See :class:`SAM`.
         mask_output (str): SAM's mask token policy, see :class:`SAM`.
@@ -356,7 +358,7 @@ class SAMRef(SAM):
         map, supervised by the error region between the ground truth and
         SAM's mask (logits > 0), and the normalized focal loss of the
         refined logits with that region weighted (``error_weight`` of the
-        loss).
+        loss); optionally a Dice term on the refined logits.
 
         Args:
             outputs (dict): Outputs of :meth:`interact`.
@@ -413,6 +415,8 @@ class SAMRef(SAM):
             'error_bce': (out['error'],
                           error.long().masked_fill(~valid, -1)[:, 0]),
             'refined': (out['logits'], target, error),
+            'refined_dice': (out['logits'].masked_fill(~valid, -1e4),
+                             (target == 1).float()),
         }
         losses = {}
         for term, args in inputs.items():
