@@ -93,7 +93,7 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument('--work-dir', default='work_dirs/demo_real')
     parser.add_argument(
         '--shapes-checkpoint',
-        default='work_dirs/demo/stage1/iter_1100.pth',
+        default='work_dirs/demo/stage1/iter_800.pth',
         help='the SAM that make demo trained on the generated shapes '
         '(trained here first when missing)')
     parser.add_argument(

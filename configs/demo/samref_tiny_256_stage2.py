@@ -28,7 +28,7 @@ model = dict(
             type='DiceLoss',
             use_sigmoid=True,
             loss_name='loss_dice_refined_global')))
-load_from = 'work_dirs/demo/stage1/iter_1100.pth'
+load_from = 'work_dirs/demo/stage1/iter_800.pth'
 # 450 iterations, about three minutes on two cores.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
