@@ -71,10 +71,17 @@ def changed_modules(before, after):
 
 
 def test_each_stage_trains_only_its_modules(shapes, tmp_path):
-    # Stage 1 as the real configs set it: SAM's encoders frozen.
+    # Stage 1 as the real configs set it: SAM's encoders frozen (so without
+    # the demo's loss on the image embeddings).
     runner = build_runner(
         STAGE1, options(shapes, tmp_path / 's1'),
-        **{'model.frozen_modules': ('image_encoder', 'prompt_encoder')})
+        **{
+            'model.frozen_modules': ('image_encoder', 'prompt_encoder'),
+            'model.losses': dict(
+                _delete_=True,
+                decoder=dict(
+                    type='NormalizedFocalLoss', loss_name='loss_nfl'))
+        })
     before = snapshot(runner.model)
     runner.train()
     assert changed_modules(before, snapshot(runner.model)) == {
