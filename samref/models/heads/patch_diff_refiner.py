@@ -39,12 +39,8 @@ class PatchDiffRefiner(BaseModule):
         norm_cfg (dict): Normalisation, per window (see
             :class:`GlobalDiffRefiner`). Defaults to
             ``dict(type='ChannelGroupNorm')``.
-        error_prior (float, optional): Probability the error map ``Me``
-            starts at, everywhere (the bias of its logits, as RetinaNet
-            initialises a rare class): the refined mask then starts as
-            SAM's and the refiner learns where to depart from it. Set before
-            ``init_cfg``, so a ``Pretrained`` init still wins. None keeps
-            PyTorch's default. Defaults to None.
+        error_prior (float, optional): Starting probability of the local
+            error map (see :class:`GlobalDiffRefiner`). Defaults to None.
         init_cfg (dict, optional): Initialisation config.
     """
 
