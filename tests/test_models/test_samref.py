@@ -354,3 +354,81 @@ def test_error_prior_sets_the_error_bias_before_a_pretrained_init(tmp_path):
     assert loaded.error_detail.bias.tolist() == [1.5, 1.5]
     with pytest.raises(ValueError, match='error_prior'):
         PatchDiffRefiner(error_prior=1.0)
+
+
+# SAM-REF at a 256 input on an image encoder with 8-pixel patches (the
+# demo's): SAM's logits are S/2, the refiners still work at S/4.
+PATCH_8_AT_256 = dict(
+    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
+    image_encoder=dict(img_size=256, patch_size=8),
+    prompt_encoder=dict(
+        image_embedding_size=(32, 32), input_image_size=(256, 256)),
+    global_refiner=dict(embed_stride=8))
+
+
+@torch.no_grad()
+def test_refiners_work_at_a_quarter_of_the_input_on_8_pixel_patches():
+    torch.manual_seed(0)
+    model = build_from_config(SAMREF_TINY, model=PATCH_8_AT_256).eval()
+    predictor, first = interact_twice(model)
+    assert first['logits'].shape == (1, 1, 64, 64)
+    assert first['global']['features'].shape[-2:] == (64, 64)
+    # The fed-back S/4 logits are SAM's mask prompt at its S/2 size.
+    second = predictor.predict([(60, 40), (20, 20)], [1, 0], first)
+    assert second['logits'].shape == (1, 1, 64, 64)
+    # Without refiners the logits are SAM's, each 2 x 2 block averaged.
+    bare = build_from_config(
+        SAMREF_TINY,
+        model=dict(PATCH_8_AT_256, use_global=False, use_patch=False,
+                   use_selector=False)).eval()
+    bare.load_state_dict(model.state_dict())
+    sam = build_from_config(
+        'sam/sam_vit-tiny.py',
+        model={k: v
+               for k, v in PATCH_8_AT_256.items()
+               if k != 'global_refiner'}).eval()
+    sam.load_state_dict(model.state_dict(), strict=False)
+    sam_out = interact_twice(sam)[1]
+    assert sam_out['logits'].shape == (1, 1, 128, 128)
+    torch.testing.assert_close(
+        interact_twice(bare)[1]['logits'],
+        torch.nn.functional.avg_pool2d(sam_out['logits'], 2))
+
+
+def test_global_diff_upscales_stride_8_embeddings_once():
+    refiner = GlobalDiffRefiner(
+        channels=8, reduce_channels=4, num_blocks=1, embed_channels=16,
+        embed_stride=8)
+    features = refiner.image_features(
+        torch.zeros(1, 3, 64, 64), torch.zeros(1, 16, 8, 8))
+    assert features['image'].shape[-2:] == (16, 16)
+    assert features['embeddings'][0].shape[-2:] == (16, 16)
+    with pytest.raises(ValueError, match='embed_stride'):
+        GlobalDiffRefiner(embed_stride=4)
+
+
+def test_detail_bce_scores_the_detail_map_everywhere_but_ignored_pixels():
+    model = build_from_config(
+        SAMREF_TINY,
+        model=dict(
+            losses=dict(
+                global_detail_bce=dict(
+                    type='CrossEntropyLoss',
+                    use_sigmoid=True,
+                    avg_non_ignore=True,
+                    loss_name='loss_bce_detail'))))
+    target = torch.zeros(1, 1, 4, 4, dtype=torch.long)
+    target[..., :2, :2] = 1
+    target[..., 3, :] = -1
+    detail = torch.zeros(1, 1, 4, 4)
+    detail[..., :2, :2] = 2.0  # right on the object
+    detail[..., 3, :] = -50.0  # ignored, would cost 50 each
+    # The error map is closed everywhere: equation (3) alone would not
+    # reach the detail map; this term does, on all 12 valid pixels.
+    out = dict(error=torch.full((1, 1, 4, 4), -20.0), detail=detail,
+               logits=torch.zeros(1, 1, 4, 4))
+    losses = model.refiner_losses('global', out, torch.zeros(1, 1, 4, 4),
+                                  target)
+    expected = (4 * math.log1p(math.exp(-2.0)) + 8 * math.log(2)) / 12
+    assert losses['loss_bce_detail'].item() == pytest.approx(
+        expected, rel=1e-5)

@@ -36,8 +36,9 @@ class GlobalDiffRefiner(BaseModule):
       map ``P`` (positive disks, negative disks, SAM's coarse logits;
       ``3 x S/4 x S/4``) to the same size; their sum is ``F(0)``.
     - Global detail extractor: SAM's image embedding (``256 x S/16 x S/16``)
-      is upscaled x4 in two x2 steps to ``C x S/4 x S/4``; before each of the
-      ``num_blocks`` ResBasicBlocks a 1x1 projection of it is added.
+      is upscaled x4 in two x2 steps (one step for a stride-8 embedding) to
+      ``C x S/4 x S/4``; before each of the ``num_blocks`` ResBasicBlocks a
+      1x1 projection of it is added.
     - Error-detail refinement: a 1x1 conv reduces the channels, a 1x1 conv
       predicts the error map ``Me`` and the detail map ``Md``.
 
@@ -56,6 +57,9 @@ class GlobalDiffRefiner(BaseModule):
         channels (int): Channels ``C`` of the fused features. Defaults to 64.
         embed_channels (int): Channels of SAM's image embedding.
             Defaults to 256.
+        embed_stride (int): Stride of SAM's image embedding, its encoder's
+            patch size: 16 (SAM's), or 8 for an encoder with a finer token
+            grid. Defaults to 16.
         num_blocks (int): ResBasicBlocks ``N``. Defaults to 3.
         reduce_channels (int): Channels after the reduction. Defaults to 32.
         image_kernel (int): Kernel of the stride-4 image conv. Defaults to 7.
@@ -76,6 +80,7 @@ class GlobalDiffRefiner(BaseModule):
     def __init__(self,
                  channels: int = 64,
                  embed_channels: int = 256,
+                 embed_stride: int = 16,
                  num_blocks: int = 3,
                  reduce_channels: int = 32,
                  image_kernel: int = 7,
@@ -89,16 +94,23 @@ class GlobalDiffRefiner(BaseModule):
         self.error_prior = error_prior
         if num_blocks < 1:
             raise ValueError(f'num_blocks must be >= 1, got {num_blocks}')
+        if embed_stride not in (8, 16):
+            raise ValueError(
+                f'embed_stride must be 8 or 16, got {embed_stride}')
         self.channels = channels
         self.num_blocks = num_blocks
         self.image_fusion = nn.Conv2d(
             3, channels, image_kernel, stride=4, padding=image_kernel // 2)
         self.prompt_fusion = nn.Conv2d(3, channels, 3, padding=1)
-        hidden = max(channels, embed_channels // 2)
-        self.embedding_upscaler = nn.Sequential(
-            nn.ConvTranspose2d(embed_channels, hidden, 2, stride=2),
-            nn.GroupNorm(1, hidden), nn.GELU(),
-            nn.ConvTranspose2d(hidden, channels, 2, stride=2))
+        if embed_stride == 16:
+            hidden = max(channels, embed_channels // 2)
+            self.embedding_upscaler = nn.Sequential(
+                nn.ConvTranspose2d(embed_channels, hidden, 2, stride=2),
+                nn.GroupNorm(1, hidden), nn.GELU(),
+                nn.ConvTranspose2d(hidden, channels, 2, stride=2))
+        else:
+            self.embedding_upscaler = nn.Sequential(
+                nn.ConvTranspose2d(embed_channels, channels, 2, stride=2))
         self.embedding_projections = nn.ModuleList(
             nn.Conv2d(channels, channels, 1) for _ in range(num_blocks))
         self.blocks = nn.ModuleList(

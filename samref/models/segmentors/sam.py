@@ -354,7 +354,12 @@ class SAM(BaseInteractiveSegmentor):
 
 def upsample_to(logits: Tensor, like: Tensor) -> Tensor:
     """Bilinearly resize logits to the spatial size of ``like``."""
-    if logits.shape[-2:] == like.shape[-2:]:
+    return resize_logits(logits, tuple(like.shape[-2:]))
+
+
+def resize_logits(logits: Tensor, size: Tuple[int, int]) -> Tensor:
+    """Bilinearly resize ``B x C x h x w`` logits to ``size``; as they are
+    when they have it already."""
+    if tuple(logits.shape[-2:]) == tuple(size):
         return logits
-    return F.interpolate(
-        logits, like.shape[-2:], mode='bilinear', align_corners=False)
+    return F.interpolate(logits, size, mode='bilinear', align_corners=False)

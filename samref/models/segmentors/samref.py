@@ -12,7 +12,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.timer import timed
 from ..utils import click_disk_maps, select_patch_box, whole_input_box
-from .sam import SAM, upsample_to
+from .sam import SAM, resize_logits, upsample_to
 
 
 @MODELS.register_module()
@@ -22,7 +22,9 @@ class SAMRef(SAM):
     Per click, top to bottom:
 
     1. clicks -> SAM's prompt encoder and mask decoder -> coarse logits
-       ``Mc`` (``B x 1 x S/4 x S/4``);
+       ``Mc`` (``B x 1 x S/4 x S/4``; resized to it when SAM's encoder has
+       another patch size than 16, and the fed-back logits resized to
+       SAM's mask input);
     2. clicks as disks + ``Mc`` -> dense prompt map ``P`` -> GlobalDiff
        (with the image branch and embeddings cached per image) -> refined
        logits ``Mr`` and error map ``Me``;
@@ -68,7 +70,11 @@ class SAMRef(SAM):
             ``global_refined``, ``patch_error_dice``, ``patch_error_bce`` and
             ``patch_refined`` (equation (3)), and the optional
             ``global_refined_dice`` and ``patch_refined_dice`` (mmseg's
-            ``DiceLoss`` on the refined logits); absent terms are skipped.
+            ``DiceLoss`` on the refined logits) and ``global_detail_bce``
+            and ``patch_detail_bce`` (a sigmoid ``CrossEntropyLoss`` of the
+            detail map against the object mask, everywhere: equation (3)
+            reaches the detail map only where the error map opens it);
+            absent terms are skipped.
         frozen_modules (Sequence[str]): Sub-modules that do not train.
         train_cfg (dict, optional): See :class:`SAM`.
         mask_output (str): SAM's mask token policy, see :class:`SAM`.
@@ -243,9 +249,13 @@ class SAMRef(SAM):
         times: Dict[str, float] = {}
         device = points.device
         with timed(times, 'sam', device):
+            sam_prev = None if prev_logits is None else resize_logits(
+                prev_logits, self.prompt_encoder.mask_input_size)
             sam = super().interact(image_features, points, labels,
-                                   prev_logits)
-        coarse = sam['logits']
+                                   sam_prev)
+        # The refiners work at S/4 whatever SAM's token grid: an encoder
+        # with 8-pixel patches gives S/2 logits, averaged down here.
+        coarse = resize_logits(sam['logits'], (self.map_size, ) * 2)
         outputs: Dict[str, object] = dict(
             coarse=coarse, iou_pred=sam['iou_pred'], stage_times=times)
         if not self.use_global:
@@ -358,7 +368,8 @@ class SAMRef(SAM):
         map, supervised by the error region between the ground truth and
         SAM's mask (logits > 0), and the normalized focal loss of the
         refined logits with that region weighted (``error_weight`` of the
-        loss); optionally a Dice term on the refined logits.
+        loss); optionally a Dice term on the refined logits and a BCE term
+        on the detail map.
 
         Args:
             outputs (dict): Outputs of :meth:`interact`.
@@ -374,7 +385,7 @@ class SAMRef(SAM):
                 self.refiner_losses(
                     'global', {
                         name: upsample_to(global_out[name], gt)
-                        for name in ('error', 'logits')
+                        for name in ('error', 'detail', 'logits')
                     }, upsample_to(outputs['coarse'], gt), gt))
         if 'patch' in outputs:
             patch = outputs['patch']
@@ -400,7 +411,8 @@ class SAMRef(SAM):
 
         Args:
             stage (str): ``'global'`` or ``'patch'``.
-            out (dict[str, Tensor]): The refiner's ``error`` and ``logits``.
+            out (dict[str, Tensor]): The refiner's ``error``, ``detail``
+                and ``logits``.
             coarse (Tensor): The logits it refines (SAM's, in its frame).
             target (Tensor): 1 / 0 / -1 ground truth in its frame.
 
@@ -418,6 +430,9 @@ class SAMRef(SAM):
             'refined_dice': (out['logits'].masked_fill(~valid, -1e4),
                              (target == 1).float()),
         }
+        if 'detail' in out:
+            inputs['detail_bce'] = (out['detail'],
+                                    target.masked_fill(~valid, -1)[:, 0])
         losses = {}
         for term, args in inputs.items():
             if f'{stage}_{term}' in self.losses:
