@@ -93,12 +93,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
     parser.add_argument('--work-dir', default='work_dirs/demo_real')
     parser.add_argument(
         '--shapes-checkpoint',
-        default='work_dirs/demo/stage1/iter_800.pth',
+        default='work_dirs/demo/stage1/iter_600.pth',
         help='the SAM that make demo trained on the generated shapes '
         '(trained here first when missing)')
     parser.add_argument(
         '--shapes-refiners',
-        default='work_dirs/demo/stage2/iter_450.pth',
+        default='work_dirs/demo/stage2/iter_600.pth',
         help='the SAM-REF that make demo trained on the generated shapes, '
         'whose refiners stage 2 starts from (trained here first when '
         'missing)')

@@ -31,4 +31,4 @@ param_scheduler = [
 ]
 train_cfg = dict(max_iters=600)
 default_hooks = dict(checkpoint=dict(interval=600))
-load_from = 'work_dirs/demo/stage1/iter_800.pth'
+load_from = 'work_dirs/demo/stage1/iter_600.pth'

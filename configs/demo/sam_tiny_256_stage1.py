@@ -18,11 +18,30 @@ _base_ = [
     '../_base_/models/sam_vit-b.py', '../_base_/datasets/shapes_256.py',
     '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
 ]
+# The small SAM: an image encoder with 8-pixel patches (a 32 x 32 token
+# grid; two blocks of windowed attention, 16 x 16 tokens a window) and a
+# 128-wide mask decoder. With SAM's 16-pixel patches a mask is decided per
+# 16 x 16 cell, which caps the demo's objects at 67 mIoU even when every
+# cell is right; 8-pixel patches lift that cap to 85, and the narrower
+# decoder pays for the four times as many tokens.
 model = dict(
     data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
-    image_encoder=dict(arch='tiny', img_size=256),
+    image_encoder=dict(
+        arch=dict(
+            _delete_=True,
+            embed_dim=64,
+            depth=2,
+            num_heads=2,
+            global_attn_indexes=()),
+        img_size=256,
+        patch_size=8,
+        window_size=16,
+        out_channels=128),
     prompt_encoder=dict(
-        image_embedding_size=(16, 16), input_image_size=(256, 256)),
+        embed_dim=128,
+        image_embedding_size=(32, 32),
+        input_image_size=(256, 256)),
+    mask_decoder=dict(transformer_dim=128, iou_head_hidden_dim=128),
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
     frozen_modules=('prompt_encoder', ),
     losses=dict(
@@ -33,8 +52,8 @@ model = dict(
     init_cfg=dict(
         type='MimeticAttention', layer=[],
         override=dict(name='mask_decoder')))
-# 800 iterations (the masks follow the clicks from about iteration 150).
-# 1100 did not fit make demo's ten minutes (10m21s) and moved little.
+# 600 iterations (the masks follow the clicks from about iteration 150),
+# what make demo's ten minutes allow with the 32 x 32 token grid.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
     dict(
@@ -43,7 +62,7 @@ param_scheduler = [
         power=1.0,
         by_epoch=False,
         begin=30,
-        end=800),
+        end=600),
 ]
-train_cfg = dict(max_iters=800, val_interval=400)
-default_hooks = dict(checkpoint=dict(interval=800))
+train_cfg = dict(max_iters=600, val_interval=600)
+default_hooks = dict(checkpoint=dict(interval=600))

@@ -52,8 +52,8 @@ test_dataloader = dict(
 test_evaluator = dict(type='NoCMetric')
 test_cfg = dict(type='InteractiveTestLoop', num_clicks=20)
 # Validation while training (every train_cfg.val_interval iterations): the
-# click protocol on the first 20 objects of the val pictures, logged only;
-# the demo evaluates the last checkpoint, not a best one.
+# click protocol on the first 20 objects of the val pictures, logged only.
+# make demo skips it: it evaluates the last checkpoint on every val object.
 val_dataloader = dict(
     batch_size=1,
     num_workers=0,
