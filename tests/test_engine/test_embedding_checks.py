@@ -21,6 +21,8 @@ from testing_utils import (CONFIG_DIR, NO_VALIDATION, REPO_ROOT,
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 EMBEDDINGS = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2_embeddings.py'
+# The demo encoder's embedding of a 256 x 256 input (8-pixel patches).
+EMBEDDING_SHAPE = (1, 128, 32, 32)
 
 
 @pytest.fixture(scope='module')
@@ -46,12 +48,11 @@ def test_cache_knows_the_encoder_output_shape(tmp_path, encoder):
     inputs = torch.randn(1, 3, 256, 256)
     with torch.no_grad():
         real = encoder(inputs)
-    assert cache.output_shape(inputs) == tuple(real.shape) == (1, 256, 16,
-                                                               16)
+    assert cache.output_shape(inputs) == tuple(real.shape) == EMBEDDING_SHAPE
 
 
 def truncated(path, marker):
-    torch.save(torch.randn(1, 256, 16, 16), path)
+    torch.save(torch.randn(EMBEDDING_SHAPE), path)
     path.write_bytes(path.read_bytes()[:2000])
 
 
@@ -60,11 +61,11 @@ def garbage(path, marker):
 
 
 def wrong_shape(path, marker):
-    torch.save(torch.randn(256, 16, 16), path)
+    torch.save(torch.randn(EMBEDDING_SHAPE[1:]), path)
 
 
 def integers(path, marker):
-    torch.save(torch.zeros(1, 256, 16, 16, dtype=torch.int64), path)
+    torch.save(torch.zeros(EMBEDDING_SHAPE, dtype=torch.int64), path)
 
 
 def getattr_attack(path, marker):
@@ -90,7 +91,7 @@ def test_unusable_cache_entry_is_a_miss(tmp_path, encoder, warnings_log,
     assert any(path in r.getMessage() for r in warnings_log)
     assert not marker.exists()
     # Recomputed and written again, the entry is used.
-    embedding = torch.randn(1, 256, 16, 16)
+    embedding = torch.randn(EMBEDDING_SHAPE)
     cache.put(inputs, embedding)
     torch.testing.assert_close(cache.get(inputs), embedding)
     assert cache.hits == 1
