@@ -16,32 +16,15 @@
 #   what is under them (its masks are the same on a blank picture).
 _base_ = [
     '../_base_/models/sam_vit-b.py', '../_base_/datasets/shapes_256.py',
-    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py',
+    '../_base_/models/sam_tiny_p8_256.py'
 ]
-# The small SAM: an image encoder with 8-pixel patches (a 32 x 32 token
-# grid; two blocks of windowed attention, 16 x 16 tokens a window) and a
-# 128-wide mask decoder. With SAM's 16-pixel patches a mask is decided per
-# 16 x 16 cell, which caps the demo's objects at 67 mIoU even when every
-# cell is right; 8-pixel patches lift that cap to 85, and the narrower
-# decoder pays for the four times as many tokens.
+# The small SAM with 8-pixel patches: configs/_base_/models/sam_tiny_p8_256.py.
 model = dict(
-    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
-    image_encoder=dict(
-        arch=dict(
-            _delete_=True,
-            embed_dim=64,
-            depth=2,
-            num_heads=2,
-            global_attn_indexes=()),
-        img_size=256,
-        patch_size=8,
-        window_size=16,
-        out_channels=128),
-    prompt_encoder=dict(
-        embed_dim=128,
-        image_embedding_size=(32, 32),
-        input_image_size=(256, 256)),
-    mask_decoder=dict(transformer_dim=128, iou_head_hidden_dim=128),
+    data_preprocessor={{_base_.sam_tiny_p8.data_preprocessor}},
+    image_encoder={{_base_.sam_tiny_p8.image_encoder}},
+    prompt_encoder={{_base_.sam_tiny_p8.prompt_encoder}},
+    mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
     frozen_modules=('prompt_encoder', ),
     losses=dict(

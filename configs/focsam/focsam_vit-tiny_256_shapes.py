@@ -7,26 +7,14 @@
 #       --cfg-options load_from=work_dirs/demo/stage1/iter_600.pth
 _base_ = [
     '../_base_/models/focsam_vit-b.py', '../_base_/datasets/shapes_256.py',
-    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py'
+    '../_base_/schedules/schedule_demo.py', '../_base_/default_runtime.py',
+    '../_base_/models/sam_tiny_p8_256.py'
 ]
 model = dict(
-    data_preprocessor=dict(size=(256, 256), test_cfg=dict(size=(256, 256))),
-    image_encoder=dict(
-        arch=dict(
-            _delete_=True,
-            embed_dim=64,
-            depth=2,
-            num_heads=2,
-            global_attn_indexes=()),
-        img_size=256,
-        patch_size=8,
-        window_size=16,
-        out_channels=128),
-    prompt_encoder=dict(
-        embed_dim=128,
-        image_embedding_size=(32, 32),
-        input_image_size=(256, 256)),
-    mask_decoder=dict(transformer_dim=128, iou_head_hidden_dim=128),
+    data_preprocessor={{_base_.sam_tiny_p8.data_preprocessor}},
+    image_encoder={{_base_.sam_tiny_p8.image_encoder}},
+    prompt_encoder={{_base_.sam_tiny_p8.prompt_encoder}},
+    mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
     refiner=dict(embed_dims=128, depth=2, window_size=8))
 load_from = 'work_dirs/demo/stage1/iter_600.pth'
