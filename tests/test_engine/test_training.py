@@ -219,7 +219,7 @@ def test_pre_extracted_embeddings_replace_the_encoder(shapes, tmp_path):
                for views in index['files'].values())
     first = next(iter(index['files'].values()))['orig']['file']
     tensor = torch.load(out / first, weights_only=True)
-    assert tensor.dtype == torch.float16 and tensor.shape == (256, 16, 16)
+    assert tensor.dtype == torch.float16 and tensor.shape == (128, 32, 32)
     # A second run finds every file and writes none again (resumable).
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob('*.pt')}
     subprocess.run(tool, cwd=REPO_ROOT, check=True, capture_output=True,
