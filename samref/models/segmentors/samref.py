@@ -381,11 +381,14 @@ class SAMRef(SAM):
         losses = super().interaction_losses(outputs, gt)
         if 'global' in outputs:
             global_out = outputs['global']
+            # The detail map is only scored by the optional detail term.
+            global_maps = ('error', 'logits') + (
+                ('detail', ) if 'global_detail_bce' in self.losses else ())
             losses.update(
                 self.refiner_losses(
                     'global', {
                         name: upsample_to(global_out[name], gt)
-                        for name in ('error', 'detail', 'logits')
+                        for name in global_maps
                     }, upsample_to(outputs['coarse'], gt), gt))
         if 'patch' in outputs:
             patch = outputs['patch']
