@@ -24,18 +24,20 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
 from samref.apis import InteractivePredictor, init_model
 from samref.datasets.synthetic import draw_sample
 from samref.models.segmentors import BaseInteractiveSegmentor, SAMRef
-from samref.utils.checkpoint import (format_key_report, load_checkpoint_file,
-                                     load_model_weights, resolve_checkpoint)
+from samref.utils import (ImageFileError, format_key_report,
+                          load_checkpoint_file, load_model_weights,
+                          read_image_size, resolve_checkpoint)
 from samref.visualization import draw_interaction, draw_panel_grid
 
 MAX_SIDE = 4096  # pixels, longest side of an uploaded image
 MAX_FILE_MB = 20  # size of an uploaded file
+FORMATS = ('PNG', 'JPEG', 'BMP', 'TIFF', 'WEBP')  # PIL's names
 DISPLAY_SIDE = 1024  # the clickable view is drawn at most this large
 STAGE_SIDE = 320  # each picture of the stage panel
 DEMO_WORK_DIR = 'work_dirs/demo'
@@ -150,6 +152,11 @@ def load_weights(model: BaseInteractiveSegmentor, checkpoint: str,
 def read_image(path: str) -> np.ndarray:
     """Read an uploaded picture as RGB, within the size limits.
 
+    The format and the size are read from the header before anything is
+    decoded; only :data:`FORMATS` are accepted, and every failure of the
+    reader (a corrupt file, a text-chunk bomb, a truncated stream) becomes
+    the message of an :class:`AppError`.
+
     Args:
         path (str): The uploaded file.
 
@@ -157,7 +164,8 @@ def read_image(path: str) -> np.ndarray:
         np.ndarray: ``H x W x 3`` uint8 RGB, EXIF orientation applied.
 
     Raises:
-        AppError: Not an image, or too large.
+        AppError: Not an image of :data:`FORMATS`, too large, or it cannot
+            be decoded.
     """
     name = osp.basename(path)
     size_mb = osp.getsize(path) / 2**20
@@ -165,18 +173,19 @@ def read_image(path: str) -> np.ndarray:
         raise AppError(f'{name} is {size_mb:.1f} MB; the limit is '
                        f'{MAX_FILE_MB} MB')
     try:
-        with Image.open(path) as image:
-            width, height = image.size  # read from the header only
-            if max(width, height) > MAX_SIDE:
-                raise AppError(f'{name} is {width} x {height} pixels; the '
-                               f'limit is {MAX_SIDE} x {MAX_SIDE}')
+        width, height = read_image_size(path, name, formats=FORMATS)
+    except ImageFileError as error:
+        raise AppError(f'{error}; upload {LIMITS}') from None
+    if max(width, height) > MAX_SIDE:
+        raise AppError(f'{name} is {width} x {height} pixels; the limit is '
+                       f'{MAX_SIDE} x {MAX_SIDE}')
+    try:
+        with Image.open(path, formats=FORMATS) as image:
             image = ImageOps.exif_transpose(image).convert('RGB')
             return np.asarray(image, dtype=np.uint8).copy()
-    except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise AppError(f'{name} is not an image this app can read; upload '
-                       f'{LIMITS}') from None
-    except OSError as error:  # truncated or corrupt image data
-        raise AppError(f'{name} cannot be decoded: {error}') from None
+    except Exception as error:  # noqa: BLE001 - any decoding failure
+        raise AppError(f'{name} cannot be decoded: '
+                       f'{type(error).__name__}: {error}') from None
 
 
 def make_examples(folder: str, count: int = 3) -> List[str]:

@@ -24,6 +24,7 @@ import mmcv
 import numpy as np
 
 from samref.apis import InteractivePredictor, init_model
+from samref.utils import read_image
 from samref.visualization import (draw_interaction, draw_panel_grid,
                                   pick_mask_color)
 
@@ -134,9 +135,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         image, truth = draw_scene()
         clicks = args.clicks or scripted_clicks(truth)
     else:
-        image = mmcv.imread(args.image, channel_order='bgr')
-        if image is None:
-            raise FileNotFoundError(f'cannot read image {args.image}')
+        image = read_image(args.image)
         if not args.clicks:
             raise SystemExit('--clicks is required with --image')
         clicks = args.clicks

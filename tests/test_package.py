@@ -1,9 +1,12 @@
 # Copyright (c) samref contributors. All rights reserved.
 """samref as an installed package seen from another project: the
 ``samref::`` config scope and what ``import samref`` changes."""
+import os
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from testing_utils import REPO_ROOT
 
@@ -156,6 +159,38 @@ def test_training_checkpoints_load_with_plain_torch(tmp_path):
     assert isinstance(loss, HistoryBuffer) and len(loss.data[0]) == 3
     published = torch.load(tmp_path / 'published.pth', weights_only=True)
     assert 'optimizer' not in published and published['state_dict']
+    # The checkpoint needs no global beyond what the toolbox's loader
+    # accepts, and our release tool's output passes its hash check.
+    from samref.utils import load_checkpoint_file
+    assert load_checkpoint_file(str(checkpoint))['meta']['iter'] == 2
+    result = run_python(
+        f"""
+        import runpy, sys
+        sys.argv = ['publish_model.py', {str(checkpoint)!r}, 'release.pth']
+        runpy.run_path({str(REPO_ROOT / 'tools' / 'misc' /
+                            'publish_model.py')!r}, run_name='__main__')
+        """, tmp_path)
+    release = next(tmp_path.glob('release-*.pth'))
+    assert release.name in result.stdout
+    loaded = load_checkpoint_file(str(release))
+    assert 'optimizer' not in loaded and loaded['state_dict']
+    # mmseg 1.x's script names its output after its input's hash: refused,
+    # with the reason.
+    import mmseg
+    mmseg_script = os.path.join(
+        os.path.dirname(mmseg.__file__), '.mim', 'tools', 'misc',
+        'publish_model.py')
+    run_python(
+        f"""
+        import runpy, sys, time, glob
+        sys.argv = ['publish_model.py', {str(checkpoint)!r}, 'mmseg.pth']
+        runpy.run_path({mmseg_script!r}, run_name='__main__')
+        while not glob.glob('mmseg-*.pth'):  # it moves the file with `mv &`
+            time.sleep(0.05)
+        """, tmp_path)
+    with pytest.raises(RuntimeError, match='names its output after the '
+                       'hash of its input'):
+        load_checkpoint_file(str(next(tmp_path.glob('mmseg-*.pth'))))
 
 
 def test_license_file_is_the_one_setup_py_declares():

@@ -7,8 +7,9 @@
 
 Every image of ``train_dataloader.dataset`` is resized as the training
 pipeline resizes it; its views (the image and, when the pipeline flips,
-its flipped copy) are encoded once and saved as fp16 tensors, one file per
-view, plus ``index.json`` with the encoder's digest and the input size.
+its flipped copy) are encoded once and saved as fp16 tensors, one
+safetensors file per view, plus ``index.json`` with the encoder's digest
+and the input size.
 File names include a digest of the encoder, input size, resize and dtype:
 files already present for the same settings are skipped, so an interrupted
 run resumes where it stopped, while a run with another encoder or size
@@ -40,7 +41,8 @@ from samref.apis import init_model
 from samref.datasets.transforms.image_embedding import (INDEX_FILE,
                                                         embedding_view)
 from samref.engine import encoder_fingerprint
-from samref.utils import prepare_cpu_distributed, release_process_group
+from samref.utils import (prepare_cpu_distributed, release_process_group,
+                          save_tensor_file)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -57,6 +59,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='fail when the checkpoint differs from the model in any key '
         'or shape')
+    parser.add_argument(
+        '--drop-foreign-objects',
+        action='store_true',
+        help='load a checkpoint that holds numpy values or other objects '
+        'beyond tensors and plain data (one of another mmengine project), '
+        'each replaced by an inert placeholder (refused without it)')
     parser.add_argument(
         '--fp32', action='store_true', help='store float32 (default fp16)')
     parser.add_argument('--device', help='default: cuda if available')
@@ -89,7 +97,7 @@ def settings_digest(meta: dict) -> str:
 def file_name(img_path: str, view: str, settings: str) -> str:
     """A stable file name for an image view, unique per settings digest."""
     digest = hashlib.sha1(f'{settings}|{img_path}|{view}'.encode())
-    return digest.hexdigest()[:24] + f'_{view}.pt'
+    return digest.hexdigest()[:24] + f'_{view}.safetensors'
 
 
 def main(argv: Optional[List[str]] = None) -> str:
@@ -117,7 +125,12 @@ def main(argv: Optional[List[str]] = None) -> str:
     if device.startswith('cuda') and world_size > 1:
         device = f'cuda:{rank % torch.cuda.device_count()}'
     checkpoint = args.checkpoint or cfg.get('load_from')
-    model = init_model(cfg, checkpoint, device, strict=args.strict)
+    model = init_model(
+        cfg,
+        checkpoint,
+        device,
+        strict=args.strict,
+        drop_foreign_objects=args.drop_foreign_objects)
 
     pipeline_cfg = cfg.train_dataloader.dataset.get('pipeline') or \
         cfg.get('train_pipeline', [])
@@ -131,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> str:
         direction = flip.get('direction', 'horizontal')
         directions += direction if isinstance(direction, list) else \
             [direction]
-    load = Compose([dict(type='LoadImageFromFile'), dict(resize)])
+    load = Compose([dict(type='LoadImageWithPixelLimit'), dict(resize)])
     dataset_cfg = dict(cfg.train_dataloader.dataset)
     dataset_cfg['pipeline'] = []
     dataset = DATASETS.build(dataset_cfg)
@@ -174,10 +187,7 @@ def main(argv: Optional[List[str]] = None) -> str:
                 dict(inputs=[pixels], data_samples=[SegDataSample()]), False)
             with torch.no_grad():
                 embedding = model.image_encoder(data['inputs'])[0]
-            handle, tmp = tempfile.mkstemp(dir=args.out, suffix='.tmp')
-            os.close(handle)
-            torch.save(embedding.to(dtype).cpu(), tmp)
-            os.replace(tmp, path)
+            save_tensor_file(embedding.to(dtype), path)
         if progress is not None:
             progress.update()
     entries = [entry for part in all_gather_object(entries)

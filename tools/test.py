@@ -74,6 +74,12 @@ def parse_args() -> argparse.Namespace:
         'or shape (without it, differences are logged; a checkpoint that '
         'provides less than half of the weights fails anyway)')
     parser.add_argument(
+        '--drop-foreign-objects',
+        action='store_true',
+        help='load a checkpoint that holds numpy values or other objects '
+        'beyond tensors and plain data (one of another mmengine project), '
+        'each replaced by an inert placeholder (refused without it)')
+    parser.add_argument(
         '--fuse-conv-bn',
         action='store_true',
         help='fold batch norms into the convolutions (faster inference, '
@@ -167,6 +173,8 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.strict:
         cfg.strict_load = True
+    if args.drop_foreign_objects:
+        cfg.drop_foreign_objects = True
     if args.datasets:
         use_datasets(cfg, args.datasets)
     if cfg.get('test_dataloader') is None:

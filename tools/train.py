@@ -34,6 +34,12 @@ def parse_args() -> argparse.Namespace:
         help='fail when load_from differs from the model in any key or '
         'shape (without it, differences are logged)')
     parser.add_argument(
+        '--drop-foreign-objects',
+        action='store_true',
+        help='load a checkpoint that holds numpy values or other objects '
+        'beyond tensors and plain data (one of another mmengine project), '
+        'each replaced by an inert placeholder (refused without it)')
+    parser.add_argument(
         '--amp',
         action='store_true',
         help='mixed-precision training (needs a GPU)')
@@ -73,6 +79,8 @@ def main() -> None:
     cfg.resume = args.resume
     if args.strict:
         cfg.strict_load = True
+    if args.drop_foreign_objects:
+        cfg.drop_foreign_objects = True
     runner = build_runner(cfg)
     runner.train()
     release_process_group()

@@ -9,7 +9,7 @@ train_pipeline = [
     dict(
         type='SkipBadSample',
         transforms=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageWithPixelLimit'),
             dict(type='SampleObject'),
             dict(type='LoadObjectMasks'),
             dict(type='ObjectMaskToSegMap'),

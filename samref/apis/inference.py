@@ -12,28 +12,36 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
-from ..utils.checkpoint import (format_key_report, load_checkpoint_file,
-                                load_model_weights, resolve_checkpoint)
+from ..utils.image_files import MAX_IMAGE_PIXELS
+from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
+from ..utils.weights import format_key_report, load_model_weights
 
 
 def init_model(config: Union[str, Path, Config],
                checkpoint: Optional[str] = None,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
-               strict: bool = False) -> BaseInteractiveSegmentor:
+               strict: bool = False,
+               drop_foreign_objects: bool = False
+               ) -> BaseInteractiveSegmentor:
     """Build an interactive segmentor from a config, with its weights.
 
     Args:
         config (str | Path | Config): Config file or object.
         checkpoint (str, optional): Weights to load: an official SAM
             checkpoint or one of this toolbox, a local file or an
-            ``http(s)`` URL, loaded weights-only (nothing in it can run
-            code). None keeps the random initialisation.
+            ``http(s)`` URL, loaded under the toolbox's loading policy
+            (:func:`samref.utils.load_checkpoint_file`: nothing in it can
+            run code). None keeps the random initialisation.
         device (str): Device to put the model on. Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config.
         strict (bool): Fail on missing or unexpected keys instead of
             listing them in the log. Defaults to False; a checkpoint that
             provides less than half of the model's weights fails anyway.
+        drop_foreign_objects (bool): Load a checkpoint that holds objects
+            beyond tensors and plain data (numpy values of another mmengine
+            project) with those objects replaced by inert placeholders,
+            instead of refusing it. Defaults to False.
 
     Returns:
         BaseInteractiveSegmentor: The model, in eval mode.
@@ -54,7 +62,9 @@ def init_model(config: Union[str, Path, Config],
         report = load_model_weights(
             model,
             load_checkpoint_file(
-                resolve_checkpoint(checkpoint), map_location='cpu'),
+                resolve_checkpoint(checkpoint),
+                map_location='cpu',
+                drop_foreign_objects=drop_foreign_objects),
             strict=strict,
             source=checkpoint)
         print_log(
@@ -75,10 +85,17 @@ class InteractivePredictor:
     Args:
         model (BaseInteractiveSegmentor): The model, e.g. from
             :func:`init_model`.
+        max_pixels (int): The most pixels an image may have. Defaults to
+            :data:`~samref.utils.MAX_IMAGE_PIXELS`; read files with
+            :func:`samref.utils.read_image`, which checks the same limit
+            before decoding.
     """
 
-    def __init__(self, model: BaseInteractiveSegmentor) -> None:
+    def __init__(self,
+                 model: BaseInteractiveSegmentor,
+                 max_pixels: int = MAX_IMAGE_PIXELS) -> None:
         self.model = model
+        self.max_pixels = max_pixels
         size = model.input_size
         self.pipeline = Compose([
             dict(type='LoadImageFromNDArray'),
@@ -105,13 +122,17 @@ class InteractivePredictor:
                 ``'rgb'``.
 
         Raises:
-            ValueError: The image is not ``H x W x 3`` uint8, or is too
-                small or narrow to resize.
+            ValueError: The image is not ``H x W x 3`` uint8, has more than
+                ``max_pixels`` pixels, or is too small or narrow to resize.
         """
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError('image must be an H x W x 3 uint8 array, got '
                              f'shape {image.shape} and dtype {image.dtype}')
         height, width = image.shape[:2]
+        if height * width > self.max_pixels:
+            raise ValueError(
+                f'image of {height} x {width} pixels is larger than the '
+                f'limit of {self.max_pixels} pixels (max_pixels)')
         scale = self.model.input_size / max(height, width, 1)
         resized = (int(height * scale + 0.5), int(width * scale + 0.5))
         if min(resized) < 1:

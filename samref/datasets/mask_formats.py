@@ -13,10 +13,11 @@ the annotation file only for messages.
 """
 from typing import Callable, Dict, Optional, Union
 
-import mmcv
 import numpy as np
 from pycocotools import mask as mask_utils
 from scipy.io import loadmat
+
+from ..utils.image_files import ImageFileError, read_image
 
 OBJECT, BACKGROUND, IGNORE = 1, 0, -1
 
@@ -28,6 +29,9 @@ class MaskFileError(ValueError):
 def read_mask_file(path: str) -> np.ndarray:
     """Read a mask image (any bit depth) as an ``H x W`` array.
 
+    Its size is checked from its header first (see
+    :func:`samref.utils.read_image`).
+
     Args:
         path (str): The file.
 
@@ -35,14 +39,12 @@ def read_mask_file(path: str) -> np.ndarray:
         np.ndarray: The first channel of the file, unchanged values.
 
     Raises:
-        MaskFileError: The file is missing or cannot be decoded.
+        MaskFileError: The file is missing, too large or cannot be decoded.
     """
     try:
-        mask = mmcv.imread(path, flag='unchanged', backend='pillow')
-    except Exception as error:  # noqa: BLE001 - names the file below
+        mask = read_image(path, flag='unchanged', backend='pillow')
+    except (OSError, ImageFileError) as error:
         raise MaskFileError(f'cannot read mask file {path}: {error}') from None
-    if mask is None:
-        raise MaskFileError(f'cannot decode mask file {path}')
     return mask[..., 0] if mask.ndim == 3 else mask
 
 

@@ -3,8 +3,6 @@ import hashlib
 import logging
 import os
 import os.path as osp
-import pickle
-import tempfile
 from itertools import chain
 from typing import Dict, Optional, Tuple
 
@@ -12,7 +10,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..utils.checkpoint import load_tensor_file
+from ..utils.safe_load import load_tensor_file, save_tensor_file
 
 
 def tensor_digest(tensor: torch.Tensor) -> str:
@@ -62,15 +60,16 @@ class EmbeddingCache:
     An entry is found only for the same model input (the resized,
     normalised, padded image, compared by digest) and an encoder with the
     same class and weights, so a stale or foreign embedding is never used.
-    Entries are written atomically and read as plain tensors (nothing in
-    them can run code); an entry that cannot be read, or whose shape is not
-    the encoder's output shape, is reported with its path and treated as a
-    miss, so it is computed and written again. A second evaluation of the
-    same data skips the image encoder entirely.
+    Entries are safetensors files written atomically (a format with no code
+    path); an entry that cannot be read, or whose shape is not the
+    encoder's output shape, is reported with its path and treated as a
+    miss, so it is computed and written again, and so is an entry of the
+    earlier pickle format (``.pt``), which is never read. A second
+    evaluation of the same data skips the image encoder entirely.
 
     Args:
         cache_dir (str): Root folder; entries go to
-            ``<cache_dir>/<encoder digest>/<input digest>.pt``.
+            ``<cache_dir>/<encoder digest>/<input digest>.safetensors``.
         encoder (nn.Module): The image encoder whose outputs are cached.
     """
 
@@ -112,7 +111,7 @@ class EmbeddingCache:
 
     def path(self, inputs: torch.Tensor) -> str:
         """The file of the entry for a model input."""
-        return osp.join(self.folder, tensor_digest(inputs) + '.pt')
+        return osp.join(self.folder, tensor_digest(inputs) + '.safetensors')
 
     def get(self, inputs: torch.Tensor) -> Optional[torch.Tensor]:
         """The cached embedding of ``inputs``, or None.
@@ -125,11 +124,16 @@ class EmbeddingCache:
         """
         path = self.path(inputs)
         if not osp.isfile(path):
+            old = osp.splitext(path)[0] + '.pt'
+            if osp.isfile(old):
+                return self._reject(
+                    old, 'it is in the earlier pickle format, which is not '
+                    'read')
             self.misses += 1
             return None
         try:
-            embedding = load_tensor_file(path, map_location='cpu')
-        except (RuntimeError, pickle.UnpicklingError) as error:
+            embedding = load_tensor_file(path)
+        except RuntimeError as error:
             return self._reject(path, str(error))
         expected = self.output_shape(inputs)
         if tuple(embedding.shape) != expected or \
@@ -157,12 +161,4 @@ class EmbeddingCache:
             inputs (torch.Tensor): The model input.
             embedding (torch.Tensor): Its embedding.
         """
-        path = self.path(inputs)
-        handle, tmp = tempfile.mkstemp(dir=self.folder, suffix='.tmp')
-        os.close(handle)
-        try:
-            torch.save(embedding.detach().cpu().clone(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
+        save_tensor_file(embedding, self.path(inputs))

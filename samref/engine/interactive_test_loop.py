@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader
 from ..evaluation.click_simulator import ClickSimulator
 from ..evaluation.functional import mask_iou
 from ..models.segmentors import BaseInteractiveSegmentor
+from ..utils.image_files import ImageFileError, read_image
 from ..utils.timer import timed
 from ..visualization import draw_click_progress
 from .embedding_cache import EmbeddingCache
@@ -219,11 +220,15 @@ class InteractiveTestLoop(BaseLoop):
                 :meth:`interact_object`.
         """
         self.shown_objects += 1
-        image = mmcv.imread(meta['img_path'], channel_order='rgb')
+        try:
+            image = read_image(meta['img_path'], channel_order='rgb')
+        except (OSError, ImageFileError) as error:
+            image, problem = None, str(error)
+        else:
+            problem = 'not an image of the ground truth\'s size'
         if image is None or image.shape[:2] != gt.shape:
-            print_log(f'show_dir: cannot draw {meta["img_path"]}: not an '
-                      'image of the ground truth\'s size', logger='current',
-                      level=logging.WARNING)
+            print_log(f'show_dir: cannot draw {meta["img_path"]}: {problem}',
+                      logger='current', level=logging.WARNING)
             return
         name = osp.splitext(osp.basename(meta['img_path']))[0]
         if meta.get('dataset_name'):

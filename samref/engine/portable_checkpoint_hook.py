@@ -21,10 +21,33 @@ def buffer_to_plain(buffer: HistoryBuffer) -> Dict[str, Any]:
 
 def plain_to_buffer(value: Any) -> Any:
     """The history buffer :func:`buffer_to_plain` wrote, or ``value``."""
-    if isinstance(value, dict) and set(value) == BUFFER_FIELDS:
-        return HistoryBuffer(value['log_history'].numpy(),
-                             value['count_history'].numpy(),
+    if isinstance(value, dict) and set(value) == BUFFER_FIELDS and all(
+            isinstance(value[k], torch.Tensor)
+            for k in ('log_history', 'count_history')):
+        return HistoryBuffer(value['log_history'].cpu().numpy(),
+                             value['count_history'].cpu().numpy(),
                              value['max_length'])
+    return value
+
+
+def to_plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers and numpy arrays as
+    tensors, in any nesting of dicts, lists and tuples.
+
+    Args:
+        value (Any): E.g. a message hub's ``runtime_info``.
+
+    Returns:
+        Any: The converted value (containers are copied).
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, dict):
+        return type(value)((k, to_plain(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_plain(v) for v in value)
     return value
 
 
@@ -37,23 +60,28 @@ def log_scalars(checkpoint: dict) -> dict:
 
 @HOOKS.register_module()
 class PortableCheckpointHook(Hook):
-    """Write checkpoints that any weights-only ``torch.load`` reads.
+    """Write checkpoints that hold tensors and plain Python data only.
 
     mmengine's checkpoints hold the message hub's ``HistoryBuffer`` objects
-    (logged losses, kept for resuming), which ``torch.load`` refuses under
-    ``weights_only=True`` (its default since torch 2.6) unless the reader
-    has allowed them, so tools that do not import samref (mmseg's
-    ``tools/misc/publish_model.py``, a plain script) cannot read them.
-    This hook stores each buffer as plain tensors (and numpy scalars of the
-    runtime information as Python numbers) before a checkpoint is saved and
-    rebuilds the buffers when the runner loads it, so resuming is
-    unchanged. :class:`SafeLoadRunner` adds it when the config has none.
+    (logged losses, kept for resuming) and numpy values (in the message
+    hub's runtime information, e.g. the logger's ``eta``, and in ``meta``).
+    Loading those needs numpy's and mmengine's classes in the unpickler's
+    allowlist, and numpy's reconstructors let a crafted file crash the
+    process, so the toolbox's loader refuses them and so does a plain
+    ``torch.load`` (weights-only by default since torch 2.6). This hook
+    stores each buffer as plain tensors and every numpy value of ``meta``
+    and ``message_hub`` as a Python number or a tensor before a checkpoint
+    is saved, and rebuilds the buffers when the runner loads it, so
+    resuming is unchanged and any tool (mmseg's ``publish_model``, a plain
+    script) reads the file with torch's defaults.
+    :class:`SafeLoadRunner` adds it when the config has none.
     """
 
     priority = 'VERY_LOW'
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Turn the history buffers of ``checkpoint`` into plain data.
+        """Turn the history buffers and numpy values of ``checkpoint`` into
+        plain data.
 
         Args:
             runner (Runner): The runner.
@@ -64,18 +92,17 @@ class PortableCheckpointHook(Hook):
         for key, value in scalars.items():
             if isinstance(value, HistoryBuffer):
                 scalars[key] = buffer_to_plain(value)
-        hub = checkpoint.get('message_hub')
-        info = hub.get('runtime_info') if isinstance(hub, dict) else None
-        for key, value in (info or {}).items():
-            if isinstance(value, np.generic):  # e.g. the logger's ``eta``
-                info[key] = value.item()
+        for key in ('meta', 'message_hub'):
+            if key in checkpoint:
+                checkpoint[key] = to_plain(checkpoint[key])
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         """Rebuild the history buffers of a loaded checkpoint.
 
         Args:
             runner (Runner): The runner.
-            checkpoint (dict): The loaded checkpoint.
+            checkpoint (dict): The loaded checkpoint (its tensors on any
+                device).
         """
         scalars = log_scalars(checkpoint)
         for key, value in scalars.items():

@@ -6,9 +6,9 @@ from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
 
-from ..utils.checkpoint import (format_key_report, load_checkpoint_file,
-                                load_model_weights, resolve_checkpoint)
 from ..utils.dist import prepare_cpu_distributed
+from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
+from ..utils.weights import format_key_report, load_model_weights
 from .embedding_check_hook import EmbeddingCheckHook
 from .portable_checkpoint_hook import PortableCheckpointHook
 
@@ -63,10 +63,12 @@ class SafeLoadRunner(Runner):
     """mmengine's ``Runner`` under the toolbox's loading policy.
 
     Every checkpoint it loads, for ``load_from`` as when it resumes
-    training, is read weights-only (see :mod:`samref.utils.checkpoint`):
-    mmengine's checkpoints hold tensors, plain data, numpy values and
-    history buffers only, so optimizer, scheduler and message-hub states
-    come back without unpickling anything else. After loading it logs which
+    training, is read under the toolbox's loading policy (see
+    :mod:`samref.utils.safe_load`): the checkpoints it writes hold tensors
+    and plain data only (:class:`PortableCheckpointHook`), so optimizer,
+    scheduler and message-hub states come back without unpickling anything
+    else, and a checkpoint of another mmengine project loads its weights
+    only with ``drop_foreign_objects``. After loading it logs which
     weights were new, unexpected or of another shape, by module (e.g. the
     refiners, when SAM-REF starts from a SAM checkpoint); a checkpoint that
     provides less than half of the model's weights is an error, and with
@@ -82,12 +84,23 @@ class SafeLoadRunner(Runner):
         strict_load (bool): Fail when a loaded checkpoint differs from the
             model in any key or shape. Defaults to False; a config sets it
             with ``strict_load = True``.
+        drop_foreign_objects (bool): Load checkpoints that hold objects
+            beyond tensors and plain data (numpy values, history buffers of
+            another mmengine project) with those objects replaced by inert
+            placeholders, instead of refusing them. Defaults to False; a
+            config sets it with ``drop_foreign_objects = True``, the tools
+            with ``--drop-foreign-objects``.
         **kwargs: As for ``Runner``.
     """
 
-    def __init__(self, *args, strict_load: bool = False, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 strict_load: bool = False,
+                 drop_foreign_objects: bool = False,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.strict_load = strict_load
+        self.drop_foreign_objects = drop_foreign_objects
         for hook_type in (EmbeddingCheckHook, PortableCheckpointHook):
             if not any(isinstance(hook, hook_type) for hook in self.hooks):
                 self.register_hook(hook_type())
@@ -96,7 +109,7 @@ class SafeLoadRunner(Runner):
     def from_cfg(cls, cfg: Union[dict, Config,
                                  ConfigDict]) -> 'SafeLoadRunner':
         """Build the runner of a config (see ``Runner.from_cfg``), with its
-        ``strict_load`` setting.
+        ``strict_load`` and ``drop_foreign_objects`` settings.
 
         Args:
             cfg (dict | Config | ConfigDict): The config.
@@ -106,6 +119,8 @@ class SafeLoadRunner(Runner):
         """
         runner = super().from_cfg(cfg)
         runner.strict_load = bool(cfg.get('strict_load', False))
+        runner.drop_foreign_objects = bool(
+            cfg.get('drop_foreign_objects', False))
         return runner
 
     def load_checkpoint(self,
@@ -130,7 +145,9 @@ class SafeLoadRunner(Runner):
             dict: The loaded checkpoint.
         """
         checkpoint = load_checkpoint_file(
-            resolve_checkpoint(filename), map_location=map_location)
+            resolve_checkpoint(filename),
+            map_location=map_location,
+            drop_foreign_objects=self.drop_foreign_objects)
         if not isinstance(checkpoint, dict):
             raise RuntimeError(f'{filename} holds no checkpoint dict')
         meta = checkpoint.get('meta')

@@ -1,16 +1,18 @@
 # Copyright (c) samref contributors. All rights reserved.
-from .checkpoint import (checkpoint_key_report, format_key_report,
-                         load_checkpoint_file, load_model_weights,
-                         load_tensor_file, resolve_checkpoint,
-                         safe_checkpoint_globals)
 from .dist import prepare_cpu_distributed, release_process_group
+from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, read_image,
+                          read_image_size)
+from .safe_load import (ForeignObject, load_checkpoint_file, load_tensor_file,
+                        resolve_checkpoint, save_tensor_file)
 from .torchvision_fallback import (import_segment_anything,
                                    torchvision_available)
+from .weights import (checkpoint_key_report, format_key_report,
+                      load_model_weights)
 
 __all__ = [
-    'import_segment_anything', 'torchvision_available',
-    'checkpoint_key_report', 'format_key_report', 'load_checkpoint_file',
-    'load_model_weights', 'load_tensor_file', 'resolve_checkpoint',
-    'safe_checkpoint_globals', 'prepare_cpu_distributed',
-    'release_process_group'
+    'import_segment_anything', 'torchvision_available', 'ForeignObject',
+    'load_checkpoint_file', 'load_tensor_file', 'save_tensor_file',
+    'resolve_checkpoint', 'checkpoint_key_report', 'format_key_report',
+    'load_model_weights', 'MAX_IMAGE_PIXELS', 'ImageFileError', 'read_image',
+    'read_image_size', 'prepare_cpu_distributed', 'release_process_group'
 ]

@@ -34,6 +34,11 @@ def test_predictor_rejects_bad_input(tiny_sam):
         predictor.predict([(1, 1), (2, 2)], [1])
     out = predictor.predict([(11, 7)], [0])
     assert out['mask'].shape == (8, 12)
+    limited = InteractivePredictor(tiny_sam, max_pixels=8 * 12 - 1)
+    with pytest.raises(ValueError, match='8 x 12 pixels is larger than the '
+                       'limit of 95 pixels'):
+        limited.set_image(np.zeros((8, 12, 3), np.uint8))
+    assert limited.image_features is None
 
 
 @pytest.fixture(scope='module')

@@ -27,7 +27,7 @@ import samref  # noqa: F401 - registers the datasets and transforms
 IMG_HW = (9, 12)
 
 PIPELINE = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPixelLimit'),
     dict(type='LoadObjectMasks'),
     dict(
         type='Resize',

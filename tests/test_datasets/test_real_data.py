@@ -24,7 +24,7 @@ needs_coco_mval = pytest.mark.skipif(
 # Without Resize: masks stay at the original size either way, and reading
 # 50 images is faster this way.
 LOAD = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPixelLimit'),
     dict(type='LoadObjectMasks'),
     dict(type='PackInteractiveInputs'),
 ]

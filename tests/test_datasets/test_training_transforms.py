@@ -20,7 +20,7 @@ from samref.datasets.transforms import (LoadObjectMasks, ObjectMaskToSegMap,
 
 H, W = 9, 12
 LOAD = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPixelLimit'),
     dict(type='SampleObject'),
     dict(type='LoadObjectMasks'),
     dict(type='ObjectMaskToSegMap'),
@@ -306,7 +306,7 @@ def check_skipped(skip_log, n, *names):
 
 def test_skip_corrupt_image(layout, skip_log):
     bad = layout.garbage('img/bad.jpg')
-    transform = SkipBadSample([dict(type='LoadImageFromFile')])
+    transform = SkipBadSample([dict(type='LoadImageWithPixelLimit')])
     assert transform(dict(img_path=str(bad))) is None
     check_skipped(skip_log, 1, bad)
     assert transform(dict(img_path=str(layout.root / 'none.jpg'))) is None
@@ -353,7 +353,7 @@ def test_programming_errors_propagate(layout, skip_log):
 
     for error in (KeyError('objects'), TypeError('bug'), KeyboardInterrupt()):
         transform = SkipBadSample(
-            [dict(type='LoadImageFromFile'), raise_(error)])
+            [dict(type='LoadImageWithPixelLimit'), raise_(error)])
         with pytest.raises(type(error)):
             transform(dict(img_path=img))
     with pytest.raises(KeyError):  # LoadObjectMasks without objects

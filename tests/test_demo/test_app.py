@@ -10,6 +10,7 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
+from malicious_files import png_pixel_bomb, png_text_bomb
 from samref.apis import init_model
 from testing_utils import CONFIG_DIR, REPO_ROOT
 
@@ -129,7 +130,7 @@ def test_bad_input_gets_a_message(app_module, example, tmp_path):
     text = tmp_path / 'notes.png'
     text.write_text('not a picture')
     (session, _, status, *_), = list(app.load(str(text), None))
-    assert session is None and 'notes.png is not an image' in status
+    assert session is None and 'notes.png: no readable PNG, JPEG' in status
     huge = tmp_path / 'huge.png'
     mmcv.imwrite(np.zeros((8, 5000), np.uint8), str(huge))
     (session, _, status, *_), = list(app.load(str(huge), None))
@@ -140,6 +141,36 @@ def test_bad_input_gets_a_message(app_module, example, tmp_path):
     status = app.click(session, 900, 10, True)[2]
     assert 'outside the 480 x 360' in status and not session.steps
     assert 'No mask to export' in app.export(session)[1]
+
+
+def test_upload_of_attack_files_gets_a_message(app_module, tmp_path):
+    """Every decoding failure of an upload becomes its message; formats
+    other than PNG, JPEG, BMP, TIFF and WebP are not even parsed."""
+    torch.manual_seed(0)
+    app = app_module.ClickApp(init_model(SAM_CONFIG), 'banner', [],
+                              str(tmp_path))
+    eps = tmp_path / 'figure.eps'
+    eps.write_text('%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n'
+                   'showpage\n')
+    empty = tmp_path / 'empty.png'
+    empty.write_bytes(b'')
+    cut = tmp_path / 'cut.png'
+    mmcv.imwrite(np.full((64, 64, 3), 7, np.uint8), str(cut))
+    cut.write_bytes(cut.read_bytes()[:80])
+    expected = {
+        png_text_bomb(tmp_path / 'text.png', b'zTXt'): 'text.png: no '
+        'readable PNG, JPEG, BMP, TIFF, WEBP image header (ValueError: '
+        'Decompressed',
+        png_text_bomb(tmp_path / 'icc.png', b'iCCP'): 'icc.png: no readable',
+        png_pixel_bomb(tmp_path / 'bomb.png', 9000, 9000): 'bomb.png is '
+        '9000 x 9000 pixels',
+        eps: 'figure.eps: no readable PNG',
+        empty: 'empty.png is an empty file',
+        cut: 'cut.png cannot be decoded',
+    }
+    for path, message in expected.items():
+        (session, _, status, *_), = list(app.load(str(path), None))
+        assert session is None and message in status, status
 
 
 def test_weights_banner_and_checkpoints(app_module, tmp_path):

@@ -3,7 +3,6 @@ import importlib.util
 import json
 import logging
 import os
-import pickle
 
 import pytest
 import torch
@@ -16,6 +15,7 @@ from malicious_files import TENSOR_ATTACKS
 from samref.apis import init_model
 from samref.datasets import LoadImageEmbedding, make_shapes_dataset
 from samref.engine import EmbeddingCache
+from samref.utils import load_tensor_file, save_tensor_file
 from testing_utils import (CONFIG_DIR, NO_VALIDATION, REPO_ROOT,
                            build_from_config)
 
@@ -52,7 +52,7 @@ def test_cache_knows_the_encoder_output_shape(tmp_path, encoder):
 
 
 def truncated(path, marker):
-    torch.save(torch.randn(EMBEDDING_SHAPE), path)
+    save_tensor_file(torch.randn(EMBEDDING_SHAPE), str(path))
     path.write_bytes(path.read_bytes()[:2000])
 
 
@@ -61,11 +61,12 @@ def garbage(path, marker):
 
 
 def wrong_shape(path, marker):
-    torch.save(torch.randn(EMBEDDING_SHAPE[1:]), path)
+    save_tensor_file(torch.randn(EMBEDDING_SHAPE[1:]), str(path))
 
 
 def integers(path, marker):
-    torch.save(torch.zeros(EMBEDDING_SHAPE, dtype=torch.int64), path)
+    save_tensor_file(torch.zeros(EMBEDDING_SHAPE, dtype=torch.int64),
+                     str(path))
 
 
 def getattr_attack(path, marker):
@@ -76,8 +77,13 @@ def reduce_attack(path, marker):
     TENSOR_ATTACKS['reduce'](path, marker)
 
 
+def case_twin_attack(path, marker):
+    TENSOR_ATTACKS['case_twin'](path, marker)
+
+
 @pytest.mark.parametrize('writer', [
-    truncated, garbage, wrong_shape, integers, getattr_attack, reduce_attack
+    truncated, garbage, wrong_shape, integers, getattr_attack, reduce_attack,
+    case_twin_attack
 ])
 def test_unusable_cache_entry_is_a_miss(tmp_path, encoder, warnings_log,
                                         writer):
@@ -97,22 +103,39 @@ def test_unusable_cache_entry_is_a_miss(tmp_path, encoder, warnings_log,
     assert cache.hits == 1
 
 
+def test_old_pickled_cache_entry_is_a_miss_and_never_read(
+        tmp_path, encoder, warnings_log):
+    """An entry of the earlier ``.pt`` format, even one that carries code,
+    is reported, recomputed and stored as safetensors."""
+    marker = tmp_path / 'code_ran'
+    cache = EmbeddingCache(str(tmp_path / 'cache'), encoder)
+    inputs = torch.randn(1, 3, 256, 256)
+    old = cache.path(inputs)[:-len('.safetensors')] + '.pt'
+    TENSOR_ATTACKS['reduce'](type(tmp_path)(old), marker)
+    assert cache.get(inputs) is None
+    assert any(old in r.getMessage() and 'earlier pickle format' in
+               r.getMessage() for r in warnings_log)
+    assert not marker.exists()
+    cache.put(inputs, torch.ones(EMBEDDING_SHAPE))
+    assert cache.get(inputs) is not None and cache.hits == 1
+
+
 def packed_sample(img_path):
     sample = SegDataSample()
     sample.set_metainfo(dict(img_path=img_path, img_shape=(16, 16)))
     return dict(data_samples=sample)
 
 
-def write_embedding_folder(folder, tensor_writer):
+def write_embedding_folder(folder, tensor_writer, name='a.safetensors'):
     folder.mkdir()
     (folder / 'index.json').write_text(
         json.dumps(
             dict(
                 meta=dict(encoder='x', input_size=256),
                 files={'a.jpg': {
-                    'orig': dict(file='a.pt', img_shape=[16, 16])
+                    'orig': dict(file=name, img_shape=[16, 16])
                 }})))
-    tensor_writer(folder / 'a.pt')
+    tensor_writer(folder / name)
     return LoadImageEmbedding(str(folder))
 
 
@@ -122,7 +145,19 @@ def test_embedding_file_that_carries_code_is_refused(tmp_path, attack):
     load = write_embedding_folder(
         tmp_path / 'embeddings',
         lambda path: TENSOR_ATTACKS[attack](path, marker))
-    with pytest.raises(pickle.UnpicklingError, match='a.pt'):
+    with pytest.raises(RuntimeError,
+                       match='a.safetensors: it is not a safetensors'):
+        load(packed_sample('a.jpg'))
+    assert not marker.exists()
+
+
+def test_embedding_folder_of_the_pickle_format_is_refused(tmp_path):
+    marker = tmp_path / 'code_ran'
+    load = write_embedding_folder(
+        tmp_path / 'embeddings',
+        lambda path: TENSOR_ATTACKS['reduce'](path, marker), name='a.pt')
+    with pytest.raises(ValueError,
+                       match='a.pt is in the earlier pickle format.*extract'):
         load(packed_sample('a.jpg'))
     assert not marker.exists()
 
@@ -130,12 +165,13 @@ def test_embedding_file_that_carries_code_is_refused(tmp_path, attack):
 def test_embedding_file_of_wrong_shape_is_named(tmp_path):
     load = write_embedding_folder(
         tmp_path / 'embeddings',
-        lambda path: torch.save(torch.zeros(256, 16), path))
-    with pytest.raises(ValueError, match=r'a.pt holds .* \(256, 16\)'):
+        lambda path: save_tensor_file(torch.zeros(256, 16), str(path)))
+    with pytest.raises(ValueError,
+                       match=r'a.safetensors holds .* \(256, 16\)'):
         load(packed_sample('a.jpg'))
     load = write_embedding_folder(
-        tmp_path / 'good', lambda path: torch.save(
-            torch.zeros(8, 2, 2).half(), path))
+        tmp_path / 'good',
+        lambda path: save_tensor_file(torch.zeros(8, 2, 2).half(), str(path)))
     results = load(packed_sample('a.jpg'))
     assert results['data_samples'].image_embeddings.dtype == torch.float32
 
@@ -179,7 +215,7 @@ def test_foreign_embeddings_are_never_used(tmp_path):
         return embedding_files(out)
 
     meta_one, files_one = extract(first)
-    tensors_one = {k: torch.load(out / f) for k, f in files_one.items()}
+    tensors_one = {k: load_tensor_file(out / f) for k, f in files_one.items()}
     # The second encoder into the same folder: its own files, not the
     # first encoder's, whatever the index says.
     meta_two, files_two = extract(second)
@@ -187,7 +223,7 @@ def test_foreign_embeddings_are_never_used(tmp_path):
     assert files_two.keys() == files_one.keys()
     assert not set(files_two.values()) & set(files_one.values())
     for key, name in files_two.items():
-        assert not torch.equal(torch.load(out / name), tensors_one[key])
+        assert not torch.equal(load_tensor_file(out / name), tensors_one[key])
     assert all((out / name).exists() for name in files_one.values())
 
     # Training with the first weights refuses the folder (now the second

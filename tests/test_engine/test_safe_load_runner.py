@@ -96,11 +96,11 @@ def trained(tmp_path):
     return tmp_path / 'run' / 'iter_2.pth', runner
 
 
-def test_toolbox_checkpoint_needs_no_global_beyond_the_allowlist(trained):
+def test_toolbox_checkpoint_needs_no_global_beyond_torch_defaults(trained):
     ckpt, _ = trained
     assert torch.serialization.get_unsafe_globals_in_checkpoint(
         str(ckpt)) == []
-    content = torch.load(ckpt, weights_only=True)  # after `import samref`
+    content = torch.load(ckpt, weights_only=True)  # nothing registered
     assert {'meta', 'state_dict', 'message_hub', 'optimizer',
             'param_schedulers'} <= set(content)
 
@@ -163,6 +163,40 @@ def test_resume_does_not_run_config_text(tmp_path, trained):
     runner.load_or_resume()
     assert runner.iter == 2
     assert not marker.exists()
+
+
+def test_foreign_checkpoint_loads_its_weights_only_with_the_opt_in(
+        tmp_path):
+    """A checkpoint of another mmengine project (numpy values, history
+    buffers) is refused, and its weights load with drop_foreign_objects."""
+    import numpy as np
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('foreign_project')
+    hub.update_scalar('train/loss', np.float32(0.25))
+    weights = ToyModel().state_dict()
+    ckpt = tmp_path / 'foreign.pth'
+    torch.save(
+        dict(state_dict=weights, meta=dict(seed=np.int64(3)),
+             message_hub=hub.state_dict()), ckpt)
+    runner = make_runner(tmp_path / 'refused', load_from=str(ckpt))
+    with pytest.raises(pickle.UnpicklingError,
+                       match='foreign.pth.*numpy values.*drop-foreign'):
+        runner.load_or_resume()
+    runner = make_runner(
+        tmp_path / 'opted', load_from=str(ckpt), drop_foreign_objects=True)
+    runner.load_or_resume()
+    torch.testing.assert_close(runner.model.linear.weight,
+                               weights['linear.weight'])
+    cfg = Config(
+        dict(
+            runner_type='SafeLoadRunner',
+            drop_foreign_objects=True,
+            model=dict(type='SafeLoadToyModel'),
+            work_dir=str(tmp_path / 'cfg'),
+            default_scope='mmseg',
+            experiment_name='drop_foreign_objects'))
+    MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
+    assert RUNNERS.build(cfg).drop_foreign_objects
 
 
 def test_checkpoint_of_another_model_is_an_error(tmp_path):

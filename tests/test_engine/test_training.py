@@ -15,6 +15,7 @@ from mmseg.registry import RUNNERS
 
 from samref.apis import init_model
 from samref.datasets import make_shapes_dataset
+from samref.utils import load_checkpoint_file, load_tensor_file
 from testing_utils import CONFIG_DIR, REPO_ROOT
 
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
@@ -98,7 +99,7 @@ def test_each_stage_trains_only_its_modules(shapes, tmp_path):
         'global_refiner', 'patch_refiner'
     }
     # SAM's weights are the stage-1 ones.
-    stage1_weights = torch.load(stage1, weights_only=False)['state_dict']
+    stage1_weights = load_checkpoint_file(stage1)['state_dict']
     for key, value in stage1_weights.items():
         assert torch.equal(after[key], value), key
 
@@ -180,7 +181,7 @@ def test_killed_run_resumes_at_its_iteration(shapes, tmp_path):
     assert not (work_dir / 'iter_6.pth').exists()
     # The checkpoint mmengine resumes from: the last one completely written.
     last_path = (work_dir / 'last_checkpoint').read_text().strip()
-    last = torch.load(last_path, weights_only=False)
+    last = load_checkpoint_file(last_path)
     resumed_from = last['meta']['iter']
     subprocess.run(
         command + ['--resume'], cwd=REPO_ROOT, check=True,
@@ -188,7 +189,7 @@ def test_killed_run_resumes_at_its_iteration(shapes, tmp_path):
     logs = sorted(work_dir.rglob('*.log'))
     assert re.search(rf'resumed epoch: 0, iter: {resumed_from}\b',
                      logs[-1].read_text())
-    final = torch.load(work_dir / 'iter_6.pth', weights_only=False)
+    final = load_checkpoint_file(work_dir / 'iter_6.pth')
     assert final['meta']['iter'] == 6
     # The optimizer went on from the saved state: AdamW's step counts add up.
     steps = [s['step'] for s in final['optimizer']['state'].values()]
@@ -218,14 +219,18 @@ def test_pre_extracted_embeddings_replace_the_encoder(shapes, tmp_path):
     assert all(set(views) == {'orig', 'flip-horizontal'}
                for views in index['files'].values())
     first = next(iter(index['files'].values()))['orig']['file']
-    tensor = torch.load(out / first, weights_only=True)
+    tensor = load_tensor_file(out / first)
     assert tensor.dtype == torch.float16 and tensor.shape == (128, 32, 32)
     # A second run finds every file and writes none again (resumable).
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.glob('*.pt')}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert len(mtimes) == 2 * len(index['files']) + 1  # views and index
     subprocess.run(tool, cwd=REPO_ROOT, check=True, capture_output=True,
                    timeout=300)
-    assert {p.name: p.stat().st_mtime_ns
-            for p in out.glob('*.pt')} == mtimes
+    embeddings = {
+        p.name: p.stat().st_mtime_ns
+        for p in out.glob('*.safetensors')
+    }
+    assert embeddings == {k: v for k, v in mtimes.items() if k != 'index.json'}
 
     overrides = options(shapes, tmp_path / 'with_embeddings')
     overrides['train_dataloader.dataset.pipeline.5.embedding_dir'] = str(out)

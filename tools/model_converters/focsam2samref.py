@@ -11,8 +11,11 @@ encoder), ``decode_head.*`` (the stage-1 mask decoder) and
 ``refine_head.*`` (the focus refiner). Every key is renamed to ours; the
 result must load strictly into ``--config``'s model, otherwise nothing is
 written and every key that was not mapped, is missing, is left over or has
-another shape is listed. The file is read weights-only, so it cannot run
-code. Evaluate the converted release with the colour order FocSAM used::
+another shape is listed. The file is read under the toolbox's loading
+policy, so it cannot run code; a release that holds numpy values or
+message-hub history buffers (an mmengine training checkpoint) converts with
+``--drop-foreign-objects``, which keeps its tensors and plain data.
+Evaluate the converted release with the colour order FocSAM used::
 
     python tools/test.py configs/focsam/focsam_vit-h_bgr-input.py DST \\
         --datasets grabcut berkeley davis sbd
@@ -172,13 +175,20 @@ def problems(model: torch.nn.Module, converted: Mapping[str, torch.Tensor],
     return {kind: keys for kind, keys in found.items() if keys}
 
 
-def convert(src: str, dst: str, config: str = DEFAULT_CONFIG) -> int:
+def convert(src: str,
+            dst: str,
+            config: str = DEFAULT_CONFIG,
+            drop_foreign_objects: bool = False) -> int:
     """Convert ``src`` into ``dst`` (written only when it loads strictly).
 
     Args:
         src (str): FocSAM checkpoint.
         dst (str): Output file.
         config (str): The FocSAM config it must load into.
+        drop_foreign_objects (bool): Replace objects beyond tensors and
+            plain data by inert placeholders instead of refusing the file
+            (see :func:`samref.utils.load_checkpoint_file`). Defaults to
+            False.
 
     Returns:
         int: The number of tensors written.
@@ -187,7 +197,8 @@ def convert(src: str, dst: str, config: str = DEFAULT_CONFIG) -> int:
         SystemExit: The file holds no state dict or does not fit the model;
             the message lists every offending key.
     """
-    checkpoint = load_checkpoint_file(src, map_location='cpu')
+    checkpoint = load_checkpoint_file(
+        src, map_location='cpu', drop_foreign_objects=drop_foreign_objects)
     state_dict = checkpoint.get('state_dict', checkpoint) \
         if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict) or not state_dict:
@@ -229,8 +240,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         default=DEFAULT_CONFIG,
         help='FocSAM config the result must load into strictly '
         '(default: configs/focsam/focsam_vit-h.py)')
+    parser.add_argument(
+        '--drop-foreign-objects',
+        action='store_true',
+        help='read a checkpoint that holds numpy values or other objects '
+        'beyond tensors and plain data, each replaced by an inert '
+        'placeholder (refused without it)')
     args = parser.parse_args(argv)
-    count = convert(args.src, args.dst, args.config)
+    count = convert(args.src, args.dst, args.config,
+                    args.drop_foreign_objects)
     print(f'{count} tensors written to {args.dst}; they load strictly into '
           f'{args.config}')
     return count

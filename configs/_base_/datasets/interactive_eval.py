@@ -3,7 +3,7 @@
 # PIL's bilinear filter (SamPredictor's resize), object masks stay at the
 # original size, 20 simulated clicks per object.
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageWithPixelLimit'),
     dict(type='LoadObjectMasks'),
     dict(
         type='Resize',

@@ -7,7 +7,7 @@ train_pipeline = [
     dict(
         type='SkipBadSample',
         transforms=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageWithPixelLimit'),
             dict(type='SampleObject'),
             dict(type='LoadObjectMasks'),
             dict(type='ObjectMaskToSegMap'),
@@ -39,7 +39,7 @@ test_dataloader = dict(
         data_root=shapes_root + '/val',
         dataset_name='Shapes',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadImageWithPixelLimit'),
             dict(type='LoadObjectMasks'),
             dict(
                 type='Resize',

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...utils.checkpoint import load_tensor_file
+from ...utils.safe_load import load_tensor_file
 
 INDEX_FILE = 'index.json'
 
@@ -44,8 +44,10 @@ class LoadImageEmbedding(BaseTransform):
     becomes ``data_samples.image_embeddings``; the model then skips its
     image encoder. Views are the resized image and its flips; pixel-level
     augmentations (photometric distortion) reach the refiners' image input
-    but not these embeddings. Each file is read as a plain tensor (nothing
-    in it can run code). :class:`SafeLoadRunner` checks the folder against
+    but not these embeddings. Each file is a safetensors file (a format
+    with no code path); a folder extracted in the earlier pickle format
+    (``.pt`` files) is refused with the advice to extract it again.
+    :class:`SafeLoadRunner` checks the folder against
     the model before training (``EmbeddingCheckHook``, added
     automatically): a folder made by another encoder or for another input
     size is refused.
@@ -88,7 +90,12 @@ class LoadImageEmbedding(BaseTransform):
                 f'{entry["img_shape"]}: the training resize must be the '
                 'extraction resize')
         path = osp.join(self.embedding_dir, entry['file'])
-        embedding = load_tensor_file(path, map_location='cpu')
+        if not path.endswith('.safetensors'):
+            raise ValueError(
+                f'{path} is in the earlier pickle format, which is not '
+                'read; extract the embeddings again with '
+                'tools/extract_embeddings.py')
+        embedding = load_tensor_file(path)
         if embedding.ndim != 3 or not embedding.is_floating_point():
             raise ValueError(
                 f'{path} holds a {embedding.dtype} tensor of shape '

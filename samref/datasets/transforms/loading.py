@@ -1,10 +1,12 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
-from mmcv.transforms import BaseTransform
+from mmcv.transforms import BaseTransform, LoadImageFromFile
+from mmengine import fileio
 from mmseg.registry import TRANSFORMS
 
+from ...utils.image_files import MAX_IMAGE_PIXELS, decode_image
 from ..mask_formats import (ANNOTATION_DECODERS, MaskFileError, decode_mask,
                             read_raw_mask)
 
@@ -47,11 +49,73 @@ def load_object_mask(obj: dict, raw: Dict[str, np.ndarray]) -> np.ndarray:
 
 
 @TRANSFORMS.register_module()
+class LoadImageWithPixelLimit(LoadImageFromFile):
+    """mmcv's ``LoadImageFromFile`` that checks the image's size before
+    decoding it.
+
+    The width and height are read from the file's header; an image of more
+    than ``max_pixels`` pixels, an empty file or one no reader knows is
+    refused with an :class:`~samref.utils.ImageFileError` (a ``ValueError``)
+    that names the file, before a decoder allocates anything: a small
+    compressed file can declare gigabytes of pixels. Everything else is
+    mmcv's transform (``color_type``, ``imdecode_backend``,
+    ``backend_args``, ``ignore_empty``, ``to_float32``).
+
+    Args:
+        max_pixels (int): The most pixels an image may have. Defaults to
+            :data:`~samref.utils.MAX_IMAGE_PIXELS` (2**26, e.g. 8192 x
+            8192).
+        **kwargs: As for ``LoadImageFromFile``.
+    """
+
+    def __init__(self, max_pixels: int = MAX_IMAGE_PIXELS, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.max_pixels = max_pixels
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Load the image of ``results['img_path']``.
+
+        Args:
+            results (dict): The pipeline's results.
+
+        Returns:
+            dict | None: With ``img``, ``img_shape`` and ``ori_shape``;
+            None for an unreadable file when ``ignore_empty``.
+        """
+        filename = results['img_path']
+        try:
+            if self.file_client_args is not None:
+                content = fileio.FileClient.infer_client(
+                    self.file_client_args, filename).get(filename)
+            else:
+                content = fileio.get(filename, backend_args=self.backend_args)
+            img = decode_image(
+                content,
+                filename,
+                self.max_pixels,
+                flag=self.color_type,
+                backend=self.imdecode_backend)
+        except Exception:
+            if self.ignore_empty:
+                return None
+            raise
+        if self.to_float32:
+            img = img.astype(np.float32)
+        results['img'] = img
+        results['img_shape'] = img.shape[:2]
+        results['ori_shape'] = img.shape[:2]
+        return results
+
+    def __repr__(self) -> str:
+        return f'{super().__repr__()[:-1]}, max_pixels={self.max_pixels})'
+
+
+@TRANSFORMS.register_module()
 class LoadObjectMasks(BaseTransform):
     """Read and decode the masks of all objects of an image.
 
     Required keys: ``objects`` (from an ``InteractiveSegDataset``),
-    ``img_path`` and ``ori_shape`` (from ``LoadImageFromFile``).
+    ``img_path`` and ``ori_shape`` (from ``LoadImageWithPixelLimit``).
 
     Added keys: ``gt_object_masks``, a ``K x H x W`` int8 array with 1 for
     the object, 0 for background and -1 for ignored pixels, at the original

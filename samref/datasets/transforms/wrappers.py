@@ -13,9 +13,10 @@ class SkipBadSample(BaseTransform):
     long training run survives a few broken files.
 
     Bad data is what the errors of :attr:`BAD_DATA_ERRORS` report: a
-    missing or unreadable image (``OSError``, the ``AssertionError`` of
-    mmcv's ``LoadImageFromFile``), a missing mask or folder
-    (``DatasetLayoutError``), a broken, empty or wrongly sized mask or
+    missing, unreadable or too large image (``OSError``, the
+    ``ImageFileError`` of ``LoadImageWithPixelLimit``, the
+    ``AssertionError`` of mmcv's ``LoadImageFromFile``), a missing mask or
+    folder (``DatasetLayoutError``), a broken, empty or wrongly sized mask or
     annotation (``MaskFileError``, pycocotools errors, which
     ``LoadObjectMasks`` reports as ``MaskFileError``) and other
     ``ValueError``. The sample is logged as a warning naming its image and
