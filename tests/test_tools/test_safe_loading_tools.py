@@ -115,8 +115,8 @@ def run_entry_points(tmp_path, pairs):
 
 def test_every_checkpoint_loader_refuses_process_attacks(tmp_path):
     """The numpy pointer, the case-twin pickle and the deflate bomb, fed to
-    each tool and function that loads a checkpoint, in one process that
-    must end normally: each is refused naming the file, no marker appears,
+    each tool and function that loads a checkpoint (and a list nested
+    100000 deep to ``--resume``), in one process that must end normally: each is refused naming the file, no marker appears,
     no output is written and the process does not grow by the bomb."""
     weights = {'weight': torch.ones(2)}
     megabytes = 512
@@ -128,10 +128,12 @@ def test_every_checkpoint_loader_refuses_process_attacks(tmp_path):
         'deflate_bomb': PROCESS_ATTACKS['deflate_bomb'](
             tmp_path / 'bomb.pth', None, weights, megabytes),
     }
+    # mmengine's resume walks what it loads recursively.
+    deep = PROCESS_ATTACKS['nesting'](tmp_path / 'deep.pth', None, weights)
     reports, grown = run_entry_points(
         tmp_path, [(entry, path) for entry in CHECKPOINT_ENTRIES
-                   for path in files.values()])
-    assert len(reports) == len(CHECKPOINT_ENTRIES) * len(files)
+                   for path in files.values()] + [('train_resume', deep)])
+    assert len(reports) == len(CHECKPOINT_ENTRIES) * len(files) + 1
     for report in reports:
         assert report['error'] is not None, report
         assert f'Refused to load {report["file"]}' in report['error'], report
