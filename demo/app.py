@@ -259,6 +259,7 @@ class ClickApp:
                  examples: Sequence[str] = (),
                  export_dir: Optional[str] = None) -> None:
         self.model = model
+        model.time_stages = True  # the timing line shows each stage
         self.banner = banner
         self.examples = list(examples)
         self.export_dir = export_dir or tempfile.mkdtemp(prefix='samref_app_')
@@ -396,14 +397,13 @@ class ClickApp:
         yield (session, image, f'Encoding {osp.basename(path)} '
                f'({image.shape[1]} x {image.shape[0]})...', None, '')
         predictor = InteractivePredictor(self.model)
-        start = time.perf_counter()
         try:
             predictor.set_image(image, channel_order='rgb')
         except ValueError as error:
             yield self.outputs(session, f'⚠️ {error}')
             return
         session = Session(predictor, image, osp.basename(path),
-                          time.perf_counter() - start)
+                          predictor.encode_time)
         yield self.outputs(session)
 
     def click(self, session: Optional[Session], x: float, y: float,

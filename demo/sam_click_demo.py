@@ -147,10 +147,9 @@ def main(argv: Optional[List[str]] = None) -> str:
               'checkpoints/sam_vit_b_01ec64.pth')
     model = init_model(args.config, args.checkpoint, device=args.device)
     predictor = InteractivePredictor(model)
-    start = time.perf_counter()
     predictor.set_image(image)
     print(f'image {image.shape[1]}x{image.shape[0]} encoded in '
-          f'{time.perf_counter() - start:.2f} s')
+          f'{predictor.encode_time:.2f} s')
     rgb = mmcv.bgr2rgb(image)
     mask_color = pick_mask_color(rgb, truth)
     panels, result = [], None

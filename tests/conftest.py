@@ -12,6 +12,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'browser: drives headless Chromium (skipped without it; '
         '`make test-browser`)')
+    config.addinivalue_line(
+        'markers', 'cuda: needs an NVIDIA GPU (skipped without one; '
+        '`make test-gpu`)')
+
+
+def pytest_collection_modifyitems(config: pytest.Config,
+                                  items: list) -> None:
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason='needs an NVIDIA GPU (torch.cuda.'
+                            'is_available() is False); `make test-gpu` '
+                            'runs these on a GPU machine')
+    for item in items:
+        if 'cuda' in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 """Train a model (mmseg-style script).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+        [--amp-dtype bfloat16]
     bash tools/dist_train.sh CONFIG GPUS [train.py options]
 """
 import argparse
@@ -42,7 +43,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp',
         action='store_true',
-        help='mixed-precision training (needs a GPU)')
+        help='mixed-precision training (needs a GPU): the whole model, '
+        'refiners included, under autocast')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=['float16', 'bfloat16'],
+        default='float16',
+        help='precision of --amp (default float16, with a dynamic loss '
+        'scale; bfloat16 where the GPU has it)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -76,6 +84,7 @@ def main() -> None:
         else:
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+            cfg.optim_wrapper.dtype = args.amp_dtype
     cfg.resume = args.resume
     if args.strict:
         cfg.strict_load = True

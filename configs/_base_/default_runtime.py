@@ -14,8 +14,10 @@ load_from = None
 resume = False
 runner_type = 'SafeLoadRunner'
 # Seeds numpy, torch and the dataloader workers: the training clicks are
-# drawn from these generators, so a seeded run repeats them.
-randomness = dict(seed=0)
+# drawn from these generators, so a seeded run repeats them. Each rank gets
+# seed + rank, so that the ranks of a distributed run draw different extra
+# clicks, refine steps and expand ratios instead of the same ones.
+randomness = dict(seed=0, diff_rank_seed=True)
 # SAM computes outputs that no loss of a stage uses (the IoU head, the
 # multimask tokens), so distributed training must allow parameters without
 # gradient.

@@ -14,6 +14,7 @@ from torch import Tensor
 from ..models.segmentors import BaseInteractiveSegmentor
 from ..utils.image_files import MAX_IMAGE_PIXELS
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
+from ..utils.timer import timed
 from ..utils.weights import format_key_report, load_model_weights
 
 
@@ -79,8 +80,9 @@ class InteractivePredictor:
 
     The image is resized so its long side equals the model input size, with
     PIL's bilinear filter (the resize ``SamPredictor`` applies), normalised
-    and padded by the model's data preprocessor, and encoded once; each call
-    of :meth:`predict` then costs one interaction.
+    and padded by the model's data preprocessor, and encoded once (its
+    seconds in :attr:`encode_time`, the GPU synchronised); each call of
+    :meth:`predict` then costs one interaction.
 
     Args:
         model (BaseInteractiveSegmentor): The model, e.g. from
@@ -109,6 +111,7 @@ class InteractivePredictor:
         ])
         self.image_features: Optional[Dict[str, Tensor]] = None
         self.metainfo: dict = {}
+        self.encode_time = 0.0
 
     @torch.no_grad()
     def set_image(self, image: np.ndarray, channel_order: str = 'bgr') -> None:
@@ -145,13 +148,17 @@ class InteractivePredictor:
                              f'{channel_order!r}')
         if channel_order == 'rgb':
             image = np.ascontiguousarray(image[..., ::-1])
-        packed = self.pipeline(dict(img=image))
-        data = self.model.data_preprocessor(
-            dict(
-                inputs=[packed['inputs']],
-                data_samples=[packed['data_samples']]), False)
-        self.metainfo = data['data_samples'][0].metainfo
-        self.image_features = self.model.encode_image(data['inputs'])
+        times: Dict[str, float] = {}
+        device = next(self.model.parameters()).device
+        with timed(times, 'encode', device):
+            packed = self.pipeline(dict(img=image))
+            data = self.model.data_preprocessor(
+                dict(
+                    inputs=[packed['inputs']],
+                    data_samples=[packed['data_samples']]), False)
+            self.metainfo = data['data_samples'][0].metainfo
+            self.image_features = self.model.encode_image(data['inputs'])
+        self.encode_time = times['encode']
 
     @torch.no_grad()
     def predict(self,

@@ -135,8 +135,9 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     Returns:
         dict: ``encode`` seconds, ``clicks`` (seconds per click of
         ``interact``), ``stage_times`` (summed seconds per stage the model
-        reports), ``branches`` (per click, when the model reports them) and
-        ``spc`` (encoding amortised over the clicks, the paper's SPC).
+        reports, its stages timed with :meth:`timing_stages`), ``branches``
+        (per click, when the model reports them) and ``spc`` (encoding
+        amortised over the clicks, the paper's SPC).
     """
     device = model_device(model)
     size = model.input_size
@@ -158,10 +159,12 @@ def measure_interaction(model: BaseInteractiveSegmentor,
         points.append([float(click.x), float(click.y)])
         labels.append(int(click.is_positive))
         start = time.perf_counter()
-        outputs = model.interact(features,
-                                 torch.tensor([points], device=device),
-                                 torch.tensor([labels], device=device),
-                                 outputs.get('logits'), outputs.get('state'))
+        with model.timing_stages():
+            outputs = model.interact(features,
+                                     torch.tensor([points], device=device),
+                                     torch.tensor([labels], device=device),
+                                     outputs.get('logits'),
+                                     outputs.get('state'))
         synchronize(device)
         clicks.append(time.perf_counter() - start)
         for name, seconds in outputs.get('stage_times', {}).items():

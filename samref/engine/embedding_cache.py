@@ -113,11 +113,15 @@ class EmbeddingCache:
         """The file of the entry for a model input."""
         return osp.join(self.folder, tensor_digest(inputs) + '.safetensors')
 
-    def get(self, inputs: torch.Tensor) -> Optional[torch.Tensor]:
+    def get(self,
+            inputs: torch.Tensor,
+            count: bool = True) -> Optional[torch.Tensor]:
         """The cached embedding of ``inputs``, or None.
 
         Args:
             inputs (torch.Tensor): The model input.
+            count (bool): Count the hit or miss (and report an unusable
+                entry). Defaults to True.
 
         Returns:
             torch.Tensor | None: The embedding, on the CPU.
@@ -128,30 +132,32 @@ class EmbeddingCache:
             if osp.isfile(old):
                 return self._reject(
                     old, 'it is in the earlier pickle format, which is not '
-                    'read')
-            self.misses += 1
+                    'read', count)
+            self.misses += count
             return None
         try:
             embedding = load_tensor_file(path)
         except RuntimeError as error:
-            return self._reject(path, str(error))
+            return self._reject(path, str(error), count)
         expected = self.output_shape(inputs)
         if tuple(embedding.shape) != expected or \
                 not embedding.is_floating_point():
             return self._reject(
                 path, f'it holds a {embedding.dtype} tensor of shape '
-                f'{tuple(embedding.shape)}, the encoder gives {expected}')
-        self.hits += 1
+                f'{tuple(embedding.shape)}, the encoder gives {expected}',
+                count)
+        self.hits += count
         return embedding
 
-    def _reject(self, path: str, reason: str) -> None:
+    def _reject(self, path: str, reason: str, count: bool) -> None:
         """Report an unusable entry and count it as a miss."""
-        print_log(
-            f'embedding cache entry {path} is not used and will be '
-            f'recomputed: {reason}',
-            logger='current',
-            level=logging.WARNING)
-        self.misses += 1
+        if count:
+            print_log(
+                f'embedding cache entry {path} is not used and will be '
+                f'recomputed: {reason}',
+                logger='current',
+                level=logging.WARNING)
+            self.misses += 1
         return None
 
     def put(self, inputs: torch.Tensor, embedding: torch.Tensor) -> None:

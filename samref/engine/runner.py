@@ -5,6 +5,7 @@ from typing import Callable, Optional, Union
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
 from mmseg.registry import RUNNERS
+from torch.utils.data import DataLoader
 
 from ..utils.dist import prepare_cpu_distributed
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
@@ -122,6 +123,36 @@ class SafeLoadRunner(Runner):
         runner.drop_foreign_objects = bool(
             cfg.get('drop_foreign_objects', False))
         return runner
+
+    def build_dataloader(self,
+                         dataloader: Union[DataLoader, dict],
+                         seed: Optional[int] = None,
+                         diff_rank_seed: bool = False) -> DataLoader:
+        """mmengine's dataloader, with the configured seed for the sampler.
+
+        With ``randomness.diff_rank_seed`` each rank draws its own clicks
+        and augmentations (seed + rank), and mmengine leaves the sampler's
+        seed to chance (synchronised across the ranks, different in every
+        run), so a seeded run would not repeat its data order. Here the
+        sampler gets ``randomness.seed``, the same on every rank, unless its
+        config names a seed.
+
+        Args:
+            dataloader (DataLoader | dict): A dataloader or its config.
+            seed (int, optional): The runner's seed (+ rank).
+            diff_rank_seed (bool): Whether ranks have different seeds.
+
+        Returns:
+            DataLoader: The dataloader.
+        """
+        sampler = dataloader.get('sampler') if isinstance(dataloader,
+                                                          dict) else None
+        base_seed = self._randomness_cfg.get('seed')
+        if diff_rank_seed and isinstance(sampler, dict) and \
+                'seed' not in sampler and base_seed is not None:
+            dataloader = dict(dataloader, sampler=dict(sampler,
+                                                       seed=base_seed))
+        return super().build_dataloader(dataloader, seed, diff_rank_seed)
 
     def load_checkpoint(self,
                         filename: str,

@@ -20,7 +20,8 @@ def synchronize(device: Optional[torch.device] = None) -> None:
 @contextmanager
 def timed(record: Dict[str, float],
           name: str,
-          device: Optional[torch.device] = None) -> Iterator[None]:
+          device: Optional[torch.device] = None,
+          enabled: bool = True) -> Iterator[None]:
     """Add the wall time of the block to ``record[name]``.
 
     Args:
@@ -28,7 +29,13 @@ def timed(record: Dict[str, float],
         name (str): The key to add to.
         device (torch.device, optional): Synchronised before and after the
             block when it is a GPU.
+        enabled (bool): Time the block. When False the block runs without
+            a synchronisation and nothing is recorded (a GPU keeps its
+            queue full where nobody reads the time). Defaults to True.
     """
+    if not enabled:
+        yield
+        return
     synchronize(device)
     start = time.perf_counter()
     try:

@@ -1,4 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
+import itertools
 import pickle
 
 import pytest
@@ -6,7 +7,7 @@ import torch
 from mmengine.config import Config
 from mmengine.model import BaseModel
 from mmengine.registry import init_default_scope
-from mmseg.registry import MODELS, RUNNERS
+from mmseg.registry import DATASETS, MODELS, RUNNERS
 from torch.utils.data import DataLoader
 
 from malicious_files import ATTACKS
@@ -75,6 +76,16 @@ def test_resume_restores_progress_and_optimizer(tmp_path):
     restored = resumed.optim_wrapper.optimizer.state_dict()['state']
     torch.testing.assert_close(restored[0]['momentum_buffer'],
                                momentum[0]['momentum_buffer'])
+
+
+@DATASETS.register_module(name='SafeLoadToyDataset', force=True)
+class ToyDataset(torch.utils.data.Dataset):
+
+    def __len__(self) -> int:
+        return 16
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.tensor([float(index), 1.0])
 
 
 class PlainRecord:
@@ -247,3 +258,32 @@ def test_embedding_check_is_always_registered(tmp_path):
     runner = make_runner(
         tmp_path / 'own', custom_hooks=[dict(type='EmbeddingCheckHook')])
     assert sum(isinstance(h, EmbeddingCheckHook) for h in runner.hooks) == 1
+
+
+def test_ranks_draw_apart_but_shuffle_alike_and_repeatably(tmp_path):
+    """With ``diff_rank_seed`` mmengine would seed the sampler at random
+    (another data order in every run); the runner gives it the configured
+    seed, and every other generator seed + rank."""
+    MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
+    cfg = Config(
+        dict(
+            runner_type='SafeLoadRunner',
+            model=dict(type='SafeLoadToyModel'),
+            work_dir=str(tmp_path),
+            train_dataloader=dict(
+                dataset=dict(type='SafeLoadToyDataset'),
+                sampler=dict(type='InfiniteSampler', shuffle=True),
+                batch_size=2,
+                num_workers=0),
+            train_cfg=dict(by_epoch=False, max_iters=1),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+            randomness=dict(seed=7, diff_rank_seed=True),
+            default_scope='mmseg',
+            experiment_name='diff_rank_seed'))
+    orders = []
+    for _ in range(2):
+        runner = RUNNERS.build(cfg)
+        sampler = runner.train_loop.dataloader.sampler
+        assert sampler.seed == 7 and runner.seed == 7  # rank 0: 7 + 0
+        orders.append(list(itertools.islice(iter(sampler), 8)))
+    assert orders[0] == orders[1]

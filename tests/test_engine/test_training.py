@@ -137,7 +137,7 @@ for key, value in sorted(model.named_parameters()):
     digest.update(key.encode() + value.detach().numpy().tobytes())
 with open(os.path.join(cfg.work_dir, f'rank{{dist.get_rank()}}.txt'),
           'w') as f:
-    f.write(digest.hexdigest())
+    f.write(f'{{digest.hexdigest()}} {{runner.seed}}')
 release_process_group()
 ''')
     work_dir = tmp_path / 'dist'
@@ -152,8 +152,12 @@ release_process_group()
                           text=True,
                           timeout=400)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    digests = [(work_dir / f'rank{r}.txt').read_text() for r in (0, 1)]
+    digests, seeds = zip(*((work_dir / f'rank{r}.txt').read_text().split()
+                           for r in (0, 1)))
     assert digests[0] == digests[1]
+    # Each rank draws its own clicks (seed + rank), DDP keeps the weights
+    # equal.
+    assert int(seeds[1]) == int(seeds[0]) + 1
     log = next(work_dir.rglob('*.log')).read_text()
     assert 'Distributed training: True' in log
 

@@ -158,14 +158,18 @@ def test_refines_once_at_the_second_click_then_reuses_the_embedding():
     hook = model.refiner.register_forward_hook(
         lambda module, args, out: calls.append(out))
     try:
-        predictor, outputs = click_through(model, CLICKS)
+        with model.timing_stages():
+            predictor, outputs = click_through(model, CLICKS)
     finally:
         hook.remove()
     assert len(calls) == 1
     assert [o['branch'] for o in outputs] == [['sam'], ['refine'], ['sam'],
-                                             ['sam']]
+                                              ['sam']]
     assert 'focus_refiner' in outputs[1]['stage_times']
     assert 'focus_refiner' not in outputs[2]['stage_times']
+    assert not model.time_stages  # restored after the block
+    # Without timing nothing is timed (nor synchronised).
+    assert all(not o['stage_times'] for o in click_through(model, CLICKS)[1])
     original = predictor.image_features['image_embeddings']
     assert torch.equal(outputs[0]['state']['image_embeddings'], original)
     for out in outputs[1:]:

@@ -8,6 +8,7 @@ from mmcv.ops import RoIAlign
 from samref.models.segmentors.samref import paste_window
 from samref.models.utils import (ChannelGroupNorm, RoICrop, click_disk_maps,
                                  select_patch_box)
+from samref.models.utils.channel_group_norm import channel_norm_keeping_layout
 
 
 def test_disks_are_drawn_at_the_click_with_the_radius():
@@ -64,13 +65,35 @@ def test_paste_window_changes_only_pixels_inside_the_window():
         2, 1).repeat_interleave(2, 2)  # 8 x 8, constant 2 x 2 blocks
     # Window of 8 x 8 input pixels at (8, 4), map stride 2: map pixels
     # whose centres lie inside: columns 4..7, rows 2..5.
-    paste_window(target, patch, torch.tensor([8.0, 4.0, 16.0, 12.0]), 2)
+    paste_window(target, patch, [8.0, 4.0, 16.0, 12.0], 2)
     changed = (target[0] != 0).nonzero()
     assert changed[:, 0].unique().tolist() == [2, 3, 4, 5]
     assert changed[:, 1].unique().tolist() == [4, 5, 6, 7]
     # Map pixel (2, 4) samples the patch's top-left 2 x 2 block.
     assert target[0, 2, 4] == 0 and target[0, 2, 5] == 1
     assert target[0, 5, 7] == 15
+
+
+@pytest.mark.parametrize('stride', [1, 4])
+def test_paste_window_takes_the_pixels_whose_centres_are_inside(stride):
+    """The window's pixels are found on the host (no device sync); they
+    are those whose centres lie in the window, clipped to the map, also
+    for windows on pixel centres and across the border."""
+    rng = np.random.default_rng(0)
+    size = 24
+    for _ in range(200):
+        x0, y0 = rng.uniform(-10, size * stride, 2).astype(np.float32)
+        if rng.random() < 0.3:  # on a pixel centre
+            x0 = np.float32((rng.integers(0, size) + 0.5) * stride)
+        w, h = rng.uniform(1, 12 * stride, 2).astype(np.float32)
+        box = [float(x0), float(y0), float(x0 + w), float(y0 + h)]
+        target = torch.zeros(1, size, size)
+        paste_window(target, torch.ones(1, 6, 6), box, stride)
+        centres = (torch.arange(size) + 0.5) * stride
+        inside_x = (centres >= box[0]) & (centres <= box[2])
+        inside_y = (centres >= box[1]) & (centres <= box[3])
+        expected = inside_y[:, None] & inside_x[None, :]
+        assert torch.equal(target[0] != 0, expected), box
 
 
 @pytest.mark.parametrize('scale', [1.0, 0.25])
@@ -109,3 +132,28 @@ def test_channel_group_norm_is_instance_norm_built_by_mmcv():
     # Each sample by its own statistics, in eval mode too.
     torch.testing.assert_close(norm.eval()(x[1:]), out[1:])
     assert out.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.bfloat16])
+def test_channel_norm_off_the_cpu_keeps_the_layout(dtype):
+    """Off the CPU (where CUDA's group norm would copy a channels-last
+    input to NCHW and back) the norm is computed in the input's layout:
+    same values, channels-last out, the input's precision."""
+    torch.manual_seed(0)
+    norm = ChannelGroupNorm(6)
+    norm.weight.data.normal_()
+    norm.bias.data.normal_()
+    x = (torch.randn(2, 6, 9, 7) * 3 + 1).to(dtype).contiguous(
+        memory_format=torch.channels_last)
+    out = channel_norm_keeping_layout(x, norm.weight, norm.bias, norm.eps)
+    assert out.dtype == dtype
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    torch.testing.assert_close(
+        out.float(), norm(x.float()), rtol=tolerance, atol=tolerance)
+    # The module takes that path for a device other than the CPU (the meta
+    # device stands in for a GPU here).
+    meta = norm.to('meta')(x.to('meta'))
+    assert meta.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.nn.GroupNorm(6, 6).to('meta')(x.to('meta')) \
+        .is_contiguous(memory_format=torch.channels_last)

@@ -24,6 +24,7 @@ from mmseg.structures import SegDataSample
 from terminaltables import AsciiTable
 
 from samref.apis import init_model, padded_input, synthetic_object
+from samref.utils.timer import synchronize
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,7 +40,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def make_batch(model, batch_size: int) -> dict:
-    """Random inputs with one synthetic object each."""
+    """Random inputs with one synthetic object each, on the model's
+    device."""
     inputs, samples = [], []
     for seed in range(batch_size):
         inputs.append(padded_input(model, seed)[0])
@@ -48,7 +50,7 @@ def make_batch(model, batch_size: int) -> dict:
         sample = SegDataSample(metainfo=dict(click_gamma=0.6))
         sample.gt_sem_seg = PixelData(
             data=torch.from_numpy(gt.astype(np.uint8))[None])
-        samples.append(sample)
+        samples.append(sample.to(inputs[-1].device))
     return dict(inputs=torch.stack(inputs), data_samples=samples)
 
 
@@ -61,8 +63,7 @@ def time_steps(model, optim_wrapper, batch: dict, steps: int) -> float:
         losses = model(**batch, mode='loss')
         loss = sum(v for k, v in losses.items() if k.startswith('loss'))
         optim_wrapper.update_params(loss)
-        if batch['inputs'].is_cuda:
-            torch.cuda.synchronize()
+        synchronize(batch['inputs'].device)
         if step:
             times.append(time.perf_counter() - start)
     return statistics.median(times)

@@ -300,9 +300,12 @@ class DynamicWindowBlock(nn.Module):
             chosen = windows[index]
             new_tokens = self.token_update(tokens[index],
                                            chosen.flatten(2).transpose(1, 2))
+            # Under autocast the updates may come out in another precision
+            # than the maps they go into (float32 norms, float16 convs).
             windows = windows.index_copy(
-                0, index, self.window_update(chosen, new_tokens))
-            tokens = tokens.index_copy(0, index, new_tokens)
+                0, index,
+                self.window_update(chosen, new_tokens).to(windows.dtype))
+            tokens = tokens.index_copy(0, index, new_tokens.to(tokens.dtype))
         x = self.unpartition(windows, batch, padded_h, padded_w)
         if self.shift:
             x = torch.roll(x, (size // 2, size // 2), dims=(2, 3))

@@ -109,9 +109,8 @@ class PatchDiffRefiner(BaseModule):
             dict[str, Tensor]: ``coarse``, ``error``, ``detail`` and
             ``logits``, all ``B x 1 x P x P`` in the window.
         """
-        rois = torch.cat(
-            [torch.arange(len(boxes), device=boxes.device,
-                          dtype=boxes.dtype)[:, None], boxes], dim=1)
+        # The crops read their boxes on the host: once for the three.
+        rois = [[float(i), *box] for i, box in enumerate(boxes.tolist())]
         coarse_patch = self.crop_map(coarse, rois)
         disks = click_disk_maps(points, labels, self.patch_size, boxes,
                                 self.disk_radius)

@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 from abc import ABCMeta, abstractmethod
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -62,6 +63,11 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
     ``points`` (``B x N x 2``, ``(x, y)``) and ``labels`` (``B x N``, 1 for a
     positive click, 0 for a negative one, -1 for padding).
 
+    :attr:`time_stages` (False by default; :meth:`timing_stages` sets it
+    for a block) makes :meth:`interact` report the seconds of its stages
+    (``stage_times``), each stage synchronised with the GPU; without it no
+    stage waits for the GPU, as in training.
+
     Args:
         input_size (int): Side of the square padded model input.
         data_preprocessor (dict, optional): Normalisation and padding of the
@@ -76,6 +82,20 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.input_size = input_size
+        self.time_stages = False
+
+    @contextmanager
+    def timing_stages(self, enabled: bool = True) -> Iterator[None]:
+        """Set :attr:`time_stages` within the block.
+
+        Args:
+            enabled (bool): Report ``stage_times``. Defaults to True.
+        """
+        previous, self.time_stages = self.time_stages, enabled
+        try:
+            yield
+        finally:
+            self.time_stages = previous
 
     @abstractmethod
     def encode_image(
@@ -122,7 +142,7 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
             ``'pred_logits'`` (square logits over the padded input at any
             resolution, to read the mask from instead of ``'logits'``),
             ``'state'``, ``'branch'`` (per sample) and ``'stage_times'``
-            (seconds per stage).
+            (seconds per stage, when :attr:`time_stages` is set).
         """
 
     @staticmethod

@@ -138,6 +138,7 @@ class FocSAM(SAM):
         """
         times: Dict[str, float] = {}
         device = points.device
+        timing = self.time_stages
         original = image_features['image_embeddings']
         batch = len(original)
         state = dict(state or {})
@@ -147,8 +148,10 @@ class FocSAM(SAM):
         count = (labels >= 0).sum(dim=1)
         # Training refines every sample at the interaction with gradient.
         due = ~refined & ((count > self.refine_step) | self.training)
-        if due.any():
-            with timed(times, 'coarse_decoder', device), torch.no_grad():
+        due_list = due.tolist()  # the one look of the host at the device
+        if any(due_list):
+            with timed(times, 'coarse_decoder', device, timing), \
+                    torch.no_grad():
                 coarse, token = self.coarse_decode(
                     original[due], points[due], labels[due],
                     None if prev_logits is None else prev_logits[due])
@@ -157,25 +160,27 @@ class FocSAM(SAM):
                 stored = state.get(name)
                 if stored is None:
                     stored = value.new_zeros((batch, ) + value.shape[1:])
-                state[name] = stored.index_put((due, ), value)
+                # Under autocast the stored and the new values may differ
+                # in precision.
+                state[name] = stored.index_put((due, ), value.to(stored))
             refined = refined | due
         # Inference refines once; training runs the refiner again with
         # gradients from the inputs it had.
         rerun = refined if self.training else due
-        if rerun.any():
-            with timed(times, 'focus_refiner', device):
+        if self.training or any(due_list):
+            with timed(times, 'focus_refiner', device, timing):
                 new = self.refiner(original[rerun],
                                    state['coarse_logits'][rerun],
                                    state['mask_token'][rerun],
                                    (self.input_size, self.input_size))
-            embeddings = embeddings.index_put((rerun, ), new)
-        with timed(times, 'sam', device):
+            embeddings = embeddings.index_put((rerun, ), new.to(embeddings))
+        with timed(times, 'sam', device, timing):
             outputs = super().interact(
                 dict(image_features, image_embeddings=embeddings), points,
                 labels, prev_logits)
         state.update(refined=refined, image_embeddings=embeddings)
         outputs.update(
-            branch=['refine' if d else 'sam' for d in due.tolist()],
+            branch=['refine' if d else 'sam' for d in due_list],
             state=state,
             clicks=dict(points=points, labels=labels),
             stage_times=times)

@@ -223,7 +223,10 @@ class SAM(BaseInteractiveSegmentor):
         if self.click_sampler is None:
             raise RuntimeError(f'{type(self).__name__} has no click_sampler'
                                ' in train_cfg, so it cannot train')
-        gt = torch.stack([s.gt_sem_seg.data for s in data_samples]).long()
+        # The data preprocessor moves the samples to the model's device; a
+        # batch built by hand (a benchmark) may leave them on the CPU.
+        gt = torch.stack([s.gt_sem_seg.data
+                          for s in data_samples]).long().to(inputs.device)
         gt[gt == 255] = -1
         stored = [s.get('image_embeddings') for s in data_samples]
         embeddings = torch.stack(stored).to(inputs) \

@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
+import math
 import warnings
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -181,7 +182,12 @@ class SAMRef(SAM):
 
     def run_refiner(self, refiner: torch.nn.Module, *args,
                     **kwargs) -> Dict[str, Tensor]:
-        """Run a refiner autocast to :attr:`inference_dtype`.
+        """Run a refiner in :attr:`inference_dtype`.
+
+        In float32 the refiner runs in the caller's precision: under the
+        optimizer wrapper's autocast (``--amp``) it trains in mixed
+        precision like the rest of the model. With ``refiner_dtype=
+        'bfloat16'`` at inference it runs autocast to bfloat16.
 
         Args:
             refiner (nn.Module): ``global_refiner`` or ``patch_refiner``.
@@ -191,10 +197,12 @@ class SAMRef(SAM):
             dict[str, Tensor]: Its outputs, in float32.
         """
         dtype = self.inference_dtype
-        device = next(refiner.parameters()).device
-        with torch.autocast(
-                device.type, dtype=dtype, enabled=dtype != torch.float32):
+        if dtype == torch.float32:
             outputs = refiner(*args, **kwargs)
+        else:
+            device = next(refiner.parameters()).device
+            with torch.autocast(device.type, dtype=dtype):
+                outputs = refiner(*args, **kwargs)
         return {name: value.float() for name, value in outputs.items()}
 
     def valid_map_size(self, inputs: Tensor) -> Tensor:
@@ -248,7 +256,8 @@ class SAMRef(SAM):
         """
         times: Dict[str, float] = {}
         device = points.device
-        with timed(times, 'sam', device):
+        timing = self.time_stages
+        with timed(times, 'sam', device, timing):
             sam_prev = None if prev_logits is None else resize_logits(
                 prev_logits, self.prompt_encoder.mask_input_size)
             sam = super().interact(image_features, points, labels,
@@ -262,12 +271,12 @@ class SAMRef(SAM):
             outputs.update(
                 logits=coarse, branch=['sam'] * len(coarse), state={})
             return outputs
-        with timed(times, 'global_diff', device):
+        with timed(times, 'global_diff', device, timing):
             disks = click_disk_maps(
                 points, labels, self.map_size,
                 whole_input_box(len(points), self.input_size, points),
                 self.disk_radius)
-            valid_sizes = image_features['valid_size']
+            valid_sizes = image_features['valid_size']  # on the CPU
             # One window for the batch: the union of the images.
             valid_size = tuple(valid_sizes.max(dim=0).values.tolist())
             global_out = self.run_refiner(
@@ -280,32 +289,39 @@ class SAMRef(SAM):
         logits = global_out['logits']
         error_area = (global_out['error'] > 0).flatten(1).sum(1)
         outputs['state'] = dict(error_area=error_area)
-        patch = torch.zeros(len(points), dtype=torch.bool, device=device)
-        with timed(times, 'selector', device):
+        with timed(times, 'selector', device, timing):
             if self.use_patch and (self.training or not self.use_selector):
                 # Training refines every window so that PatchDiff learns.
-                patch = torch.ones_like(patch)
+                selected = [True] * len(points)
             elif self.use_selector and prev_logits is not None and state:
-                patch = error_area > state['error_area']
-        outputs['branch'] = ['patch' if p else 'global' for p in patch]
+                selected = (error_area > state['error_area']).tolist()
+            else:
+                selected = [False] * len(points)
+        outputs['branch'] = ['patch' if s else 'global' for s in selected]
         outputs['logits'] = logits
-        if patch.any():
-            with timed(times, 'patch_diff', device):
+        if any(selected):
+            with timed(times, 'patch_diff', device, timing):
                 # The selector keeps the previous mask outside the window.
-                base = torch.where(patch[:, None, None, None],
-                                   prev_logits, logits) \
+                base = torch.where(
+                    torch.tensor(selected, device=device)[:, None, None,
+                                                          None],
+                    prev_logits, logits) \
                     if self.use_selector and not self.training else logits
                 (outputs['logits'], outputs['pred_logits'],
                  outputs['patch']) = self.refine_windows(
                      image_features['inputs'], global_out, base, points,
-                     labels, prev_logits, patch, valid_sizes)
+                     labels, prev_logits,
+                     [i for i, s in enumerate(selected) if s], valid_sizes)
         return outputs
 
     def refine_windows(self, inputs: Tensor, global_out: Dict[str, Tensor],
                        base: Tensor, points: Tensor, labels: Tensor,
-                       prev_logits: Optional[Tensor], selected: Tensor,
+                       prev_logits: Optional[Tensor], selected: List[int],
                        valid_sizes: Tensor) -> tuple:
         """Run PatchDiff on the selected samples and paste the windows.
+
+        The windows are chosen on the host (:func:`select_patch_box`), from
+        the masks and last clicks brought over in one transfer.
 
         Args:
             inputs (Tensor): Normalised, padded images.
@@ -315,27 +331,32 @@ class SAMRef(SAM):
             labels (Tensor): ``B x N`` labels.
             prev_logits (Tensor, optional): Previous logits (for the
                 changed region that locates the window).
-            selected (Tensor): ``B`` bool, samples to refine.
+            selected (list[int]): Batch indices of the samples to refine.
             valid_sizes (Tensor): ``B x 2`` ``(h, w)`` of the unpadded
-                images in map pixels; windows stay inside them.
+                images in map pixels, on the CPU; windows stay inside them.
 
         Returns:
             tuple: ``logits`` at ``S/4`` and ``pred_logits`` at ``S``, both
             with the windows pasted, and PatchDiff's outputs with the
             ``boxes`` and the batch ``index`` of the refined samples.
         """
-        index = selected.nonzero()[:, 0]
-        new_masks = (global_out['logits'][index, 0] > 0).cpu().numpy()
-        prev_masks = np.zeros_like(new_masks) if prev_logits is None else \
-            (prev_logits[index, 0] > 0).cpu().numpy()
-        last = self.last_clicks(points[index], labels[index]) / 4
-        boxes = points.new_tensor([
-            select_patch_box(new, prev, tuple(click), tuple(valid),
-                             self.patch_expand_ratio, self.patch_min_size)
+        index = torch.tensor(selected, device=base.device)
+        new_masks = global_out['logits'][index, 0] > 0
+        prev_masks = torch.zeros_like(new_masks) if prev_logits is None \
+            else prev_logits[index, 0] > 0
+        masks = torch.stack([new_masks, prev_masks]).cpu().numpy()
+        last = (self.last_clicks(points[index], labels[index]) /
+                4).cpu().numpy()
+        windows = [
+            [4 * v for v in select_patch_box(
+                new, prev, tuple(click), tuple(valid),
+                self.patch_expand_ratio, self.patch_min_size)]
             for new, prev, click, valid in zip(
-                new_masks, prev_masks,
-                last.cpu().numpy(), valid_sizes[index.cpu()].tolist())
-        ]) * 4
+                masks[0], masks[1], last, valid_sizes[selected].tolist())
+        ]
+        # The float32 values PatchDiff crops with, also on the host.
+        windows = np.asarray(windows, dtype=np.float32)
+        boxes = points.new_tensor(windows)
         out = self.run_refiner(self.patch_refiner, inputs[index],
                                global_out['features'][index],
                                global_out['logits'][index], points[index],
@@ -345,10 +366,10 @@ class SAMRef(SAM):
             base, (self.input_size, self.input_size),
             mode='bilinear',
             align_corners=False)
-        for row, sample in enumerate(index.tolist()):
+        for row, sample in enumerate(selected):
             for target, stride in ((logits, 4), (pred_logits, 1)):
-                paste_window(target[sample], out['logits'][row], boxes[row],
-                             stride)
+                paste_window(target[sample], out['logits'][row],
+                             windows[row].tolist(), stride)
         return logits, pred_logits, dict(out, boxes=boxes, index=index)
 
     @staticmethod
@@ -444,7 +465,7 @@ class SAMRef(SAM):
         return losses
 
 
-def paste_window(target: Tensor, patch: Tensor, box: Tensor,
+def paste_window(target: Tensor, patch: Tensor, box: Sequence[float],
                  stride: int) -> None:
     """Write a patch into the map pixels whose centres lie in its window.
 
@@ -455,22 +476,25 @@ def paste_window(target: Tensor, patch: Tensor, box: Tensor,
         target (Tensor): ``C x H x W`` map, each pixel ``stride`` input
             pixels wide; changed in place.
         patch (Tensor): ``C x P x P`` patch covering ``box``.
-        box (Tensor): ``(x0, y0, x1, y1)`` window in input pixels.
+        box (Sequence[float]): ``(x0, y0, x1, y1)`` window in input pixels
+            (numbers on the host, so that pasting needs no transfer).
         stride (int): Input pixels per map pixel.
     """
     height, width = target.shape[-2:]
-    x0, y0, x1, y1 = box.tolist()
-    cols = torch.arange(width, device=target.device) + 0.5
-    rows = torch.arange(height, device=target.device) + 0.5
-    cols = cols[(cols * stride >= x0) & (cols * stride <= x1)]
-    rows = rows[(rows * stride >= y0) & (rows * stride <= y1)]
-    if len(cols) == 0 or len(rows) == 0:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    # Map pixel i is in when its centre (i + 0.5) * stride is in the window.
+    left = max(0, math.ceil(x0 / stride - 0.5))
+    right = min(width - 1, math.floor(x1 / stride - 0.5))
+    top = max(0, math.ceil(y0 / stride - 0.5))
+    bottom = min(height - 1, math.floor(y1 / stride - 0.5))
+    if right < left or bottom < top:
         return
+    cols = torch.arange(left, right + 1, device=target.device) + 0.5
+    rows = torch.arange(top, bottom + 1, device=target.device) + 0.5
     grid_x = 2 * (cols * stride - x0) / (x1 - x0) - 1
     grid_y = 2 * (rows * stride - y0) / (y1 - y0) - 1
     grid = torch.stack(torch.meshgrid(grid_x, grid_y, indexing='xy'), -1)
-    left, top = int(cols[0] - 0.5), int(rows[0] - 0.5)
-    target[:, top:top + len(rows), left:left + len(cols)] = F.grid_sample(
+    target[:, top:bottom + 1, left:right + 1] = F.grid_sample(
         patch[None],
         grid[None].to(patch.dtype),
         mode='bilinear',

@@ -1,7 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
+import math
+
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.ops import ModulatedDeformConv2dPack, modulated_deform_conv2d
 from torch import Tensor
 
 
@@ -12,7 +14,8 @@ def sampled_modulated_deform_conv(x: Tensor, offset: Tensor, mask: Tensor,
     The same values as mmcv's kernel for stride 1, dilation 1, one group
     and one deformable group (mmcv's offset layout: ``dy, dx`` per kernel
     position, row-major; samples outside the input are 0), computed with
-    torch's multi-threaded operators instead of mmcv's CPU loop.
+    torch's operators: multi-threaded on the CPU (mmcv's CPU kernel is a
+    loop), one sampling and one matrix product on a GPU, in any precision.
 
     Args:
         x (Tensor): ``N x C x H x W`` input.
@@ -51,20 +54,23 @@ def sampled_modulated_deform_conv(x: Tensor, offset: Tensor, mask: Tensor,
         padding_mode='zeros',
         align_corners=True).view(batch, channels, num, out_h, out_w)
     sampled = sampled * mask.view(batch, 1, num, out_h, out_w)
-    out = weight.reshape(out_channels, channels * num) @ sampled.view(
-        batch, channels * num, out_h * out_w)
+    out = weight.reshape(out_channels, channels * num).to(
+        sampled.dtype) @ sampled.view(batch, channels * num, out_h * out_w)
     return out.view(batch, out_channels, out_h, out_w)
 
 
-class ModulatedDeformConv3x3(ModulatedDeformConv2dPack):
-    """mmcv's ``ModulatedDeformConv2dPack`` (DCNv2: offsets and modulation
-    from its own convolution) with a faster CPU path.
+class ModulatedDeformConv3x3(nn.Module):
+    """A modulated deformable convolution (DCNv2) whose offsets and
+    modulation come from its own convolution, computed with torch's
+    operators on every device.
 
-    Same parameters and state-dict keys as mmcv's module (``weight``,
-    ``conv_offset.*``). On a GPU mmcv's kernel runs; on the CPU, where that
-    kernel is a single-threaded loop, :func:`sampled_modulated_deform_conv`
-    gives the same values. Stride 1, dilation 1 and one (deformable) group,
-    as FocSAM uses it.
+    The same parameters, state-dict keys (``weight``, ``bias``,
+    ``conv_offset.*``), initialisation and values as mmcv's
+    ``ModulatedDeformConv2dPack`` (stride 1, dilation 1, one group and one
+    deformable group, as FocSAM uses it), without a compiled kernel:
+    :func:`sampled_modulated_deform_conv` runs on any device and in any
+    precision autocast picks (mmcv's CUDA kernel has no bfloat16 one), so
+    mmcv needs no CUDA build.
 
     Args:
         in_channels (int): Input channels.
@@ -78,12 +84,32 @@ class ModulatedDeformConv3x3(ModulatedDeformConv2dPack):
                  out_channels: int,
                  kernel_size: int = 3,
                  bias: bool = False) -> None:
-        super().__init__(
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = (kernel_size, kernel_size)
+        self.padding = kernel_size // 2
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        # Per kernel position: a (dy, dx) offset and a modulation.
+        self.conv_offset = nn.Conv2d(
             in_channels,
-            out_channels,
+            3 * kernel_size * kernel_size,
             kernel_size,
-            padding=kernel_size // 2,
-            bias=bias)
+            padding=self.padding)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """mmcv's initialisation: a uniform kernel (bound ``1 / sqrt(fan
+        in)``), a zero bias and zero offsets and modulation logits."""
+        bound = 1 / math.sqrt(self.in_channels * self.kernel_size[0] *
+                              self.kernel_size[1])
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         """Convolve.
@@ -97,14 +123,8 @@ class ModulatedDeformConv3x3(ModulatedDeformConv2dPack):
         out = self.conv_offset(x)
         dy_dx_first, dy_dx_second, mask = torch.chunk(out, 3, dim=1)
         offset = torch.cat((dy_dx_first, dy_dx_second), dim=1)
-        mask = mask.sigmoid()
-        if x.device.type != 'cpu':
-            return modulated_deform_conv2d(x, offset, mask, self.weight,
-                                           self.bias, self.stride,
-                                           self.padding, self.dilation,
-                                           self.groups, self.deform_groups)
-        out = sampled_modulated_deform_conv(x, offset, mask, self.weight,
-                                            self.padding[0])
+        out = sampled_modulated_deform_conv(x, offset, mask.sigmoid(),
+                                            self.weight, self.padding)
         if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1)
+            out = out + self.bias.view(1, -1, 1, 1).to(out.dtype)
         return out

@@ -1,28 +1,27 @@
 # Copyright (c) samref contributors. All rights reserved.
 import math
-from typing import Tuple
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmcv.ops import RoIAlign
 from torch import Tensor
 
 
 class RoICrop(nn.Module):
-    """Aligned, average RoIAlign with mmcv's adaptive sampling, fast on CPU.
+    """Aligned, average RoIAlign with mmcv's adaptive sampling, in torch's
+    operators on every device.
 
-    On CUDA it is ``mmcv.ops.RoIAlign(aligned=True)``. On the CPU, where
-    mmcv's kernel is a single-threaded loop (about 50 ms for a 64-channel
-    256 x 256 crop on 2 cores), the same samples are taken with
-    ``F.grid_sample`` and averaged with ``F.avg_pool2d``, which are
-    vectorised and multi-threaded (about 6 ms): each output bin averages a
-    ``ceil(roi_h / out_h) x ceil(roi_w / out_w)`` grid of bilinear samples at
-    the sub-bin centres, a sample is clamped to the map within one pixel of
-    it and is zero beyond. The two give the same values up to float
-    rounding (``tests/test_models/test_refiner_utils.py``). Either takes
-    maps in any memory format (mmcv's kernels read NCHW memory whatever the
-    strides say, so channels-last maps are made contiguous for them).
+    The values of ``mmcv.ops.RoIAlign(aligned=True)`` (up to float
+    rounding, ``tests/test_models/test_refiner_utils.py``) without a
+    compiled kernel, so mmcv needs no CUDA build: each output bin averages
+    a ``ceil(roi_h / out_h) x ceil(roi_w / out_w)`` grid of bilinear
+    samples at the sub-bin centres, a sample is clamped to the map within
+    one pixel of it and is zero beyond. The samples are taken with
+    ``F.grid_sample`` and averaged with ``F.avg_pool2d``, vectorised and
+    multi-threaded (on 2 CPU cores about 6 ms for a 64-channel 256 x 256
+    crop, against 50 ms for mmcv's CPU loop), on maps in any memory format
+    and precision.
 
     Args:
         output_size (tuple[int, int]): ``(h, w)`` of a crop.
@@ -34,24 +33,25 @@ class RoICrop(nn.Module):
         super().__init__()
         self.output_size = tuple(output_size)
         self.spatial_scale = spatial_scale
-        self.roi_align = RoIAlign(
-            self.output_size, spatial_scale=spatial_scale, aligned=True)
 
-    def forward(self, inputs: Tensor, rois: Tensor) -> Tensor:
+    def forward(self, inputs: Tensor,
+                rois: Union[Tensor, Sequence[Sequence[float]]]) -> Tensor:
         """Crop the boxes.
 
         Args:
             inputs (Tensor): ``B x C x H x W`` maps.
-            rois (Tensor): ``K x 5`` rows ``(batch index, x0, y0, x1, y1)``
-                in box units.
+            rois (Tensor | Sequence[Sequence[float]]): ``K x 5`` rows
+                ``(batch index, x0, y0, x1, y1)`` in box units. Each box
+                has its own number of samples per bin, so they are read on
+                the host: give them as numbers to crop several maps with
+                one read.
 
         Returns:
             Tensor: ``K x C x out_h x out_w`` crops.
         """
-        if inputs.is_cuda:
-            # mmcv's kernels read NCHW memory whatever the strides say.
-            return self.roi_align(inputs.contiguous(), rois)
-        return torch.cat([self._crop(inputs, roi) for roi in rois.tolist()])
+        if isinstance(rois, Tensor):
+            rois = rois.tolist()
+        return torch.cat([self._crop(inputs, roi) for roi in rois])
 
     def _crop(self, inputs: Tensor, roi: list) -> Tensor:
         height, width = inputs.shape[-2:]
@@ -81,11 +81,11 @@ class RoICrop(nn.Module):
             mode='bilinear',
             padding_mode='border',
             align_corners=True)
-        outside_y = (ys < -1) | (ys > height)
-        outside_x = (xs < -1) | (xs > width)
-        if outside_y.any() or outside_x.any():
-            inside = ~(outside_y[:, None] | outside_x[None, :])
-            samples = samples * inside.to(samples.dtype)
+        # Samples more than a pixel outside are zero (checked on the
+        # device: deciding on the host whether any is would wait for it).
+        inside = ((ys >= -1) & (ys <= height))[:, None] & \
+            ((xs >= -1) & (xs <= width))[None, :]
+        samples = samples * inside.to(samples.dtype)
         if grid_h == grid_w == 1:
             return samples
         return F.avg_pool2d(samples, (grid_h, grid_w))
