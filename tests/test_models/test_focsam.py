@@ -294,3 +294,8 @@ def test_deform_conv_cpu_path_is_mmcv_module_with_gradients():
     torch.testing.assert_close(ours, reference(x), atol=1e-5, rtol=1e-5)
     ours.square().sum().backward()
     assert conv.conv_offset.weight.grad.abs().sum() > 0
+
+
+def test_focal_loss_eps_is_float32_epsilon_as_focsam():
+    model = small_focsam()
+    assert model.losses['decoder'].eps == torch.finfo(torch.float32).eps

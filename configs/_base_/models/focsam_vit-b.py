@@ -25,5 +25,10 @@ model = dict(
     # and the click loss (PTL).
     frozen_modules=('image_encoder', 'prompt_encoder', 'mask_decoder'),
     losses=dict(
-        decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),
+        # eps: float32's machine epsilon, FocSAM's NFL default (ours is
+        # 1e-12); it caps log(pt + eps) of confidently wrong pixels.
+        decoder=dict(
+            type='NormalizedFocalLoss',
+            loss_name='loss_nfl',
+            eps=1.1920928955078125e-07),
         click=dict(type='ClickLoss', loss_name='loss_click')))
