@@ -299,3 +299,26 @@ def test_deform_conv_cpu_path_is_mmcv_module_with_gradients():
 def test_focal_loss_eps_is_float32_epsilon_as_focsam():
     model = small_focsam()
     assert model.losses['decoder'].eps == torch.finfo(torch.float32).eps
+
+
+def test_ground_truth_padding_is_background_in_the_loss():
+    # FocSAM pads the ground truth with 0: background, not ignored.
+    model = small_focsam().train()
+    image = torch.zeros(3, 256, 192, dtype=torch.uint8)  # padded to 256
+    gt = torch.zeros(1, 256, 192, dtype=torch.long)
+    gt[:, 60:160, 40:150] = 1
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    sample.gt_sem_seg = PixelData(data=gt)
+    data = model.data_preprocessor(
+        dict(inputs=[image], data_samples=[sample]), True)
+    targets = []
+    hook = model.losses['decoder'].register_forward_hook(
+        lambda module, args, out: targets.append(args[1]))
+    try:
+        model.loss(**data)
+    finally:
+        hook.remove()
+    target = targets[0][0, 0]
+    assert target.shape == (256, 256)
+    assert (target[:, 192:] == 0).all()
+    assert torch.equal(target[:, :192], gt[0])

@@ -6,6 +6,10 @@
 _base_ = ['./sam_vit-b.py']
 model = dict(
     type='FocSAM',
+    # FocSAM's code pads the ground truth with 0 (seg_pad_val=0): the
+    # padding to 1024 x 1024 is background for its losses and its click
+    # simulation (SAM and SAM-REF pad with 255, ignored).
+    data_preprocessor=dict(seg_pad_val=0),
     refiner=dict(
         type='FocSAMRefiner',
         embed_dims=256,
