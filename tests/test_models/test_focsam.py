@@ -322,3 +322,29 @@ def test_ground_truth_padding_is_background_in_the_loss():
     assert target.shape == (256, 256)
     assert (target[:, 192:] == 0).all()
     assert torch.equal(target[:, :192], gt[0])
+
+
+def test_deform_conv_starts_as_focsam_initialises_it():
+    # FocSAM: the offset/modulation convolution keeps PyTorch's default
+    # (uniform within 1 / sqrt(fan_in), fan_in = 256 x 9), the kernel is
+    # normal with std sqrt(2 / (fan_in + 256)) = 0.0280. mmcv's own init
+    # zeroes the former and draws the latter uniformly (std 0.0120).
+    torch.manual_seed(0)
+    model = small_focsam()
+    model.init_weights()  # the runner's call must keep them
+    bound = 1 / (256 * 9)**0.5
+    for block in model.refiner.blocks:
+        conv = block.window_update.deform_conv
+        kernel = conv.weight.detach().double().flatten()
+        assert kernel.mean().abs() < 1e-4
+        assert kernel.std().item() == pytest.approx((2 / 2560)**0.5,
+                                                    rel=0.01)
+        kurtosis = ((kernel - kernel.mean())**4).mean() / kernel.var()**2
+        assert kurtosis.item() == pytest.approx(3.0, abs=0.05)  # normal
+        offset_weight = conv.conv_offset.weight.detach().double()
+        assert offset_weight.abs().max() <= bound
+        assert offset_weight.std().item() == pytest.approx(bound / 3**0.5,
+                                                           rel=0.02)
+        offset_bias = conv.conv_offset.bias.detach()
+        assert offset_bias.abs().max() <= bound
+        assert (offset_bias != 0).all()
