@@ -226,6 +226,20 @@ def test_click_loss_matches_hand_values():
     assert loss.item() == pytest.approx(2.0 * 0.25 / 2)
 
 
+def test_click_loss_pools_the_valid_clicks_of_the_batch():
+    # FocSAM averages the squared errors over every valid click of the
+    # batch: one click with error 1 and three with error 0 give 1 / 4, not
+    # the mean of the per-sample means (1 + 0) / 2.
+    logits = torch.full((2, 1, 4, 4), 100.0)
+    logits[0] = -100.0  # p = 0 everywhere in sample 0
+    points = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]],
+                           [[0.0, 0.0], [3.0, 1.0], [2.0, 3.0]]])
+    labels = torch.tensor([[1, -1, -1], [1, 1, 1]])
+    assert ClickLoss()(logits, points, labels).item() == pytest.approx(0.25)
+    no_click = ClickLoss()(logits, points, torch.full_like(labels, -1))
+    assert no_click.item() == 0
+
+
 def test_stage_two_trains_only_the_refiner():
     model = small_focsam()
     model.train()
