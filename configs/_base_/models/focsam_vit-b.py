@@ -22,8 +22,12 @@ model = dict(
     # 0-based: the embedding is refined at the second click (K = 2).
     refine_step=1,
     # The refine click of a training sample: P(r) ~ refine_gamma^r over its
-    # simulated clicks (FocSAM: 0.6 for COCO).
-    train_cfg=dict(refine_gamma=0.6),
+    # simulated clicks; FocSAM's interact_params give 0.6 for COCO and 0.35
+    # for LVIS (the samples' source metainfo). As in FocSAM's code, the
+    # samples of one source in a batch share the number of extra clicks,
+    # the refine click and the focus box scaling of their simulation, and
+    # the gradient pass draws one scaling for the batch (FocSAM.loss).
+    train_cfg=dict(refine_gamma=0.6, refine_gamma_by_source=dict(lvis=0.35)),
     # Stage 2: everything of SAM frozen, only the refiner trains, with the
     # normalized focal loss of the decoder's logits on the refined embedding
     # and the click loss (PTL).
