@@ -8,7 +8,10 @@ model = dict(
     type='FocSAM',
     # FocSAM's code pads the ground truth with 0 (seg_pad_val=0): the
     # padding to 1024 x 1024 is background for its losses and its click
-    # simulation (SAM and SAM-REF pad with 255, ignored).
+    # simulation (SAM and SAM-REF pad with 255, ignored). Colour order is
+    # kept at RGB, as SAM's encoder was trained: FocSAM's code apparently
+    # fed BGR, which bgr_to_rgb=False reproduces (focsam_vit-h_bgr-input.py;
+    # train both stages and their embedding cache the same way).
     data_preprocessor=dict(seg_pad_val=0),
     refiner=dict(
         type='FocSAMRefiner',
@@ -18,6 +21,11 @@ model = dict(
         mlp_ratio=4.0,
         window_size=16,
         expand_ratio=1.4,
+        # In training the focus box's height and width scalings are drawn
+        # from this range once per simulated group and once for the
+        # gradient pass of a batch (FocSAM.loss). The deformable
+        # convolutions start as in FocSAM's code: PyTorch's default for the
+        # offset convolution, a normal kernel (std 0.028).
         train_expand_range=(1.0, 1.4)),
     # 0-based: the embedding is refined at the second click (K = 2).
     refine_step=1,
@@ -30,7 +38,8 @@ model = dict(
     train_cfg=dict(refine_gamma=0.6, refine_gamma_by_source=dict(lvis=0.35)),
     # Stage 2: everything of SAM frozen, only the refiner trains, with the
     # normalized focal loss of the decoder's logits on the refined embedding
-    # and the click loss (PTL).
+    # (averaged over the samples) and the click loss (PTL, averaged over
+    # the valid clicks of the batch, as FocSAM's clk_loss).
     frozen_modules=('image_encoder', 'prompt_encoder', 'mask_decoder'),
     losses=dict(
         # eps: float32's machine epsilon, FocSAM's NFL default (ours is
