@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 from mmcv.transforms import Compose
+from mmengine.config import Config
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from samref.datasets import (HQSEG_TRAIN_PARTS, DatasetLayoutError,
@@ -17,6 +18,7 @@ from samref.datasets import (HQSEG_TRAIN_PARTS, DatasetLayoutError,
 from samref.datasets.mask_formats import MaskFileError
 from samref.datasets.transforms import (LoadObjectMasks, ObjectMaskToSegMap,
                                         SampleObject, SkipBadSample, sampling)
+from testing_utils import CONFIG_DIR
 
 H, W = 9, 12
 LOAD = [
@@ -25,8 +27,10 @@ LOAD = [
     dict(type='LoadObjectMasks'),
     dict(type='ObjectMaskToSegMap'),
 ]
-META_KEYS = ('img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-             'flip_direction', 'click_gamma')
+# The metainfo that the training configs pack.
+META_KEYS = Config.fromfile(
+    str(CONFIG_DIR / '_base_/datasets/train_pipeline.py')
+).train_pipeline[-1]['meta_keys']
 
 
 def train_pipeline(*extra):
@@ -157,6 +161,7 @@ def test_sample_object_default_gamma_and_no_object():
     objects = [dict(seg_map_path='a.png', mask_format='grey')]
     out = SampleObject()(dict(img_path='x.jpg', objects=objects))
     assert out['click_gamma'] == 0.6
+    assert out['source'] is None
     out = SampleObject(default_click_gamma=0.8)(
         dict(img_path='x.jpg', objects=objects))
     assert out['click_gamma'] == 0.8
@@ -192,7 +197,7 @@ def test_object_mask_to_seg_map_needs_one_object():
 # ------------------------------------------------- the training pipeline
 def test_training_pipeline_coco_lvis(coco_lvis):
     """Long side 1024, gt_sem_seg the resized chosen object (flipped with
-    the image), click_gamma of its source."""
+    the image), its source and the click_gamma of its source."""
     ds = build_coco_lvis(coco_lvis, train_pipeline())
     candidates = [[101, 202, 206], [104, 105, 107, 108], [203], [204]]
     flips = set()
@@ -222,6 +227,7 @@ def test_training_pipeline_coco_lvis(coco_lvis):
             ]
             assert len(matches) == 1
             assert meta['click_gamma'] == (0.6 if matches[0] < 200 else 0.9)
+            assert meta['source'] == ('coco' if matches[0] < 200 else 'lvis')
             # the image's dark half moves with the flip
             img = inputs.float().mean(0)
             left = img[:, :new_hw[1] // 4].mean()

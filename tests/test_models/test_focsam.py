@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 from mmcv.ops import ModulatedDeformConv2dPack, modulated_deform_conv2d
+from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
@@ -11,9 +12,10 @@ from samref.models import ClickLoss, FocSAMRefiner
 from samref.models.utils import focus_window_mask
 from samref.models.utils.deform_conv import (ModulatedDeformConv3x3,
                                              sampled_modulated_deform_conv)
+from samref.models.heads import focsam_refiner
 from samref.models.heads.focsam_refiner import (DynamicWindowBlock,
                                                 NullSlotAttention, PDyReLU)
-from testing_utils import build_from_config
+from testing_utils import CONFIG_DIR, build_from_config
 
 FOCSAM_TINY = 'focsam/focsam_vit-tiny.py'
 # 256 x 256 input (16 x 16 embedding, so 4 x 4 windows of 4 cells) and two
@@ -230,6 +232,20 @@ def test_click_loss_matches_hand_values():
     assert loss.item() == pytest.approx(2.0 * 0.25 / 2)
 
 
+def test_click_loss_pools_the_valid_clicks_of_the_batch():
+    # FocSAM averages the squared errors over every valid click of the
+    # batch: one click with error 1 and three with error 0 give 1 / 4, not
+    # the mean of the per-sample means (1 + 0) / 2.
+    logits = torch.full((2, 1, 4, 4), 100.0)
+    logits[0] = -100.0  # p = 0 everywhere in sample 0
+    points = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]],
+                           [[0.0, 0.0], [3.0, 1.0], [2.0, 3.0]]])
+    labels = torch.tensor([[1, -1, -1], [1, 1, 1]])
+    assert ClickLoss()(logits, points, labels).item() == pytest.approx(0.25)
+    no_click = ClickLoss()(logits, points, torch.full_like(labels, -1))
+    assert no_click.item() == 0
+
+
 def test_stage_two_trains_only_the_refiner():
     model = small_focsam()
     model.train()
@@ -298,3 +314,182 @@ def test_deform_conv_cpu_path_is_mmcv_module_with_gradients():
     torch.testing.assert_close(ours, reference(x), atol=1e-5, rtol=1e-5)
     ours.square().sum().backward()
     assert conv.conv_offset.weight.grad.abs().sum() > 0
+
+
+def test_focal_loss_eps_is_float32_epsilon_as_focsam():
+    model = small_focsam()
+    assert model.losses['decoder'].eps == torch.finfo(torch.float32).eps
+
+
+def test_ground_truth_padding_is_background_in_the_loss():
+    # FocSAM pads the ground truth with 0: background, not ignored.
+    model = small_focsam(
+        train_cfg=dict(click_sampler=dict(max_extra_clicks=2))).train()
+    image = torch.zeros(3, 256, 192, dtype=torch.uint8)  # padded to 256
+    gt = torch.zeros(1, 256, 192, dtype=torch.long)
+    gt[:, 60:160, 40:150] = 1
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    sample.gt_sem_seg = PixelData(data=gt)
+    data = model.data_preprocessor(
+        dict(inputs=[image], data_samples=[sample]), True)
+    targets = []
+    hook = model.losses['decoder'].register_forward_hook(
+        lambda module, args, out: targets.append(args[1]))
+    try:
+        model.loss(**data)
+    finally:
+        hook.remove()
+    target = targets[0][0, 0]
+    assert target.shape == (256, 256)
+    assert (target[:, 192:] == 0).all()
+    assert torch.equal(target[:, :192], gt[0])
+
+
+def test_deform_conv_starts_as_focsam_initialises_it():
+    # FocSAM: the offset/modulation convolution keeps PyTorch's default
+    # (uniform within 1 / sqrt(fan_in), fan_in = 256 x 9), the kernel is
+    # normal with std sqrt(2 / (fan_in + 256)) = 0.0280. mmcv's own init
+    # zeroes the former and draws the latter uniformly (std 0.0120).
+    torch.manual_seed(0)
+    model = small_focsam()
+    model.init_weights()  # the runner's call must keep them
+    bound = 1 / (256 * 9)**0.5
+    for block in model.refiner.blocks:
+        conv = block.window_update.deform_conv
+        kernel = conv.weight.detach().double().flatten()
+        assert kernel.mean().abs() < 1e-4
+        assert kernel.std().item() == pytest.approx((2 / 2560)**0.5,
+                                                    rel=0.01)
+        kurtosis = ((kernel - kernel.mean())**4).mean() / kernel.var()**2
+        assert kurtosis.item() == pytest.approx(3.0, abs=0.05)  # normal
+        offset_weight = conv.conv_offset.weight.detach().double()
+        assert offset_weight.abs().max() <= bound
+        assert offset_weight.std().item() == pytest.approx(bound / 3**0.5,
+                                                           rel=0.02)
+        offset_bias = conv.conv_offset.bias.detach()
+        assert offset_bias.abs().max() <= bound
+        assert (offset_bias != 0).all()
+
+
+def training_sample(source=None, click_gamma=0.6):
+    """A 256 x 256 training sample: a rectangle, ``source`` and
+    ``click_gamma`` in the metainfo."""
+    gt = torch.zeros(1, 256, 256, dtype=torch.long)
+    gt[:, 60:160, 80:200] = 1
+    sample = SegDataSample(
+        metainfo=dict(click_gamma=click_gamma, source=source))
+    sample.gt_sem_seg = PixelData(data=gt)
+    return sample
+
+
+def test_loss_pools_the_click_loss_over_the_batch():
+    # No extra click for the COCO sample, two for the LVIS one: 1 and 3
+    # clicks, averaged together as FocSAM's clk_loss does.
+    np.random.seed(0)
+    model = small_focsam().train()
+    model.click_sampler.num_extra_clicks = lambda gamma: {0.6: 0, 0.9: 2}[
+        gamma]
+    calls = []
+    hook = model.losses['click'].register_forward_hook(
+        lambda module, args, out: calls.append(args))
+    try:
+        losses = model.loss(
+            torch.randn(2, 3, 256, 256),
+            [training_sample('coco', 0.6),
+             training_sample('lvis', 0.9)])
+    finally:
+        hook.remove()
+    (logits, points, labels), = calls
+    assert (labels >= 0).sum(dim=1).tolist() == [1, 3]
+    cols, rows = points.long().unbind(dim=2)
+    prob = logits[torch.arange(2)[:, None], 0, rows, cols].sigmoid()
+    errors = (prob - labels.clamp(min=0))**2
+    valid = labels >= 0
+    pooled = errors[valid].mean()
+    per_sample = torch.stack([errors[i][valid[i]].mean() for i in range(2)])
+    assert not torch.isclose(pooled, per_sample.mean())
+    torch.testing.assert_close(losses['loss_click'], pooled)
+    assert losses['clicks'].item() == 2.0
+
+
+def test_focus_box_scaling_is_drawn_per_group_and_for_the_gradient_pass(
+        monkeypatch):
+    # FocSAM's code draws the scaling once per dataset for its batched
+    # simulation and again for the gradient pass of the whole batch.
+    np.random.seed(0)
+    model = small_focsam().train()
+    model.click_sampler.num_extra_clicks = lambda gamma: 2
+    model.draw_refine_step = lambda num_extra_clicks, gamma: 0
+    used = []
+
+    def recording_focus(logits, input_size, expand_ratio, out_size):
+        used.append((torch.is_grad_enabled(), tuple(expand_ratio)))
+        return focus_window_mask(logits, input_size, expand_ratio, out_size)
+
+    monkeypatch.setattr(focsam_refiner, 'focus_window_mask', recording_focus)
+    model.loss(
+        torch.randn(3, 3, 256, 256), [
+            training_sample('coco', 0.6),
+            training_sample('lvis', 0.9),
+            training_sample('coco', 0.6)
+        ])
+    simulated = [ratio for grad, ratio in used if not grad]
+    gradient = [ratio for grad, ratio in used if grad]
+    assert len(simulated) == len(gradient) == 3
+    coco, lvis = simulated[0], simulated[1]
+    assert simulated[2] == coco and lvis != coco
+    assert gradient == [gradient[0]] * 3
+    assert gradient[0] not in (coco, lvis)
+    for ratio in (coco, lvis, gradient[0]):
+        assert all(1.0 <= r <= 1.4 for r in ratio)
+
+
+def test_a_group_shares_its_click_numbers_and_lvis_refines_earlier():
+    np.random.seed(0)
+    model = small_focsam()
+    gammas = []
+
+    def twenty_extra_clicks(gamma):
+        gammas.append(gamma)
+        return 20
+
+    model.click_sampler.num_extra_clicks = twenty_extra_clicks
+    batch = [
+        training_sample('coco', 0.6),
+        training_sample('lvis', 0.9),
+        training_sample('coco', 0.6),
+        training_sample(None, 0.6)
+    ]
+    draws = model.draw_simulations(batch)
+    assert gammas == [0.6, 0.9, 0.6]  # coco, lvis, no source
+    assert draws[2] is draws[0]
+    assert len({id(d) for d in draws}) == 3
+    # P(r) ~ g^r over 0..20: mean r is 1.5 for g = 0.6 (COCO and the
+    # default), 0.54 for LVIS's 0.35.
+    lvis = [
+        model.draw_simulations(batch[1:2])[0].refine_step
+        for _ in range(2000)
+    ]
+    coco = [
+        model.draw_simulations(batch[:1])[0].refine_step
+        for _ in range(2000)
+    ]
+    assert np.mean(lvis) == pytest.approx(0.538, abs=0.06)
+    assert np.mean(coco) == pytest.approx(1.5, abs=0.1)
+
+
+def test_refine_gamma_of_lvis_is_0_35_in_the_training_configs():
+    for arch in ('b', 'l', 'h'):
+        cfg = Config.fromfile(
+            str(CONFIG_DIR /
+                f'focsam/focsam_vit-{arch}_4xb4-160k_coco-lvis.py'))
+        assert cfg.model.train_cfg.refine_gamma == 0.6
+        assert cfg.model.train_cfg.refine_gamma_by_source == dict(lvis=0.35)
+
+
+def test_training_settings_are_checked():
+    with pytest.raises(ValueError, match=r"refine_gamma_by_source\['lvis'\]"):
+        small_focsam(train_cfg=dict(refine_gamma_by_source=dict(lvis=1.5)))
+    with pytest.raises(ValueError, match='losses.encoder'):
+        small_focsam(
+            losses=dict(encoder=dict(type='PrototypeSimilarityLoss')))

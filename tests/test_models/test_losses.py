@@ -101,3 +101,17 @@ def test_prototype_similarity_loss_prefers_embeddings_that_group_objects():
     scattered = torch.randn(1, 2, 4, 4)
     assert prototype_similarity_loss(grouped, masks) < \
         prototype_similarity_loss(scattered, masks)
+
+
+def test_nfl_eps_guards_the_log_of_confidently_wrong_pixels():
+    # p = sigmoid(-100) on an object pixel: pt underflows to about 4e-44,
+    # so the log term is log(eps). With one valid pixel the rescaled
+    # focal term is 1 and the loss is -alpha * log(pt + eps).
+    pred = torch.tensor([-100.0, 0.0]).reshape(1, 1, 1, 2)
+    target = torch.tensor([1, -1]).reshape(1, 1, 1, 2)
+    float_eps = torch.finfo(torch.float32).eps
+    for eps in (float_eps, 1e-12):
+        loss = NormalizedFocalLoss(eps=eps)(pred, target)
+        assert loss.item() == pytest.approx(-0.5 * math.log(eps), rel=1e-5)
+    with pytest.raises(ValueError, match='eps'):
+        NormalizedFocalLoss(eps=0.0)

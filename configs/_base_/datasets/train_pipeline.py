@@ -17,7 +17,7 @@ train_pipeline = [
     dict(
         type='PackSegInputs',
         meta_keys=('img_path', 'ori_shape', 'img_shape', 'scale_factor',
-                   'flip', 'flip_direction', 'click_gamma')),
+                   'flip', 'flip_direction', 'click_gamma', 'source')),
 ]
 train_dataloader = dict(
     batch_size=4,

@@ -1,9 +1,9 @@
-# The 320k schedule's optimiser and warm-up, 160k iterations (FocSAM's
-# stage 2).
+# The 320k schedule's optimiser and warm-up (from 1e-6 x lr, as FocSAM's
+# code), 160k iterations (FocSAM's stage 2, optimizer_adamw_160k.py).
 _base_ = ['./schedule_320k.py']
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
         end=1500),
     dict(
         type='PolyLR',

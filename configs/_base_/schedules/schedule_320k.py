@@ -1,10 +1,13 @@
-# FocSAM's schedule (SAM-REF, 4.1.3): AdamW, lr 1e-4, linear warm-up from
-# 1e-6 over 1500 iterations, then poly decay (power 1) to 0; 320k iterations.
+# FocSAM's schedule, which SAM-REF adopts "in the same settings" (SAM-REF,
+# 4.1.3): AdamW, lr 1e-4, a linear warm-up over 1500 iterations starting
+# at 1e-6 x lr (LinearLR start_factor 1e-6, as in every
+# optimizer_adamw_*.py of FocSAM's code; SAM-REF's paper states no
+# warm-up of its own), then poly decay (power 1) to 0; 320k iterations.
 optimizer = dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0, end=1500),
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
     dict(
         type='PolyLR',
         eta_min=0.0,

@@ -1,9 +1,10 @@
-# The 320k schedule's optimiser and warm-up, 80k iterations (SAM-REF's
-# stage 2).
+# The 320k schedule's optimiser and warm-up (from 1e-6 x lr, as FocSAM's
+# code, whose optimizer_adamw_80k.py has the same), 80k iterations
+# (SAM-REF's stage 2, trained "in the same settings" as FocSAM's).
 _base_ = ['./schedule_320k.py']
 param_scheduler = [
     dict(
-        type='LinearLR', start_factor=1e-2, by_epoch=False, begin=0,
+        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0,
         end=1500),
     dict(
         type='PolyLR',

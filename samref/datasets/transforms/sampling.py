@@ -33,7 +33,10 @@ class SampleObject(BaseTransform):
     Modified keys: ``objects`` (a list of the chosen object).
 
     Added keys: ``click_gamma``, the chosen object's click-number decay
-    (its ``click_gamma``, else ``default_click_gamma``).
+    (its ``click_gamma``, else ``default_click_gamma``), and ``source``, the
+    annotation set it comes from (its ``source``, e.g. ``'coco'`` or
+    ``'lvis'``; None when it names none), for models whose training
+    settings differ by source (FocSAM's refine click on LVIS).
 
     Args:
         max_overlap (float): Largest share of an LVIS object's area that
@@ -92,7 +95,8 @@ class SampleObject(BaseTransform):
             results (dict): The pipeline's results.
 
         Returns:
-            dict: ``results`` with one object and ``click_gamma``.
+            dict: ``results`` with one object, ``click_gamma`` and
+            ``source``.
 
         Raises:
             MaskFileError: The image has no object, or see
@@ -106,6 +110,7 @@ class SampleObject(BaseTransform):
         click_gamma = chosen.get('click_gamma')
         results['click_gamma'] = self.default_click_gamma \
             if click_gamma is None else click_gamma
+        results['source'] = chosen.get('source')
         return results
 
     def __repr__(self) -> str:

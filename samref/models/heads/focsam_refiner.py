@@ -186,8 +186,24 @@ class WindowUpdate(nn.Module):
         # mmcv's DCNv2: offsets (18 channels) and modulation (9, through a
         # sigmoid) come from a 3x3 convolution of the input.
         self.deform_conv = ModulatedDeformConv3x3(embed_dims, embed_dims)
+        self.init_deform_conv()
         self.norm_conv = nn.GroupNorm(1, embed_dims)
         self.gamma_conv = nn.Parameter(torch.ones(1, embed_dims, 1, 1))
+
+    def init_deform_conv(self) -> None:
+        """FocSAM's initialisation of the deformable convolution.
+
+        The convolution that predicts the offsets and the modulation keeps
+        PyTorch's default initialisation (uniform, so the offsets start
+        random; mmcv zeroes it), and the kernel is normal with standard
+        deviation ``sqrt(2 / (fan_in + out_channels))``, ``fan_in`` the
+        input channels times 9 (0.028 at 256 channels; mmcv draws it
+        uniformly with ``1 / sqrt(fan_in)``).
+        """
+        self.deform_conv.conv_offset.reset_parameters()
+        weight = self.deform_conv.weight
+        std = (2 / (weight[0].numel() + weight.shape[0]))**0.5
+        nn.init.normal_(weight, 0.0, std)
 
     def forward(self, window: Tensor, token: Tensor) -> Tensor:
         """Update windows.

@@ -6,11 +6,13 @@ from torch import Tensor
 
 
 def click_loss(logits: Tensor, points: Tensor, labels: Tensor) -> Tensor:
-    """Squared error of the predicted probability at each click, per sample.
+    """Squared error of the predicted probability at the clicks.
 
     FocSAM's click loss (PTL): ``mean over valid clicks of
     (sigmoid(logit at the click) - label) ** 2``, where the logit is read at
-    the pixel holding the click.
+    the pixel holding the click. As in FocSAM's code the mean pools the
+    valid clicks of the whole batch, so a sample weighs by its number of
+    clicks (not the mean of per-sample means).
 
     Args:
         logits (Tensor): ``B x 1 x H x W`` logits in the frame of the clicks.
@@ -19,7 +21,7 @@ def click_loss(logits: Tensor, points: Tensor, labels: Tensor) -> Tensor:
             padding (ignored).
 
     Returns:
-        Tensor: ``B`` losses (0 for a sample without a valid click).
+        Tensor: The loss, a scalar (0 when no click is valid).
     """
     height, width = logits.shape[-2:]
     cols = points[..., 0].long().clamp(0, width - 1)
@@ -28,7 +30,7 @@ def click_loss(logits: Tensor, points: Tensor, labels: Tensor) -> Tensor:
     prob = logits[batch, 0, rows, cols].sigmoid()
     valid = (labels >= 0).to(prob.dtype)
     error = (prob - labels.clamp(min=0).to(prob.dtype))**2 * valid
-    return error.sum(dim=1) / valid.sum(dim=1).clamp(min=1)
+    return error.sum() / valid.sum().clamp(min=1)
 
 
 @MODELS.register_module()
@@ -51,7 +53,7 @@ class ClickLoss(nn.Module):
 
     def forward(self, logits: Tensor, points: Tensor,
                 labels: Tensor) -> Tensor:
-        """Mean loss over the batch.
+        """The loss over the batch's valid clicks.
 
         Args:
             logits (Tensor): ``B x 1 x H x W`` logits.
@@ -61,7 +63,7 @@ class ClickLoss(nn.Module):
         Returns:
             Tensor: The weighted loss.
         """
-        return self.loss_weight * click_loss(logits, points, labels).mean()
+        return self.loss_weight * click_loss(logits, points, labels)
 
     @property
     def loss_name(self) -> str:

@@ -68,6 +68,10 @@ class NormalizedFocalLoss(nn.Module):
         ignore_index (int): Label of ignored pixels. Defaults to -1.
         loss_weight (float): Weight of the loss. Defaults to 1.
         loss_name (str): Name of the loss item. Defaults to ``'loss_nfl'``.
+        eps (float): Numerical guard of the focal rescaling and of the
+            logarithm, ``log(pt + eps)``, which it keeps above ``log(eps)``
+            for a confidently wrong pixel. FocSAM's code uses float32's
+            machine epsilon (about 1.19e-7). Defaults to 1e-12.
     """
 
     def __init__(self,
@@ -76,11 +80,15 @@ class NormalizedFocalLoss(nn.Module):
                  error_weight: float = 1.0,
                  ignore_index: int = -1,
                  loss_weight: float = 1.0,
-                 loss_name: str = 'loss_nfl') -> None:
+                 loss_name: str = 'loss_nfl',
+                 eps: float = 1e-12) -> None:
         super().__init__()
+        if eps <= 0:
+            raise ValueError(f'eps must be > 0, got {eps}')
         self.alpha = alpha
         self.gamma = gamma
         self.error_weight = error_weight
+        self.eps = eps
         self.ignore_index = ignore_index
         self.loss_weight = loss_weight
         self._loss_name = loss_name
@@ -109,6 +117,7 @@ class NormalizedFocalLoss(nn.Module):
             weight,
             alpha=self.alpha,
             gamma=self.gamma,
+            eps=self.eps,
             ignore_index=self.ignore_index)
         return self.loss_weight * loss.mean()
 

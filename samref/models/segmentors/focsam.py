@@ -1,14 +1,76 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Tuple
+import random
+from contextlib import contextmanager
+from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from ...utils.timer import timed
 from .sam import SAM, upsample_to
+
+
+class SimulationDraw(NamedTuple):
+    """The random choices of a training sample's click simulation.
+
+    Attributes:
+        num_extra_clicks (int): Clicks simulated after the first one.
+        refine_step (int): 0-based click at which the embedding is refined.
+        expand_ratio (tuple[float, float]): ``(height, width)`` scaling of
+            the focus box at that click.
+    """
+    num_extra_clicks: int
+    refine_step: int
+    expand_ratio: Tuple[float, float]
+
+
+@contextmanager
+def fixed_expand_ratio(refiner: nn.Module,
+                       ratio: Tuple[float, float]) -> Iterator[None]:
+    """Scale the refiner's focus box by ``ratio`` in every forward of the
+    block, in training and in eval mode.
+
+    ``FocSAMRefiner`` asks :meth:`FocSAMRefiner.current_expand_ratio` at
+    each forward, which draws a new scaling in training mode and gives the
+    inference one in eval mode; FocSAM's training draws one per batch (and
+    per simulated group) instead, so the method is shadowed meanwhile.
+
+    Args:
+        refiner (nn.Module): The ``FocSAMRefiner``.
+        ratio (tuple[float, float]): ``(height, width)`` scaling.
+    """
+    refiner.current_expand_ratio = lambda: ratio
+    try:
+        yield
+    finally:
+        del refiner.current_expand_ratio
+
+
+def stack_clicks(
+        clicks: Sequence[Tuple[Tensor, Tensor]]) -> Tuple[Tensor, Tensor]:
+    """Stack the clicks of samples, padded to the most clicks.
+
+    Args:
+        clicks (Sequence[tuple[Tensor, Tensor]]): Per sample, ``1 x N_i x 2``
+            points and ``1 x N_i`` labels.
+
+    Returns:
+        tuple[Tensor, Tensor]: ``B x N x 2`` points (padding at 0) and
+        ``B x N`` labels (padding -1, no click), ``N`` the largest ``N_i``.
+    """
+    longest = max(points.shape[1] for points, _ in clicks)
+    points = [F.pad(p, (0, 0, 0, longest - p.shape[1])) for p, _ in clicks]
+    labels = [
+        F.pad(lb, (0, longest - lb.shape[1]), value=-1) for _, lb in clicks
+    ]
+    return torch.cat(points), torch.cat(labels)
 
 
 @MODELS.register_module()
@@ -32,9 +94,10 @@ class FocSAM(SAM):
     the refiner runs again with gradients at the training interaction, from
     the inputs it had during the click simulation (or with the current
     clicks when the simulation had not reached the refine click yet); the
-    refine click of each simulated sample is drawn with ``P(r)``
-    proportional to ``refine_gamma ** r`` over ``r = 0 .. n``, ``n`` the
-    sample's simulated clicks.
+    refine click of a simulation is drawn with ``P(r)`` proportional to
+    ``refine_gamma ** r`` over ``r = 0 .. n``, ``n`` its simulated clicks,
+    and the random choices are shared as FocSAM's code shares them (see
+    :meth:`loss`).
 
     Args:
         image_encoder (dict): SAM's image encoder.
@@ -47,8 +110,10 @@ class FocSAM(SAM):
             decoder's logits on the refined embedding, e.g.
             ``NormalizedFocalLoss``) and ``click`` (``ClickLoss``).
         frozen_modules (Sequence[str]): Sub-modules that do not train.
-        train_cfg (dict, optional): ``click_sampler`` (see :class:`SAM`) and
-            ``refine_gamma`` (default 0.6).
+        train_cfg (dict, optional): ``click_sampler`` (see :class:`SAM`),
+            ``refine_gamma`` (default 0.6) and ``refine_gamma_by_source``
+            (default none): the refine click decay of the samples whose
+            ``source`` metainfo it names, e.g. FocSAM's ``dict(lvis=0.35)``.
         mask_output (str): SAM's mask token policy, see :class:`SAM`.
         data_preprocessor (dict, optional): See :class:`SAM`.
         init_cfg (dict, optional): Initialisation config.
@@ -77,12 +142,22 @@ class FocSAM(SAM):
             init_cfg=init_cfg)
         if refine_step < 0:
             raise ValueError(f'refine_step must be >= 0, got {refine_step}')
+        if 'encoder' in self.losses:
+            raise ValueError('FocSAM trains its refiner, not the image '
+                             'encoder: drop losses.encoder')
         self.refiner = MODELS.build(refiner)
         self.refine_step = refine_step
-        self.refine_gamma = (train_cfg or {}).get('refine_gamma', 0.6)
-        if not 0 < self.refine_gamma <= 1:
-            raise ValueError('train_cfg.refine_gamma must be in (0, 1], got '
-                             f'{self.refine_gamma}')
+        train_cfg = train_cfg or {}
+        self.refine_gamma = train_cfg.get('refine_gamma', 0.6)
+        self.refine_gamma_by_source = dict(
+            train_cfg.get('refine_gamma_by_source', {}))
+        gammas = {'refine_gamma': self.refine_gamma}
+        gammas.update((f'refine_gamma_by_source[{source!r}]', gamma)
+                      for source, gamma in self.refine_gamma_by_source.items())
+        for setting, gamma in gammas.items():
+            if not 0 < gamma <= 1:
+                raise ValueError(f'train_cfg.{setting} must be in (0, 1], '
+                                 f'got {gamma}')
         self.frozen_modules = tuple(frozen_modules)
         self.freeze()
 
@@ -186,13 +261,144 @@ class FocSAM(SAM):
             stage_times=times)
         return outputs
 
+    def loss(self, inputs: Tensor,
+             data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
+        """FocSAM's training step (its ``ClickMixSegmentorRefine``).
+
+        As :meth:`SAM.loss`: clicks simulated per sample without gradient,
+        then one interaction per sample with gradient, whose losses train
+        the refiner (pre-extracted ``image_embeddings`` in the samples
+        replace the image encoder). The random choices and the losses
+        follow FocSAM's code, which simulates the samples of each dataset of
+        a batch together:
+
+        - the samples of a group (same ``source`` and ``click_gamma``
+          metainfo, i.e. the same dataset) share one :class:`SimulationDraw`
+          (:meth:`draw_simulations`): the number of extra clicks, the refine
+          click and the focus box scaling of the simulation's refine click;
+        - the interactions with gradient share one more focus box scaling,
+          drawn for the batch;
+        - the losses are taken on the whole batch: the decoder loss is the
+          mean of the samples' losses, the click loss pools the valid clicks
+          of the batch (:class:`ClickLoss`).
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` (0, 1,
+                255 ignored) and ``click_gamma`` and ``source`` in the
+                metainfo.
+
+        Returns:
+            dict[str, Tensor]: The losses, and ``clicks``, the mean number of
+            clicks of the batch (logged).
+        """
+        if self.click_sampler is None:
+            raise RuntimeError(f'{type(self).__name__} has no click_sampler'
+                               ' in train_cfg, so it cannot train')
+        gt = torch.stack([s.gt_sem_seg.data for s in data_samples]).long()
+        gt[gt == 255] = -1
+        stored = [s.get('image_embeddings') for s in data_samples]
+        embeddings = torch.stack(stored).to(inputs) \
+            if all(e is not None for e in stored) else None
+        features = self.encode_image(inputs, embeddings)
+        per_sample = [{k: v[i:i + 1]
+                       for k, v in features.items()}
+                      for i in range(len(data_samples))]
+        simulated = []
+        draws = self.draw_simulations(data_samples)
+        for i, (sample, draw) in enumerate(zip(data_samples, draws)):
+            gamma = sample.metainfo.get('click_gamma', 0.6)
+            with fixed_expand_ratio(self.refiner, draw.expand_ratio):
+                simulated.append(
+                    self.simulate_clicks(per_sample[i], gt[i:i + 1], gamma,
+                                         draw.num_extra_clicks,
+                                         draw.refine_step))
+        outputs = []
+        with fixed_expand_ratio(self.refiner, self.draw_expand_ratio()):
+            for features_i, (points, labels, previous) in zip(
+                    per_sample, simulated):
+                outputs.append(
+                    self.interact(features_i, points, labels,
+                                  previous.get('logits'),
+                                  previous.get('state')))
+        points, labels = stack_clicks([(p, lb) for p, lb, _ in simulated])
+        losses = self.interaction_losses(
+            dict(
+                logits=torch.cat([out['logits'] for out in outputs]),
+                clicks=dict(points=points, labels=labels)), gt)
+        losses['clicks'] = inputs.new_tensor(
+            float(np.mean([p.shape[1] for p, _, _ in simulated])))
+        return losses
+
+    def draw_simulations(
+            self, data_samples: List[SegDataSample]) -> List[SimulationDraw]:
+        """The random choices of a batch's click simulations, one draw per
+        group of samples as FocSAM's code makes them per dataset.
+
+        A group is the samples with the same ``source`` and ``click_gamma``
+        metainfo (samples without a source group by their click gamma).
+        Its number of extra clicks ``n`` is drawn with the click
+        sampler and its ``click_gamma``, its refine click ``r`` with
+        ``P(r)`` proportional to ``g ** r`` over ``r = 0 .. n``, ``g`` the
+        source's refine gamma (``refine_gamma_by_source``, else
+        ``refine_gamma``), and its focus box scaling with
+        :meth:`draw_expand_ratio`.
+
+        Args:
+            data_samples (list[SegDataSample]): The batch.
+
+        Returns:
+            list[SimulationDraw]: The draw of each sample, the same object
+            for the samples of a group.
+        """
+        group_draws: Dict[tuple, SimulationDraw] = {}
+        draws = []
+        for sample in data_samples:
+            source = sample.metainfo.get('source')
+            gamma = sample.metainfo.get('click_gamma', 0.6)
+            if (source, gamma) not in group_draws:
+                num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
+                group_draws[source, gamma] = SimulationDraw(
+                    num_extra_clicks,
+                    self.draw_refine_step(
+                        num_extra_clicks,
+                        self.refine_gamma_by_source.get(
+                            source, self.refine_gamma)),
+                    self.draw_expand_ratio())
+            draws.append(group_draws[source, gamma])
+        return draws
+
+    @staticmethod
+    def draw_refine_step(num_extra_clicks: int, gamma: float) -> int:
+        """Draw the refine click ``r`` with ``P(r)`` proportional to
+        ``gamma ** r`` over ``r = 0 .. num_extra_clicks``.
+
+        Args:
+            num_extra_clicks (int): Clicks simulated after the first one.
+            gamma (float): Decay, in (0, 1].
+
+        Returns:
+            int: ``r``, the 0-based click at which the embedding is refined
+            (``num_extra_clicks``: at the interaction with gradient).
+        """
+        weights = gamma**np.arange(num_extra_clicks + 1)
+        return int(np.random.choice(len(weights), p=weights / weights.sum()))
+
+    def draw_expand_ratio(self) -> Tuple[float, float]:
+        """A ``(height, width)`` focus box scaling, each drawn uniformly
+        from the refiner's ``train_expand_range``."""
+        return (random.uniform(*self.refiner.train_expand_range),
+                random.uniform(*self.refiner.train_expand_range))
+
     def simulate_clicks(self,
                         features: Dict[str, Tensor],
                         gt: Tensor,
                         gamma: float,
-                        num_extra_clicks: Optional[int] = None
+                        num_extra_clicks: Optional[int] = None,
+                        refine_step: Optional[int] = None
                         ) -> Tuple[Tensor, Tensor, dict]:
-        """SAM's click simulation with a random refine click.
+        """SAM's click simulation with the embedding refined at a given
+        click.
 
         Args:
             features (dict[str, Tensor]): The sample's image features.
@@ -200,16 +406,20 @@ class FocSAM(SAM):
             gamma (float): Decay of the number of extra clicks.
             num_extra_clicks (int, optional): The number of extra clicks,
                 drawn with ``gamma`` when None.
+            refine_step (int, optional): The 0-based click at which the
+                embedding is refined, drawn with ``refine_gamma`` when None
+                (:meth:`draw_refine_step`).
 
         Returns:
             tuple: As :meth:`SAM.simulate_clicks`.
         """
         if num_extra_clicks is None:
             num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
-        weights = self.refine_gamma**np.arange(num_extra_clicks + 1)
+        if refine_step is None:
+            refine_step = self.draw_refine_step(num_extra_clicks,
+                                                self.refine_gamma)
         default_step = self.refine_step
-        self.refine_step = int(
-            np.random.choice(len(weights), p=weights / weights.sum()))
+        self.refine_step = refine_step
         try:
             return super().simulate_clicks(features, gt, gamma,
                                            num_extra_clicks)
