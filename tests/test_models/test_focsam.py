@@ -134,6 +134,13 @@ def test_training_draws_the_focus_expansion():
     assert ratios.min() >= 1.0 and ratios.max() <= 1.4
     assert ratios.std() > 0.05 and not np.allclose(ratios[:, 0],
                                                    ratios[:, 1])
+    with refiner.fixed_expand_ratio((1.1, 1.3)):
+        assert {refiner.current_expand_ratio() for _ in range(5)} == {
+            (1.1, 1.3)
+        }
+        refiner.eval()
+        assert refiner.current_expand_ratio() == (1.1, 1.3)
+    assert refiner.current_expand_ratio() == (1.4, 1.4)
 
 
 def click_through(model, clicks):

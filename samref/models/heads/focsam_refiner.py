@@ -10,7 +10,8 @@ with the token through cross-attention, and the token steers each window's
 activation (P-DyReLU) before a modulated deformable convolution.
 """
 import random
-from typing import Tuple, Union
+from contextlib import contextmanager
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -344,7 +345,9 @@ class FocSAMRefiner(nn.Module):
     shifted); the last block does not rescale its token, and the final
     token is discarded. The focus region is the coarse mask's box scaled by
     ``expand_ratio`` at inference and, in training, by a height and a width
-    ratio drawn from ``train_expand_range`` at every forward. No positional
+    ratio drawn from ``train_expand_range`` at every forward, unless the
+    caller fixes one (:meth:`fixed_expand_ratio`, as ``FocSAM.loss`` does
+    to share draws as FocSAM's code). No positional
     encoding is used. The defaults are the sizes of the released ViT-H
     model (about 25.4 M parameters).
 
@@ -389,9 +392,30 @@ class FocSAMRefiner(nn.Module):
             raise ValueError('train_expand_range must be (low, high) with '
                              f'0 < low <= high, got {train_expand_range}')
         self.train_expand_range = (low, high)
+        self.fixed_ratio: Optional[Tuple[float, float]] = None
+
+    @contextmanager
+    def fixed_expand_ratio(self, ratio: Tuple[float, float]) -> Iterator[None]:
+        """Scale the focus box by ``ratio`` in every forward of the block,
+        in training and in eval mode (FocSAM's training draws one scaling
+        per batch, and one per simulated group, instead of one per
+        forward).
+
+        Args:
+            ratio (tuple[float, float]): ``(height, width)`` scaling.
+        """
+        previous, self.fixed_ratio = self.fixed_ratio, tuple(ratio)
+        try:
+            yield
+        finally:
+            self.fixed_ratio = previous
 
     def current_expand_ratio(self) -> Tuple[float, float]:
-        """``(height, width)`` focus box scaling of this forward."""
+        """``(height, width)`` focus box scaling of this forward: the fixed
+        one (:meth:`fixed_expand_ratio`), else the inference one in eval
+        mode and a draw from ``train_expand_range`` in training."""
+        if self.fixed_ratio is not None:
+            return self.fixed_ratio
         if not self.training:
             return self.expand_ratio
         return (random.uniform(*self.train_expand_range),

@@ -1,12 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
 import random
-from contextlib import contextmanager
-from typing import (Dict, Iterator, List, NamedTuple, Optional, Sequence,
-                    Tuple)
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
@@ -29,28 +26,6 @@ class SimulationDraw(NamedTuple):
     num_extra_clicks: int
     refine_step: int
     expand_ratio: Tuple[float, float]
-
-
-@contextmanager
-def fixed_expand_ratio(refiner: nn.Module,
-                       ratio: Tuple[float, float]) -> Iterator[None]:
-    """Scale the refiner's focus box by ``ratio`` in every forward of the
-    block, in training and in eval mode.
-
-    ``FocSAMRefiner`` asks :meth:`FocSAMRefiner.current_expand_ratio` at
-    each forward, which draws a new scaling in training mode and gives the
-    inference one in eval mode; FocSAM's training draws one per batch (and
-    per simulated group) instead, so the method is shadowed meanwhile.
-
-    Args:
-        refiner (nn.Module): The ``FocSAMRefiner``.
-        ratio (tuple[float, float]): ``(height, width)`` scaling.
-    """
-    refiner.current_expand_ratio = lambda: ratio
-    try:
-        yield
-    finally:
-        del refiner.current_expand_ratio
 
 
 def stack_clicks(
@@ -295,7 +270,8 @@ class FocSAM(SAM):
         if self.click_sampler is None:
             raise RuntimeError(f'{type(self).__name__} has no click_sampler'
                                ' in train_cfg, so it cannot train')
-        gt = torch.stack([s.gt_sem_seg.data for s in data_samples]).long()
+        gt = torch.stack([s.gt_sem_seg.data
+                          for s in data_samples]).long().to(inputs.device)
         gt[gt == 255] = -1
         stored = [s.get('image_embeddings') for s in data_samples]
         embeddings = torch.stack(stored).to(inputs) \
@@ -308,13 +284,13 @@ class FocSAM(SAM):
         draws = self.draw_simulations(data_samples)
         for i, (sample, draw) in enumerate(zip(data_samples, draws)):
             gamma = sample.metainfo.get('click_gamma', 0.6)
-            with fixed_expand_ratio(self.refiner, draw.expand_ratio):
+            with self.refiner.fixed_expand_ratio(draw.expand_ratio):
                 simulated.append(
                     self.simulate_clicks(per_sample[i], gt[i:i + 1], gamma,
                                          draw.num_extra_clicks,
                                          draw.refine_step))
         outputs = []
-        with fixed_expand_ratio(self.refiner, self.draw_expand_ratio()):
+        with self.refiner.fixed_expand_ratio(self.draw_expand_ratio()):
             for features_i, (points, labels, previous) in zip(
                     per_sample, simulated):
                 outputs.append(
