@@ -129,8 +129,8 @@ def clicks_on(model, count):
 
 
 @pytest.mark.parametrize('config,first,most', [
-    ('samref/vit_tiny.py', 1, 5),
-    ('focsam/focsam_vit-tiny.py', 2, 1),
+    ('demo/samref_tiny_256_stage2.py', 1, 5),
+    ('focsam/focsam_vit-tiny_256_shapes.py', 2, 1),
 ])
 @torch.no_grad()
 def test_a_click_waits_for_the_device_only_where_it_must(

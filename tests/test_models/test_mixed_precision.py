@@ -42,6 +42,7 @@ def test_models_train_under_autocast(config, trained):
     torch.manual_seed(0)
     np.random.seed(0)
     model = build_from_config(config).train()
+    model.click_sampler.max_extra_clicks = 2  # a short simulation
     batch = training_batch(model)
     with torch.autocast(**AUTOCAST):
         losses = model(**batch, mode='loss')

@@ -119,6 +119,7 @@ def test_benchmark_train_step_times_both_ways(monkeypatch):
     # 2 steps with the encoder, 1 call to extract, none with embeddings.
     assert len(encoder_calls) == 3
     assert rows[1][2] == '1.00x' and float(rows[2][2].rstrip('x')) > 0
+    assert rows[0][3] == 'peak MB' and float(rows[1][3]) > 100
 
 
 def test_benchmark_spc_ablates_only_the_samref_configs():

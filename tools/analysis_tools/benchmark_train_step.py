@@ -7,13 +7,16 @@ embeddings, in one run, and print their ratio.
 
 The batch is synthetic (random images, a synthetic object each); a step is
 the model's forward with click simulation, the backward and the optimiser
-update. With embeddings the batch carries the encoder's output, as
-``LoadImageEmbedding`` provides it.
+update, with the config's optimiser wrapper (``--amp``: mixed precision on
+a GPU, as ``tools/train.py --amp``). With embeddings the batch carries the
+encoder's output, as ``LoadImageEmbedding`` provides it. The peak memory
+of the steps is reported (GPU allocations, or the process's resident set on
+a CPU).
 """
 import argparse
 import statistics
 import time
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -23,7 +26,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from terminaltables import AsciiTable
 
-from samref.apis import init_model, padded_input, synthetic_object
+from samref.apis import PeakMemory, init_model, padded_input, synthetic_object
 from samref.utils.timer import synchronize
 
 
@@ -34,6 +37,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--steps', type=int, default=3)
+    parser.add_argument(
+        '--amp',
+        choices=['float16', 'bfloat16'],
+        help='mixed precision (a GPU), as tools/train.py --amp')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='overrides')
     return parser.parse_args(argv)
@@ -54,19 +61,24 @@ def make_batch(model, batch_size: int) -> dict:
     return dict(inputs=torch.stack(inputs), data_samples=samples)
 
 
-def time_steps(model, optim_wrapper, batch: dict, steps: int) -> float:
-    """Median seconds of a training step."""
+def time_steps(model, optim_wrapper, batch: dict,
+               steps: int) -> Tuple[float, Optional[float]]:
+    """Median seconds of a training step and the steps' peak memory (MB).
+    """
     times = []
-    for step in range(steps + 1):  # the first step warms up
-        np.random.seed(step)
-        start = time.perf_counter()
-        losses = model(**batch, mode='loss')
-        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-        optim_wrapper.update_params(loss)
-        synchronize(batch['inputs'].device)
-        if step:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    device = batch['inputs'].device
+    with PeakMemory(device) as memory:
+        for step in range(steps + 1):  # the first step warms up
+            np.random.seed(step)
+            start = time.perf_counter()
+            with optim_wrapper.optim_context(model):
+                losses = model(**batch, mode='loss')
+            loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+            optim_wrapper.update_params(loss)
+            synchronize(device)
+            if step:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times), memory.peak_mb
 
 
 def main(argv: Optional[List[str]] = None) -> List[list]:
@@ -82,20 +94,33 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
     model.train()
-    optim_wrapper = build_optim_wrapper(model, model.cfg.optim_wrapper)
+    wrapper_cfg = model.cfg.optim_wrapper
+    if args.amp:
+        wrapper_cfg = dict(
+            wrapper_cfg, type='AmpOptimWrapper', dtype=args.amp,
+            loss_scale='dynamic')
+    optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
     batch = make_batch(model, args.batch_size)
-    with_encoder = time_steps(model, optim_wrapper, batch, args.steps)
+    with_encoder, encoder_peak = time_steps(model, optim_wrapper, batch,
+                                            args.steps)
     with torch.no_grad():
         embeddings = model.image_encoder(batch['inputs'])
     for sample, embedding in zip(batch['data_samples'], embeddings):
         sample.image_embeddings = embedding.half().float()
-    with_embeddings = time_steps(model, optim_wrapper, batch, args.steps)
-    rows = [['training step', 'seconds (median)', 'speed-up'],
-            ['with the image encoder', f'{with_encoder:.3f}', '1.00x'],
+    with_embeddings, embeddings_peak = time_steps(model, optim_wrapper,
+                                                  batch, args.steps)
+
+    def megabytes(peak: Optional[float]) -> str:
+        return '-' if peak is None else f'{peak:.0f}'
+
+    rows = [['training step', 'seconds (median)', 'speed-up', 'peak MB'],
+            ['with the image encoder', f'{with_encoder:.3f}', '1.00x',
+             megabytes(encoder_peak)],
             ['with pre-extracted embeddings', f'{with_embeddings:.3f}',
-             f'{with_encoder / with_embeddings:.2f}x']]
+             f'{with_encoder / with_embeddings:.2f}x',
+             megabytes(embeddings_peak)]]
     print(f'{args.config}, batch {args.batch_size}, device {args.device}, '
-          f'{torch.get_num_threads()} threads')
+          f'{args.amp or "float32"}, {torch.get_num_threads()} threads')
     print(AsciiTable(rows).table)
     return rows
 
