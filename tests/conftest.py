@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(config: pytest.Config,
                             'is_available() is False); `make test-gpu` '
                             'runs these on a GPU machine')
     for item in items:
-        if 'cuda' in item.keywords:
+        if item.get_closest_marker('cuda') is not None:
             item.add_marker(skip)
 
 
