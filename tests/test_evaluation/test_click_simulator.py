@@ -39,6 +39,22 @@ def test_padded_distance_is_exact_on_every_call(single_threaded_opencv):
         np.testing.assert_array_equal(dist, exact.astype(np.float32))
 
 
+def test_padded_distance_of_the_bounding_box_is_that_of_the_map():
+    """Only the region's box is transformed; every distance equals scipy's
+    exact transform of the whole padded map, for regions anywhere (at the
+    border, in pieces, a single pixel, empty)."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        region = np.zeros((40, 56), dtype=np.uint8)
+        for _ in range(rng.integers(0, 4)):
+            x, y = rng.integers(-5, 60), rng.integers(-5, 45)
+            cv2.circle(region, (int(x), int(y)), int(rng.integers(0, 12)),
+                       1, -1)
+        exact = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
+        np.testing.assert_array_equal(
+            padded_distance(region.astype(bool)), exact.astype(np.float32))
+
+
 def test_first_click_at_maximal_distance_with_row_major_tie_break():
     gt = np.ones((5, 9), dtype=np.int8)  # the object fills the image
     sim = ClickSimulator(gt)
