@@ -13,36 +13,23 @@ and the input size.
 File names include a digest of the encoder, input size, resize and dtype:
 files already present for the same settings are skipped, so an interrupted
 run resumes where it stopped, while a run with another encoder or size
-writes new files instead of reusing stale ones. Train with the embeddings
+writes new files instead of reusing stale ones
+(:func:`samref.apis.extract_embeddings`). Train with the embeddings
 by appending ``dict(type='LoadImageEmbedding', embedding_dir=DIR)`` to the
 training pipeline (``configs/demo/samref_tiny_256_stage2_embeddings.py``
 shows how); ``SafeLoadRunner`` refuses a folder whose index does not match
 the model.
 """
 import argparse
-import hashlib
-import json
-import os
-import os.path as osp
-import tempfile
 from typing import List, Optional
 
 import torch
-from mmcv.transforms import Compose
 from mmengine.config import Config, DictAction
-from mmengine.dist import (all_gather_object, barrier, get_dist_info,
-                           init_dist, is_distributed, is_main_process)
+from mmengine.dist import get_dist_info, init_dist, is_distributed
 from mmengine.registry import init_default_scope
-from mmengine.utils import ProgressBar
-from mmseg.registry import DATASETS
-from mmseg.structures import SegDataSample
 
-from samref.apis import init_model
-from samref.datasets.transforms.image_embedding import (INDEX_FILE,
-                                                        embedding_view)
-from samref.engine import encoder_fingerprint
-from samref.utils import (prepare_cpu_distributed, release_process_group,
-                          save_tensor_file)
+from samref.apis import extract_embeddings, init_model
+from samref.utils import prepare_cpu_distributed, release_process_group
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -75,31 +62,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def find_transform(pipeline: list, name: str) -> Optional[dict]:
-    """The first transform config of a type, also inside wrappers."""
-    for transform in pipeline:
-        if transform.get('type') == name:
-            return transform
-        found = find_transform(transform.get('transforms', []), name)
-        if found is not None:
-            return found
-    return None
-
-
-def settings_digest(meta: dict) -> str:
-    """A digest of what an embedding depends on besides its image: the
-    encoder's digest, input size, resize and dtype."""
-    keys = ('encoder', 'input_size', 'resize', 'dtype')
-    text = json.dumps({k: meta[k] for k in keys}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def file_name(img_path: str, view: str, settings: str) -> str:
-    """A stable file name for an image view, unique per settings digest."""
-    digest = hashlib.sha1(f'{settings}|{img_path}|{view}'.encode())
-    return digest.hexdigest()[:24] + f'_{view}.safetensors'
-
-
 def main(argv: Optional[List[str]] = None) -> str:
     """Extract the embeddings.
 
@@ -124,88 +86,20 @@ def main(argv: Optional[List[str]] = None) -> str:
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if device.startswith('cuda') and world_size > 1:
         device = f'cuda:{rank % torch.cuda.device_count()}'
-    checkpoint = args.checkpoint or cfg.get('load_from')
     model = init_model(
         cfg,
-        checkpoint,
+        args.checkpoint or cfg.get('load_from'),
         device,
         strict=args.strict,
         drop_foreign_objects=args.drop_foreign_objects)
-
-    pipeline_cfg = cfg.train_dataloader.dataset.get('pipeline') or \
-        cfg.get('train_pipeline', [])
-    resize = find_transform(pipeline_cfg, 'Resize')
-    if resize is None:
-        raise SystemExit('the training pipeline has no Resize; nothing '
-                         'tells how large the embedded images are')
-    flip = find_transform(pipeline_cfg, 'RandomFlip')
-    directions = [None]
-    if flip is not None:
-        direction = flip.get('direction', 'horizontal')
-        directions += direction if isinstance(direction, list) else \
-            [direction]
-    load = Compose([dict(type='LoadImageWithPixelLimit'), dict(resize)])
-    dataset_cfg = dict(cfg.train_dataloader.dataset)
-    dataset_cfg['pipeline'] = []
-    dataset = DATASETS.build(dataset_cfg)
-    sub_datasets = getattr(dataset, 'datasets', [dataset])
-    img_paths = sorted({
-        sub.get_data_info(i)['img_path']
-        for sub in sub_datasets for i in range(len(sub))
-    })
-
-    os.makedirs(args.out, exist_ok=True)
-    dtype = torch.float32 if args.fp32 else torch.float16
-    meta = dict(
-        encoder=encoder_fingerprint(model.image_encoder),
-        input_size=model.input_size,
-        resize=dict(resize),
-        dtype=str(dtype).replace('torch.', ''),
-        config=osp.abspath(args.config))
-    settings = settings_digest(meta)
-    entries = []
-    mine = img_paths[rank::world_size]
-    progress = ProgressBar(len(mine)) if is_main_process() else None
-    for img_path in mine:
-        results = load(dict(img_path=img_path))
-        for direction in directions:
-            view = embedding_view(direction is not None, direction)
-            name = file_name(img_path, view, settings)
-            img = results['img']
-            if direction == 'horizontal':
-                img = img[:, ::-1]
-            elif direction == 'vertical':
-                img = img[::-1]
-            elif direction == 'diagonal':
-                img = img[::-1, ::-1]
-            entries.append((img_path, view, name, list(img.shape[:2])))
-            path = osp.join(args.out, name)
-            if osp.isfile(path):
-                continue  # extracted by an earlier, interrupted run
-            pixels = torch.from_numpy(img.copy()).permute(2, 0, 1)
-            data = model.data_preprocessor(
-                dict(inputs=[pixels], data_samples=[SegDataSample()]), False)
-            with torch.no_grad():
-                embedding = model.image_encoder(data['inputs'])[0]
-            save_tensor_file(embedding.to(dtype), path)
-        if progress is not None:
-            progress.update()
-    entries = [entry for part in all_gather_object(entries)
-               for entry in part]
-    index_path = osp.join(args.out, INDEX_FILE)
-    if is_main_process():
-        files: dict = {}
-        for img_path, view, name, shape in entries:
-            files.setdefault(img_path, {})[view] = dict(
-                file=name, img_shape=shape)
-        index = dict(meta=meta, files=files)
-        handle, tmp = tempfile.mkstemp(dir=args.out, suffix='.tmp')
-        with os.fdopen(handle, 'w', encoding='utf-8') as f:
-            json.dump(index, f)
-        os.replace(tmp, index_path)
-        print(f'\n{len(entries)} embeddings of {len(img_paths)} images, '
-              f'index {index_path}')
-    barrier()
+    try:
+        index_path = extract_embeddings(
+            cfg, model, args.out,
+            torch.float32 if args.fp32 else torch.float16)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    if rank == 0:
+        print(f'\nembeddings of the training images, index {index_path}')
     release_process_group()
     return index_path
 

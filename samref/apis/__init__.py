@@ -1,9 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
+from .embeddings import extract_embeddings
 from .inference import InteractivePredictor, init_model
 from .latency import (PeakMemory, measure_interaction, measure_sat,
                       padded_input, synthetic_object)
 
 __all__ = [
-    'InteractivePredictor', 'init_model', 'PeakMemory',
+    'InteractivePredictor', 'init_model', 'extract_embeddings', 'PeakMemory',
     'measure_interaction', 'measure_sat', 'padded_input', 'synthetic_object'
 ]
