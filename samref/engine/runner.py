@@ -43,6 +43,27 @@ def job_config(config: str,
     return cfg
 
 
+class FormattedOnceConfig(Config):
+    """A ``Config`` that formats its text once for each content.
+
+    mmengine formats the whole config with yapf wherever it shows it: the
+    run's log, the message hub, the dumped config, the visualiser's copy
+    and every checkpoint, five times or more for a training run of the
+    same config. The text is kept with the content it was made for and
+    made again only when the content changed.
+    """
+
+    @property
+    def pretty_text(self) -> str:
+        """The formatted config text (see ``Config.pretty_text``)."""
+        content = repr(self._cfg_dict.to_dict())
+        cached = self.__dict__.get('_formatted')
+        if cached is None or cached[0] != content:
+            cached = (content, super().pretty_text)
+            object.__setattr__(self, '_formatted', cached)
+        return cached[1]
+
+
 def build_runner(cfg: Config) -> Runner:
     """Build the config's runner (``runner_type``, else mmengine's), ready
     for a distributed launch on machines without a GPU too.
@@ -118,6 +139,10 @@ class SafeLoadRunner(Runner):
         Returns:
             SafeLoadRunner: The runner.
         """
+        if isinstance(cfg, Config):
+            formatted = FormattedOnceConfig.__new__(FormattedOnceConfig)
+            formatted.__dict__.update(cfg.__dict__)
+            cfg = formatted
         runner = super().from_cfg(cfg)
         runner.strict_load = bool(cfg.get('strict_load', False))
         runner.drop_foreign_objects = bool(

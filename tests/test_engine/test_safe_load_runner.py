@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from malicious_files import ATTACKS
 from samref.engine import EmbeddingCheckHook, SafeLoadRunner
+from samref.utils import load_checkpoint_file
 
 
 class ToyModel(BaseModel):
@@ -84,8 +85,8 @@ class ToyDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return 16
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return torch.tensor([float(index), 1.0])
+    def __getitem__(self, index: int) -> dict:
+        return dict(inputs=torch.tensor([float(index), 1.0]))
 
 
 class PlainRecord:
@@ -287,3 +288,43 @@ def test_ranks_draw_apart_but_shuffle_alike_and_repeatably(tmp_path):
         assert sampler.seed == 7 and runner.seed == 7  # rank 0: 7 + 0
         orders.append(list(itertools.islice(iter(sampler), 8)))
     assert orders[0] == orders[1]
+
+
+def test_config_text_is_formatted_once_per_run(tmp_path, monkeypatch):
+    """mmengine formats the config for the log, the message hub, the
+    dumped config and every checkpoint; the runner's config formats it
+    once while it does not change."""
+    import mmengine.config.config as config_module
+    calls = []
+    format_code = config_module.FormatCode
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return format_code(*args, **kwargs)
+
+    monkeypatch.setattr(config_module, 'FormatCode', counting)
+    MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
+    cfg = Config(
+        dict(
+            runner_type='SafeLoadRunner',
+            model=dict(type='SafeLoadToyModel'),
+            work_dir=str(tmp_path),
+            train_dataloader=dict(
+                dataset=dict(type='SafeLoadToyDataset'),
+                sampler=dict(type='InfiniteSampler', shuffle=True),
+                batch_size=2,
+                num_workers=0),
+            train_cfg=dict(by_epoch=False, max_iters=2),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
+            default_hooks=dict(
+                checkpoint=dict(
+                    type='CheckpointHook', interval=1, by_epoch=False)),
+            default_scope='mmseg',
+            experiment_name='formatted_once'))
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    assert len(calls) == 1
+    text = load_checkpoint_file(tmp_path / 'iter_2.pth')['meta']['cfg']
+    assert 'max_iters=2' in text
+    runner.cfg.train_cfg.max_iters = 3  # a changed config is formatted anew
+    assert 'max_iters=3' in runner.cfg.pretty_text and len(calls) == 2
