@@ -18,21 +18,19 @@ import logging
 import os
 import os.path as osp
 import tempfile
-import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
 from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
-from samref.apis import InteractivePredictor, init_model
+from samref.apis import (ClickResult, InteractivePredictor,
+                         InteractiveSession, init_model)
 from samref.datasets.synthetic import draw_sample
 from samref.models.segmentors import BaseInteractiveSegmentor, SAMRef
-from samref.utils import (ImageFileError, format_key_report,
-                          load_checkpoint_file, load_model_weights,
-                          read_image_size, resolve_checkpoint)
+from samref.utils import ImageFileError, format_key_report, read_image_size
 from samref.visualization import draw_interaction, draw_panel_grid
 
 MAX_SIDE = 4096  # pixels, longest side of an uploaded image
@@ -106,20 +104,20 @@ def load_model(config: str,
     name = type(model).__name__
     if checkpoint is not None:
         try:
-            report = load_weights(model, checkpoint, strict=False)
+            model = init_model(config, checkpoint, device)
         except Exception as error:  # missing, unsafe or of another model
             raise AppError(f'checkpoint {checkpoint} cannot be used with '
                            f'{config}: {type(error).__name__}: {error}'
                            ) from None
         return model, (f'{name} from `{config}` with weights `{checkpoint}` '
-                       f'({format_key_report(report)}).')
+                       f'({format_key_report(model.checkpoint_report)}).')
     found = find_demo_checkpoint(model, demo_work_dir)
     if found is not None:
         try:
-            load_weights(model, found, strict=True)
-            return model, (f'{name} from `{config}` with the weights '
-                           f'`make demo` trained: `{found}` (a tiny model '
-                           'trained for minutes on generated shapes).')
+            return init_model(config, found, device, strict=True), (
+                f'{name} from `{config}` with the weights `make demo` '
+                f'trained: `{found}` (a tiny model trained for minutes on '
+                'generated shapes).')
         except Exception as error:
             logger.warning('%s does not fit %s (%s): random weights', found,
                            config, error)
@@ -127,26 +125,6 @@ def load_model(config: str,
                    f'`make demo` fits `{config}`, so {name}\'s masks mean '
                    'nothing. Run `make demo` or pass a checkpoint: '
                    '`python demo/app.py CONFIG CHECKPOINT`.')
-
-
-def load_weights(model: BaseInteractiveSegmentor, checkpoint: str,
-                 strict: bool) -> Dict[str, list]:
-    """Load a checkpoint weights-only into a built model.
-
-    Args:
-        model (BaseInteractiveSegmentor): The model.
-        checkpoint (str): Local file or URL.
-        strict (bool): Fail on any difference of keys or shapes.
-
-    Returns:
-        dict[str, list]: What differed (see ``checkpoint_key_report``).
-    """
-    return load_model_weights(
-        model,
-        load_checkpoint_file(resolve_checkpoint(checkpoint),
-                             map_location='cpu'),
-        strict=strict,
-        source=checkpoint)
 
 
 def read_image(path: str) -> np.ndarray:
@@ -210,32 +188,29 @@ def make_examples(folder: str, count: int = 3) -> List[str]:
 
 
 @dataclass
-class ClickStep:
-    """What one click produced, kept for undo."""
-    click: Tuple[float, float, bool]
-    logits: Any
-    state: Any
-    mask: np.ndarray
-    box: Optional[Tuple[float, ...]]
-    seconds: float
-    stage_times: Dict[str, float]
-    branch: Optional[str]
-    stages: Optional[np.ndarray]  # the stage panel, SAM-REF only
-
-
-@dataclass
 class Session:
-    """One user's picture, clicks and finished objects."""
-    predictor: InteractivePredictor
+    """One user's picture: the model's interactive session on it (clicks,
+    masks, finished objects) and the stage panel of each click."""
+    clicks: InteractiveSession
     image: np.ndarray
     name: str
     encode_seconds: float
-    steps: List[ClickStep] = field(default_factory=list)
-    objects: List[np.ndarray] = field(default_factory=list)
+    panels: List[Optional[np.ndarray]] = field(default_factory=list)
+
+    @property
+    def steps(self) -> List[ClickResult]:
+        """The current object's clicks and their results."""
+        return self.clicks.steps
 
     @property
     def mask(self) -> Optional[np.ndarray]:
-        return self.steps[-1].mask if self.steps else None
+        """The current object's mask."""
+        return self.clicks.mask
+
+    @property
+    def objects(self) -> List[np.ndarray]:
+        """The finished objects' masks."""
+        return self.clicks.objects
 
 
 class ClickApp:
@@ -288,18 +263,19 @@ class ClickApp:
         small = mmcv.imrescale(image, scale, interpolation='area')
         return small, small.shape[1] / image.shape[1]
 
-    def stage_panel(self, session: Session, outputs: Dict[str, Any],
-                    mask: np.ndarray,
-                    box: Optional[Tuple[float, ...]]) -> Optional[np.ndarray]:
+    def stage_panel(self, session: Session,
+                    result: ClickResult) -> Optional[np.ndarray]:
         """SAM-REF's stages of a click side by side; None for other models.
 
         SAM's coarse mask, GlobalDiff's error map (``Me > 0``) and detail
         map (``Md > 0``), and the final mask with the PatchDiff window.
         """
-        if 'global' not in outputs:
+        interaction = result.interaction
+        if interaction.global_refinement is None:
             return None
-        predictor = session.predictor
-        global_out = outputs['global']
+        to_mask = session.clicks.original_mask
+        global_out = interaction.global_refinement
+        mask, box = result.mask, result.window
         image, scale = self.display_image(session.image)
         clicks = [(x * scale, y * scale, p)
                   for (x, y, p) in (s.click for s in session.steps)]
@@ -309,13 +285,11 @@ class ClickApp:
                 m.astype(np.uint8), image.shape[1::-1],
                 interpolation='nearest').astype(bool)
 
-        branch = outputs.get('branch', [None])[0]
+        branch = (interaction.branch or [None])[0]
         views = [
-            ('SAM coarse', predictor.image_mask(outputs['coarse']), None),
-            ('GlobalDiff error', predictor.image_mask(global_out['error']),
-             None),
-            ('GlobalDiff detail', predictor.image_mask(global_out['detail']),
-             None),
+            ('SAM coarse', to_mask(interaction.coarse), None),
+            ('GlobalDiff error', to_mask(global_out['error']), None),
+            ('GlobalDiff detail', to_mask(global_out['detail']), None),
             ('PatchDiff window' if box is not None else
              f'final ({branch}; no PatchDiff)', mask, box),
         ]
@@ -342,8 +316,8 @@ class ClickApp:
             x, y, positive = step.click
             parts.append(
                 f'Click {len(session.steps)} ({"+" if positive else "-"}) at '
-                f'({x:.0f}, {y:.0f}): **{step.seconds * 1e3:.0f} ms**, mask '
-                f'{100 * step.mask.mean():.1f} % of the picture.')
+                f'({x:.0f}, {y:.0f}): **{step.click_time * 1e3:.0f} ms**, '
+                f'mask {100 * step.mask.mean():.1f} % of the picture.')
         else:
             parts.append('Click on the object.')
         if session.objects:
@@ -358,18 +332,18 @@ class ClickApp:
         if session is None or not session.steps:
             return ''
         step = session.steps[-1]
-        parts = [f'branch **{step.branch}**'] if step.branch else []
+        branch = (step.interaction.branch or [None])[0]
+        parts = [f'branch **{branch}**'] if branch else []
         parts += [
             f'{name} {seconds * 1e3:.1f} ms'
-            for name, seconds in step.stage_times.items()
+            for name, seconds in step.interaction.stage_times.items()
         ]
-        parts.append(f'whole click {step.seconds * 1e3:.1f} ms')
+        parts.append(f'whole click {step.click_time * 1e3:.1f} ms')
         return 'Stages of the last click: ' + '; '.join(parts) + '.'
 
     def outputs(self, session: Optional[Session], note: str = '') -> tuple:
         """``(session, view, status, stage panel, stage times)``."""
-        stages = session.steps[-1].stages if session and session.steps \
-            else None
+        stages = session.panels[-1] if session and session.panels else None
         return (session, self.view(session), self.status(session, note),
                 stages, self.stage_times(session))
 
@@ -402,8 +376,9 @@ class ClickApp:
         except ValueError as error:
             yield self.outputs(session, f'⚠️ {error}')
             return
-        session = Session(predictor, image, osp.basename(path),
-                          predictor.encode_time)
+        session = Session(
+            predictor.new_session(time_stages=True), image,
+            osp.basename(path), predictor.encode_time)
         yield self.outputs(session)
 
     def click(self, session: Optional[Session], x: float, y: float,
@@ -421,26 +396,11 @@ class ClickApp:
         """
         if session is None:
             return self.outputs(None, '⚠️ Upload an image first.')
-        clicks = [s.click for s in session.steps] + [(x, y, positive)]
-        previous = session.steps[-1] if session.steps else None
-        start = time.perf_counter()
         try:
-            outputs = session.predictor.predict(
-                [c[:2] for c in clicks], [int(c[2]) for c in clicks],
-                dict(logits=previous.logits, state=previous.state)
-                if previous else None)
+            result = session.clicks.add_click(x, y, positive)
         except ValueError as error:
             return self.outputs(session, f'⚠️ {error}')
-        seconds = time.perf_counter() - start
-        box = None
-        if 'patch' in outputs:
-            box = session.predictor.image_box(outputs['patch']['boxes'][0])
-        step = ClickStep((x, y, positive), outputs['logits'],
-                         outputs.get('state'), outputs['mask'], box, seconds,
-                         dict(outputs.get('stage_times', {})),
-                         outputs.get('branch', [None])[0], None)
-        session.steps.append(step)
-        step.stages = self.stage_panel(session, outputs, step.mask, box)
+        session.panels.append(self.stage_panel(session, result))
         return self.outputs(session)
 
     def select(self, session: Optional[Session], mode: str,
@@ -457,21 +417,23 @@ class ClickApp:
     def undo(self, session: Optional[Session]) -> tuple:
         """Take the last click back."""
         if session is not None and session.steps:
-            session.steps.pop()
+            session.clicks.undo()
+            session.panels.pop()
         return self.outputs(session)
 
     def reset(self, session: Optional[Session]) -> tuple:
         """Take all clicks of the current object back."""
         if session is not None:
-            session.steps.clear()
+            session.clicks.reset()
+            session.panels.clear()
         return self.outputs(session)
 
     def next_object(self, session: Optional[Session]) -> tuple:
         """Keep the current mask as a finished object and start another."""
         if session is None or session.mask is None:
             return self.outputs(session, 'No mask to keep yet.')
-        session.objects.append(session.mask)
-        session.steps.clear()
+        session.clicks.next_object()
+        session.panels.clear()
         return self.outputs(session)
 
     def export(self, session: Optional[Session]) -> Tuple[list, str]:

@@ -20,10 +20,10 @@ import time
 from typing import List, Optional
 
 from mmengine.config import Config
-from shapes_demo import (make_shapes, plot_summaries, print_table,
-                         read_summary, run, schedule_options, train,
-                         train_stage1, train_stage2)
 
+from samref.apis.demo_steps import (make_shapes, plot_summaries, print_table,
+                                    read_summary, run, schedule_options,
+                                    train, train_stage1, train_stage2)
 from samref.visualization import plot_loss_curves, read_training_scalars
 
 SAM_CONFIG = 'configs/demo/sam_tiny_256_coco-mval.py'

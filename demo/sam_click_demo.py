@@ -16,7 +16,6 @@ segment-anything release page) and your own image::
 import argparse
 import os
 import os.path as osp
-import time
 from typing import List, Optional, Tuple
 
 import cv2
@@ -152,16 +151,14 @@ def main(argv: Optional[List[str]] = None) -> str:
           f'{predictor.encode_time:.2f} s')
     rgb = mmcv.bgr2rgb(image)
     mask_color = pick_mask_color(rgb, truth)
-    panels, result = [], None
-    for k in range(1, len(clicks) + 1):
-        start = time.perf_counter()
-        result = predictor.predict([c[:2] for c in clicks[:k]],
-                                   [c[2] for c in clicks[:k]], result)
-        elapsed = time.perf_counter() - start
-        mask = result['mask']
-        line = (f'click {k} {"+" if clicks[k - 1][2] else "-"} at '
-                f'({clicks[k - 1][0]:.0f}, {clicks[k - 1][1]:.0f}): '
-                f'{mask.mean():6.1%} of the picture, {elapsed * 1e3:.0f} ms')
+    session = predictor.new_session()
+    panels = []
+    for k, (x, y, positive) in enumerate(clicks, start=1):
+        result = session.add_click(x, y, bool(positive))
+        mask = result.mask
+        line = (f'click {k} {"+" if positive else "-"} at '
+                f'({x:.0f}, {y:.0f}): {mask.mean():6.1%} of the picture, '
+                f'{result.click_time * 1e3:.0f} ms')
         title = f'click {k}'
         if truth is not None:
             union = np.logical_or(mask, truth).sum()

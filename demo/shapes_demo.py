@@ -14,200 +14,18 @@ Everything is written under ``--work-dir`` (default ``work_dirs/demo``).
 Seeded: two runs on the same machine print the same table.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import time
 from typing import List, Optional
 
 import mmcv
-from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmseg.registry import RUNNERS
-from terminaltables import AsciiTable
 
-from samref.datasets import make_shapes_dataset
-from samref.visualization import draw_panel_grid, plot_miou_curves
-
-STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
-STAGE2 = 'configs/demo/samref_tiny_256_stage2.py'
-SHOW_CLICKS = (1, 3, 5)
-
-
-class ProgressPrinter(Hook):
-    """Print one compact line every ``interval`` training iterations."""
-
-    def __init__(self, title: str, interval: int = 25) -> None:
-        self.title = title
-        self.interval = interval
-        self.start = time.perf_counter()
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
-                         outputs=None) -> None:
-        done = runner.iter + 1
-        if done % self.interval and done != runner.max_iters:
-            return
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / done * (runner.max_iters - done)
-        values = {k: float(v.detach()) for k, v in (outputs or {}).items()}
-        losses = ' '.join(f'{k[5:]}={v:.3f}' for k, v in values.items()
-                          if k.startswith('loss_'))
-        print(f'  [{self.title}] iter {done:4d}/{runner.max_iters}  '
-              f'{losses}  clicks={values.get("clicks", 0):.1f}  '
-              f'eta {eta:4.0f} s', flush=True)
-
-
-def run(config: str, work_dir: str, overrides: dict, title: str,
-        test: bool = False, checkpoint: Optional[str] = None,
-        show_dir: Optional[str] = None, show_num: int = 0) -> int:
-    """Train or test one config quietly, with progress lines.
-
-    Returns:
-        int: The number of training iterations of the config (0 for a
-        test).
-    """
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(overrides)
-    cfg.work_dir = work_dir
-    cfg.log_level = 'WARNING'
-    cfg.experiment_name = f'{title}_{"test" if test else "train"}'
-    cfg.visualizer.name = cfg.experiment_name
-    if test:
-        cfg.load_from = checkpoint
-        cfg.test_evaluator.output_dir = work_dir
-        cfg.test_evaluator.label = title
-        if show_dir:
-            cfg.test_cfg.update(
-                show_dir=show_dir,
-                show_clicks=SHOW_CLICKS,
-                show_max_objects=show_num)
-    runner = RUNNERS.build(cfg)
-    if test:
-        runner.test()
-        return 0
-    runner.register_hook(ProgressPrinter(title))
-    runner.train()
-    return runner.max_iters
-
-
-def read_summary(work_dir: str, dataset: str = 'Shapes') -> dict:
-    """The summary row of ``dataset`` in a test run's ``results.json``."""
-    with open(osp.join(work_dir, 'results.json'), encoding='utf-8') as f:
-        return json.load(f)['summary'][dataset]
-
-
-def print_table(summaries: dict) -> None:
-    """Print NoC, NoF, mIoU after 1, 5, 10 and 20 clicks and SPC, a row per
-    model."""
-    rows = [['model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
-             '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)']]
-    for title, s in summaries.items():
-        rows.append([title] + [f'{s[k]:.2f}' for k in
-                               ('NoC85', 'NoC90', 'NoC95')] +
-                    [s[k] for k in ('NoF85', 'NoF90', 'NoF95')] +
-                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 10, 20)] +
-                    [f'{s["SPC"]:.3f}'])
-    print(AsciiTable(rows).table)
-
-
-def plot_summaries(summaries: dict, out_file: str, title: str) -> str:
-    """Plot mIoU per click of each model, its object count in the legend."""
-    return plot_miou_curves(
-        {
-            f'{name} ({s["num_objects"]} objects)':
-            [s[f'mIoU@{k}'] for k in range(1, 21)]
-            for name, s in summaries.items()
-        }, out_file, title)
-
-
-def make_shapes(work_dir: str, train_images: int = 240,
-                val_images: int = 30) -> dict:
-    """Generate the demo's pictures under ``<work_dir>/shapes``.
-
-    Returns:
-        dict: The overrides that point the configs' dataloaders at them.
-    """
-    data = osp.join(work_dir, 'shapes')
-    print(f'  {train_images} + {val_images} pictures into {data}', flush=True)
-    make_shapes_dataset(osp.join(data, 'train'), train_images, seed=0)
-    make_shapes_dataset(osp.join(data, 'val'), val_images, seed=1)
-    return {
-        'train_dataloader.dataset.data_root': osp.join(data, 'train'),
-        'test_dataloader.dataset.data_root': osp.join(data, 'val'),
-    }
-
-
-def train(config: str, run_dir: str, title: str, overrides: dict) -> str:
-    """Train ``config`` into ``run_dir``.
-
-    Returns:
-        str: The last checkpoint.
-    """
-    # The configs validate on 20 val objects at the end of training; the
-    # demo evaluates all of them right after, so it skips that.
-    no_validation = dict(val_cfg=None, val_dataloader=None, val_evaluator=None)
-    done = run(config, run_dir, {**overrides, **no_validation}, title)
-    return osp.join(run_dir, f'iter_{done}.pth')
-
-
-def train_stage1(work_dir: str,
-                 data_options: dict,
-                 iters: Optional[int] = None) -> str:
-    """Train SAM from random weights on the pictures (stage 1).
-
-    Args:
-        work_dir (str): The demo's work dir; the run goes to ``stage1/``.
-        data_options (dict): Output of :func:`make_shapes`.
-        iters (int, optional): Iterations; the config's when None.
-
-    Returns:
-        str: The last checkpoint.
-    """
-    return train(STAGE1, osp.join(work_dir, 'stage1'), 'SAM', {
-        **data_options,
-        **schedule_options(STAGE1, iters)
-    })
-
-
-def train_stage2(work_dir: str,
-                 data_options: dict,
-                 sam_checkpoint: str,
-                 iters: Optional[int] = None) -> str:
-    """Train SAM-REF's refiners on the pictures, SAM frozen (stage 2).
-
-    Args:
-        work_dir (str): The demo's work dir; the run goes to ``stage2/``.
-        data_options (dict): Output of :func:`make_shapes`.
-        sam_checkpoint (str): The SAM of stage 1.
-        iters (int, optional): Iterations; the config's when None.
-
-    Returns:
-        str: The last checkpoint.
-    """
-    return train(STAGE2, osp.join(work_dir, 'stage2'), 'SAM-REF', {
-        **data_options,
-        **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
-    })
-
-
-def schedule_options(config: str, iters: Optional[int]) -> dict:
-    """Overrides that shorten (or lengthen) a config's schedule to ``iters``
-    iterations, scaling the warm-up with it and logging the losses at least
-    once; none when ``iters`` is None."""
-    if iters is None:
-        return {}
-    cfg = Config.fromfile(config)
-    warmup = cfg.param_scheduler[0]['end']
-    warmup = max(1, min(warmup, warmup * iters // cfg.train_cfg.max_iters))
-    return {
-        'train_cfg.max_iters': iters,
-        'param_scheduler.0.end': warmup,
-        'param_scheduler.1.begin': warmup,
-        'param_scheduler.1.end': iters,
-        'default_hooks.checkpoint.interval': iters,
-        'default_hooks.logger.interval':
-        min(iters, cfg.default_hooks.logger.interval),
-    }
+from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2,
+                                    make_shapes, plot_summaries, print_table,
+                                    read_summary, run, train_stage1,
+                                    train_stage2)
+from samref.visualization import draw_panel_grid
 
 
 def compare_pictures(show_dirs: dict, out_file: str) -> Optional[str]:
@@ -297,9 +115,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     if args.show:
         picture = compare_pictures(
             show_dirs, osp.join(args.work_dir, 'sam_vs_samref_clicks.png'))
-        print(f'SAM and SAM-REF after clicks {", ".join(map(str, SHOW_CLICKS))}'
-              f' (green: positive, red: negative, dashed: PatchDiff\'s '
-              f'window): {picture}')
+        shown = ', '.join(map(str, SHOW_CLICKS))
+        print(f'SAM and SAM-REF after clicks {shown} (green: positive, red: '
+              f'negative, dashed: PatchDiff\'s window): {picture}')
     print(f'total {time.perf_counter() - start:.0f} s')
     return summaries
 

@@ -7,13 +7,12 @@
 
 Every image of ``train_dataloader.dataset`` is resized as the training
 pipeline resizes it; its views (the image and, when the pipeline flips,
-its flipped copy) are encoded once and saved as fp16 tensors, one
-safetensors file per view, plus ``index.json`` with the encoder's digest
-and the input size.
-File names include a digest of the encoder, input size, resize and dtype:
-files already present for the same settings are skipped, so an interrupted
-run resumes where it stopped, while a run with another encoder or size
-writes new files instead of reusing stale ones
+its flipped copy) are encoded once and saved as fp16 tensors into an
+embedding store (``DIR/<encoder digest>/<model input digest>-<dtype>
+.safetensors``, the evaluation cache's layout), plus ``DIR/index.json``
+with the encoder's digest, the input size and each view's key. Entries
+already present are skipped, so an interrupted run resumes where it
+stopped, while another encoder writes into its own folder
 (:func:`samref.apis.extract_embeddings`). Train with the embeddings
 by appending ``dict(type='LoadImageEmbedding', embedding_dir=DIR)`` to the
 training pipeline (``configs/demo/samref_tiny_256_stage2_embeddings.py``

@@ -3,8 +3,10 @@ from .embeddings import extract_embeddings
 from .inference import InteractivePredictor, init_model
 from .latency import (PeakMemory, measure_interaction, measure_sat,
                       padded_input, synthetic_object)
+from .session import ClickResult, InteractiveSession
 
 __all__ = [
-    'InteractivePredictor', 'init_model', 'extract_embeddings', 'PeakMemory',
+    'ClickResult', 'InteractivePredictor', 'InteractiveSession',
+    'init_model', 'extract_embeddings', 'PeakMemory',
     'measure_interaction', 'measure_sat', 'padded_input', 'synthetic_object'
 ]

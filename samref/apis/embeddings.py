@@ -1,10 +1,9 @@
 # Copyright (c) samref contributors. All rights reserved.
-import hashlib
 import json
 import os
 import os.path as osp
 import tempfile
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 from mmcv.transforms import Compose
@@ -16,9 +15,8 @@ from mmseg.registry import DATASETS
 from mmseg.structures import SegDataSample
 
 from ..datasets.transforms.image_embedding import INDEX_FILE, embedding_view
-from ..engine.embedding_cache import encoder_fingerprint, tensor_digest
 from ..models.segmentors import BaseInteractiveSegmentor
-from ..utils.safe_load import save_tensor_file
+from ..utils.embedding_store import EmbeddingStore, encoder_fingerprint
 
 # The flips RandomFlip makes, as index operations on an H x W x C image.
 FLIPS = {
@@ -48,20 +46,6 @@ def find_transform(pipeline: list, name: str) -> Optional[dict]:
     return None
 
 
-def settings_digest(meta: dict) -> str:
-    """A digest of what an embedding depends on besides its image: the
-    encoder's digest, input size, resize and dtype."""
-    keys = ('encoder', 'input_size', 'resize', 'dtype')
-    text = json.dumps({k: meta[k] for k in keys}, sort_keys=True)
-    return hashlib.sha1(text.encode()).hexdigest()
-
-
-def embedding_file_name(img_path: str, view: str, settings: str) -> str:
-    """A stable file name for an image view, unique per settings digest."""
-    digest = hashlib.sha1(f'{settings}|{img_path}|{view}'.encode())
-    return digest.hexdigest()[:24] + f'_{view}.safetensors'
-
-
 @torch.no_grad()
 def extract_embeddings(cfg: Config,
                        model: BaseInteractiveSegmentor,
@@ -72,13 +56,16 @@ def extract_embeddings(cfg: Config,
 
     Every image of ``train_dataloader.dataset`` is resized as the training
     pipeline resizes it; its views (the image and, when the pipeline flips,
-    its flipped copies) are encoded and saved, one safetensors file per
-    view, with ``index.json`` (the encoder's digest, the input size and the
-    file of each image view). Files already present for the same settings
-    are kept, so an interrupted run resumes where it stopped. Views with
-    the same model input (a picture shared by several objects' image
-    files) are encoded once. In a distributed run each rank encodes its
-    share and the main process writes the index.
+    its flipped copies) are encoded into an :class:`EmbeddingStore` at
+    ``out_dir`` (the evaluation cache's key scheme: at the same precision
+    the folder serves ``tools/test.py --embedding-cache`` too), and
+    ``index.json`` lists
+    the encoder's digest, the input size and the store key of each image
+    view. Entries already in the store are kept, so an interrupted run
+    resumes where it stopped, and views with the same model input (a
+    picture shared by several objects' image files) are encoded once. In a
+    distributed run each rank encodes its share and the main process
+    writes the index.
 
     Args:
         cfg (Config): The training config (``LoadImageEmbedding`` reads
@@ -124,31 +111,26 @@ def extract_embeddings(cfg: Config,
         resize=dict(resize),
         dtype=str(dtype).replace('torch.', ''),
         config=osp.abspath(cfg.filename) if cfg.filename else None)
-    settings = settings_digest(meta)
+    store = EmbeddingStore(out_dir, meta['encoder'])
     entries = []
-    written: Dict[str, str] = {}  # model input digest -> file
     mine = img_paths[rank::world_size]
     progress = ProgressBar(len(mine)) \
         if show_progress and is_main_process() else None
     for img_path in mine:
         image = load(dict(img_path=img_path))['img']
         for direction in directions:
-            view = embedding_view(direction is not None, direction)
             img = image[FLIPS[direction]]
             data = model.data_preprocessor(
                 dict(
                     inputs=[torch.from_numpy(img.copy()).permute(2, 0, 1)],
                     data_samples=[SegDataSample()]), False)
-            digest = tensor_digest(data['inputs'])
-            name = written.get(digest) or embedding_file_name(
-                img_path, view, settings)
-            entries.append((img_path, view, name, list(img.shape[:2])))
-            if digest not in written and not osp.isfile(
-                    osp.join(out_dir, name)):
-                save_tensor_file(
-                    model.image_encoder(data['inputs'])[0].to(dtype),
-                    osp.join(out_dir, name))
-            written[digest] = name
+            key = store.key(data['inputs'], dtype)
+            if key not in store:
+                store.write(key,
+                            model.image_encoder(data['inputs'])[0].to(dtype))
+            entries.append((img_path, embedding_view(direction is not None,
+                                                     direction), key,
+                            list(img.shape[:2])))
         if progress is not None:
             progress.update()
     entries = [entry for part in all_gather_object(entries)
@@ -156,9 +138,9 @@ def extract_embeddings(cfg: Config,
     index_path = osp.join(out_dir, INDEX_FILE)
     if is_main_process():
         files: dict = {}
-        for img_path, view, name, shape in entries:
+        for img_path, view, key, shape in entries:
             files.setdefault(img_path, {})[view] = dict(
-                file=name, img_shape=shape)
+                key=key, img_shape=shape)
         handle, tmp = tempfile.mkstemp(dir=out_dir, suffix='.tmp')
         with os.fdopen(handle, 'w', encoding='utf-8') as f:
             json.dump(dict(meta=meta, files=files), f)

@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from ..utils.image_files import MAX_IMAGE_PIXELS
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
 from ..utils.timer import timed
 from ..utils.weights import format_key_report, load_model_weights
+from .session import ClickResult, InteractiveSession
 
 
 def init_model(config: Union[str, Path, Config],
@@ -45,7 +46,11 @@ def init_model(config: Union[str, Path, Config],
             instead of refusing it. Defaults to False.
 
     Returns:
-        BaseInteractiveSegmentor: The model, in eval mode.
+        BaseInteractiveSegmentor: The model, in eval mode, with its
+        ``checkpoint_report`` (what the checkpoint's keys lacked, added or
+        had in another shape, see
+        :func:`samref.utils.checkpoint_key_report`; None without a
+        checkpoint).
     """
     if isinstance(config, (str, Path)):
         config = Config.fromfile(str(config))
@@ -59,6 +64,7 @@ def init_model(config: Union[str, Path, Config],
     if not isinstance(model, BaseInteractiveSegmentor):
         raise TypeError(f'{type(model).__name__} built from the config is '
                         'not an interactive segmentor')
+    model.checkpoint_report = None
     if checkpoint is not None:
         report = load_model_weights(
             model,
@@ -71,6 +77,7 @@ def init_model(config: Union[str, Path, Config],
         print_log(
             f'weights from {checkpoint}: {format_key_report(report)}',
             logger='current')
+        model.checkpoint_report = report
     model.cfg = config
     return model.to(device).eval()
 
@@ -160,11 +167,26 @@ class InteractivePredictor:
             self.image_features = self.model.encode_image(data['inputs'])
         self.encode_time = times['encode']
 
-    @torch.no_grad()
+    def new_session(self,
+                    time_stages: Optional[bool] = None) -> InteractiveSession:
+        """Start clicking on the image's objects.
+
+        Args:
+            time_stages (bool, optional): Report the model's stage times, or
+                not; None keeps the model's setting. Defaults to None.
+
+        Returns:
+            InteractiveSession: A session over the encoded image.
+        """
+        if self.image_features is None:
+            raise RuntimeError('call set_image() before clicking')
+        return InteractiveSession(self.model, self.image_features,
+                                  self.metainfo, time_stages)
+
     def predict(self,
                 points: Sequence[Sequence[float]],
                 labels: Sequence[int],
-                previous: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                previous: Optional[ClickResult] = None) -> ClickResult:
         """Predict the object for a set of clicks.
 
         Args:
@@ -172,70 +194,31 @@ class InteractivePredictor:
                 pixels of the original image, oldest first, inside it:
                 ``0 <= x <= W`` and ``0 <= y <= H``.
             labels (Sequence[int]): ``N`` labels, 1 positive, 0 negative.
-            previous (dict, optional): The result of the previous call for
-                the same object; its ``'logits'`` are fed back (SAM's mask
-                prompt) with its ``'state'``. None for the first click.
+            previous (ClickResult, optional): The result of the previous
+                call for the same object, fed back (SAM's mask prompt and
+                the model's state). None for the first click.
 
         Returns:
-            dict: ``'mask'`` (``H x W`` bool array, original size) and every
-            output of the model's ``interact`` (``'logits'``, ...).
+            ClickResult: ``mask`` (``H x W`` bool, original size), the
+            model's ``interaction``, PatchDiff's ``window`` and the times.
 
         Raises:
             ValueError: The clicks are not ``N x 2`` finite coordinates
                 inside the image, or the labels are not ``N`` values of 0
                 and 1.
         """
-        if self.image_features is None:
-            raise RuntimeError('call set_image() before predict()')
+        session = self.new_session()
         point_array, label_array = self.check_clicks(points, labels)
-        device = next(iter(self.image_features.values())).device
-        scale = torch.as_tensor(self.metainfo['scale_factor'])
-        point_tensor = torch.as_tensor(
-            point_array, dtype=torch.float32).reshape(1, -1, 2) * scale
-        label_tensor = torch.as_tensor(label_array, dtype=torch.int64)[None]
-        previous = previous or {}
-        outputs = self.model.interact(self.image_features,
-                                      point_tensor.to(device),
-                                      label_tensor.to(device),
-                                      previous.get('logits'),
-                                      previous.get('state'))
-        return dict(
-            outputs,
-            mask=self.image_mask(self.model.prediction_logits(outputs)))
+        clicks = [(x, y, bool(label)) for (x, y), label in zip(
+            point_array.tolist(), label_array.tolist())]
+        return session.predict(
+            clicks, None if previous is None else previous.interaction)
 
-    def image_mask(self, logits: Tensor) -> np.ndarray:
-        """Logits over the padded input as a mask of the original image.
-
-        Args:
-            logits (Tensor): ``1 x 1 x h x w`` logits over the padded input
-                at any resolution (e.g. SAM's ``S/4`` logits or a refiner's
-                error map).
-
-        Returns:
-            np.ndarray: ``H x W`` bool, the original size, logits > 0.
-        """
-        full = self.model.postprocess_logits(logits,
-                                             self.metainfo['img_shape'],
-                                             self.metainfo['ori_shape'])
-        return (full[0, 0] > 0).cpu().numpy()
-
-    def image_box(self, box: Sequence[float]) -> Tuple[float, ...]:
-        """A box of the input frame in pixels of the original image.
-
-        Args:
-            box (Sequence[float]): ``(x0, y0, x1, y1)`` in the model input
-                frame, e.g. SAM-REF's PatchDiff window.
-
-        Returns:
-            tuple[float, ...]: ``(x0, y0, x1, y1)`` in original pixels.
-        """
-        w_scale, h_scale = self.metainfo['scale_factor']
-        x0, y0, x1, y1 = (float(v) for v in box)
-        return (x0 / w_scale, y0 / h_scale, x1 / w_scale, y1 / h_scale)
-
-    def check_clicks(self, points: Sequence[Sequence[float]],
+    @staticmethod
+    def check_clicks(points: Sequence[Sequence[float]],
                      labels: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-        """Validate clicks for :meth:`predict`.
+        """Validate clicks for :meth:`predict` (the session checks that they
+        lie inside the image).
 
         Args:
             points (Sequence[Sequence[float]]): ``N`` clicks ``(x, y)``.
@@ -246,8 +229,7 @@ class InteractivePredictor:
             ``N`` int64 labels.
 
         Raises:
-            ValueError: Anything but ``N >= 1`` finite clicks inside the
-                image with labels 0 or 1.
+            ValueError: Anything but ``N >= 1`` clicks with labels 0 or 1.
         """
         try:
             point_array = np.asarray(points)
@@ -268,22 +250,9 @@ class InteractivePredictor:
             raise ValueError('give one label per click: got '
                              f'{len(point_array)} points and labels of '
                              f'shape {label_array.shape}')
-        bad = ~np.isfinite(point_array).all(axis=1)
-        if bad.any():
-            index = int(np.flatnonzero(bad)[0])
-            raise ValueError(f'click {index} has non-finite coordinates '
-                             f'{point_array[index].tolist()}')
         bad = ~np.isin(label_array, (0, 1))
         if bad.any():
             index = int(np.flatnonzero(bad)[0])
             raise ValueError(f'click {index} has label {labels[index]!r}; '
                              'labels are 1 (positive) or 0 (negative)')
-        height, width = self.metainfo['ori_shape'][:2]
-        x, y = point_array[:, 0], point_array[:, 1]
-        bad = (x < 0) | (x > width) | (y < 0) | (y > height)
-        if bad.any():
-            index = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f'click {index} at (x, y) = {tuple(point_array[index])} is '
-                f'outside the {width} x {height} (W x H) image')
         return point_array, label_array.astype(np.int64)

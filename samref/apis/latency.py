@@ -9,8 +9,9 @@ import torch
 from mmseg.structures import SegDataSample
 
 from ..evaluation.click_simulator import ClickSimulator
-from ..models.segmentors import BaseInteractiveSegmentor
+from ..models.segmentors import BaseInteractiveSegmentor, Interaction
 from ..utils.timer import synchronize, timed
+from .session import InteractiveSession
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -65,7 +66,7 @@ def measure_sat(model: BaseInteractiveSegmentor,
     with timed(times, 'total', device):
         with timed(times, 'encode', device):
             features = model.encode_image(inputs)
-        outputs: Dict[str, object] = {}
+        outputs: Optional[Interaction] = None
         for row in range(grid):
             for col in range(grid):
                 point = torch.tensor([[[(col + 0.5) * step,
@@ -73,9 +74,7 @@ def measure_sat(model: BaseInteractiveSegmentor,
                                      device=device)
                 label = torch.ones(1, 1, dtype=torch.int64, device=device)
                 start = time.perf_counter()
-                outputs = model.interact(features, point, label,
-                                         outputs.get('logits'),
-                                         outputs.get('state'))
+                outputs = model.interact(features, point, label, outputs)
                 synchronize(device)
                 per_point.append(time.perf_counter() - start)
     return dict(
@@ -146,33 +145,26 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     times: Dict[str, float] = {}
     with timed(times, 'encode', device):
         features = model.encode_image(inputs)
+    # The object map covers the padded input: no resize, no crop.
+    session = InteractiveSession(
+        model,
+        features,
+        dict(img_shape=(size, size), ori_shape=(size, size),
+             scale_factor=(1.0, 1.0)),
+        time_stages=True)
     simulator = ClickSimulator(gt)
     pred = np.zeros(gt.shape, dtype=bool)
-    points: List[List[float]] = []
-    labels: List[int] = []
-    outputs: Dict[str, object] = {}
     clicks: List[float] = []
     branches: List[str] = []
     stage_times: Dict[str, float] = {}
     for _ in range(num_clicks):
         click = simulator.next_click(pred)
-        points.append([float(click.x), float(click.y)])
-        labels.append(int(click.is_positive))
-        start = time.perf_counter()
-        with model.timing_stages():
-            outputs = model.interact(features,
-                                     torch.tensor([points], device=device),
-                                     torch.tensor([labels], device=device),
-                                     outputs.get('logits'),
-                                     outputs.get('state'))
-        synchronize(device)
-        clicks.append(time.perf_counter() - start)
-        for name, seconds in outputs.get('stage_times', {}).items():
+        result = session.add_click(click.x, click.y, click.is_positive)
+        clicks.append(result.interact_time)
+        for name, seconds in result.interaction.stage_times.items():
             stage_times[name] = stage_times.get(name, 0.0) + seconds
-        branches += outputs.get('branch', [])
-        full = model.postprocess_logits(
-            model.prediction_logits(outputs), (size, size), (size, size))
-        pred = (full[0, 0] > 0).cpu().numpy()
+        branches += result.interaction.branch or []
+        pred = result.mask
     return dict(
         encode=times['encode'],
         clicks=clicks,

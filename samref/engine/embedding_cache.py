@@ -1,8 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
-import hashlib
 import logging
-import os
-import os.path as osp
 from itertools import chain
 from typing import Dict, Optional, Tuple
 
@@ -10,37 +7,7 @@ import torch
 from mmengine.logging import print_log
 from torch import nn
 
-from ..utils.safe_load import load_tensor_file, save_tensor_file
-
-
-def tensor_digest(tensor: torch.Tensor) -> str:
-    """SHA-1 of a tensor's dtype, shape and values.
-
-    Args:
-        tensor (torch.Tensor): Any tensor.
-
-    Returns:
-        str: Hex digest.
-    """
-    digest = hashlib.sha1(f'{tensor.dtype}{tuple(tensor.shape)}'.encode())
-    digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def encoder_fingerprint(encoder: nn.Module) -> str:
-    """A digest that changes with the encoder's class or any of its weights.
-
-    Args:
-        encoder (nn.Module): The image encoder.
-
-    Returns:
-        str: Hex digest.
-    """
-    digest = hashlib.sha1(type(encoder).__qualname__.encode())
-    for name, value in sorted(encoder.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor_digest(value).encode())
-    return digest.hexdigest()
+from ..utils.embedding_store import EmbeddingStore, encoder_fingerprint
 
 
 class _Forward(nn.Module):
@@ -55,47 +22,53 @@ class _Forward(nn.Module):
 
 
 class EmbeddingCache:
-    """Image embeddings on disk, keyed by image content and encoder.
+    """The evaluation's image embeddings, kept in an :class:`EmbeddingStore`.
 
     An entry is found only for the same model input (the resized,
-    normalised, padded image, compared by digest) and an encoder with the
-    same class and weights, so a stale or foreign embedding is never used.
-    Entries are safetensors files written atomically (a format with no code
-    path); an entry that cannot be read, or whose shape is not the
-    encoder's output shape, is reported with its path and treated as a
-    miss, so it is computed and written again, and so is an entry of the
-    earlier pickle format (``.pt``), which is never read. A second
-    evaluation of the same data skips the image encoder entirely.
+    normalised, padded image, compared by digest), the same precision and
+    an encoder with the same class and weights, so a stale or foreign
+    embedding is never used. An entry that cannot be read, or whose shape
+    or dtype is not the encoder's output, is reported with its path and
+    treated as a miss, so it is computed and written again. A second
+    evaluation of the same data skips the image encoder entirely; a folder
+    of pre-extracted training embeddings of the same encoder and precision
+    serves as a cache too.
 
     Args:
-        cache_dir (str): Root folder; entries go to
-            ``<cache_dir>/<encoder digest>/<input digest>.safetensors``.
+        cache_dir (str): The store's root folder.
         encoder (nn.Module): The image encoder whose outputs are cached.
     """
 
     def __init__(self, cache_dir: str, encoder: nn.Module) -> None:
-        self.folder = osp.join(cache_dir, encoder_fingerprint(encoder)[:20])
-        os.makedirs(self.folder, exist_ok=True)
+        self.store = EmbeddingStore(cache_dir, encoder_fingerprint(encoder))
         self.encoder = encoder
         self.hits = 0
         self.misses = 0
-        self._shapes: Dict[Tuple[int, ...], Tuple[int, ...]] = {}
+        self._outputs: Dict[Tuple[int, ...], Tuple[Tuple[int, ...],
+                                                   torch.dtype]] = {}
 
-    def output_shape(self, inputs: torch.Tensor) -> Tuple[int, ...]:
-        """The shape of the encoder's output for inputs of this shape.
+    @property
+    def folder(self) -> str:
+        """The folder of this encoder's entries."""
+        return self.store.folder
 
-        Found once per input shape by running the encoder's ``forward`` on
-        the meta device (no data, no computation; forward hooks registered
-        on the encoder do not see it).
+    def output_spec(self,
+                    inputs: torch.Tensor) -> Tuple[Tuple[int, ...],
+                                                   torch.dtype]:
+        """The shape and dtype of the encoder's output for such inputs.
+
+        Found once per input shape and dtype by running the encoder's
+        ``forward`` on the meta device (no data, no computation; forward
+        hooks registered on the encoder do not see it).
 
         Args:
             inputs (torch.Tensor): A model input.
 
         Returns:
-            tuple[int, ...]: The embedding shape.
+            tuple: The embedding's shape and dtype.
         """
-        key = tuple(inputs.shape)
-        if key not in self._shapes:
+        spec = (tuple(inputs.shape), inputs.dtype)
+        if spec not in self._outputs:
             wrapper = _Forward(self.encoder)
             tensors = {
                 name: value.to('meta')
@@ -105,13 +78,13 @@ class EmbeddingCache:
             with torch.no_grad():
                 output = torch.func.functional_call(
                     wrapper, tensors,
-                    (torch.empty(key, dtype=inputs.dtype, device='meta'), ))
-            self._shapes[key] = tuple(output.shape)
-        return self._shapes[key]
+                    (torch.empty(spec[0], dtype=spec[1], device='meta'), ))
+            self._outputs[spec] = (tuple(output.shape), output.dtype)
+        return self._outputs[spec]
 
-    def path(self, inputs: torch.Tensor) -> str:
-        """The file of the entry for a model input."""
-        return osp.join(self.folder, tensor_digest(inputs) + '.safetensors')
+    def key(self, inputs: torch.Tensor) -> str:
+        """The store key of the embedding of ``inputs``."""
+        return self.store.key(inputs, self.output_spec(inputs)[1])
 
     def get(self,
             inputs: torch.Tensor,
@@ -119,42 +92,38 @@ class EmbeddingCache:
         """The cached embedding of ``inputs``, or None.
 
         Args:
-            inputs (torch.Tensor): The model input.
+            inputs (torch.Tensor): The model input of one image.
             count (bool): Count the hit or miss (and report an unusable
                 entry). Defaults to True.
 
         Returns:
-            torch.Tensor | None: The embedding, on the CPU.
+            torch.Tensor | None: The embedding (``1 x C x h x w``, as the
+            encoder gives it), on the CPU.
         """
-        path = self.path(inputs)
-        if not osp.isfile(path):
-            old = osp.splitext(path)[0] + '.pt'
-            if osp.isfile(old):
-                return self._reject(
-                    old, 'it is in the earlier pickle format, which is not '
-                    'read', count)
+        key = self.key(inputs)
+        if key not in self.store:
             self.misses += count
             return None
         try:
-            embedding = load_tensor_file(path)
+            embedding = self.store.read(key)
         except RuntimeError as error:
-            return self._reject(path, str(error), count)
-        expected = self.output_shape(inputs)
-        if tuple(embedding.shape) != expected or \
-                not embedding.is_floating_point():
+            return self._reject(key, str(error), count)
+        shape, dtype = self.output_spec(inputs)
+        if (1, ) + tuple(embedding.shape) != shape or \
+                embedding.dtype != dtype:
             return self._reject(
-                path, f'it holds a {embedding.dtype} tensor of shape '
-                f'{tuple(embedding.shape)}, the encoder gives {expected}',
-                count)
+                key, f'it holds a {embedding.dtype} tensor of shape '
+                f'{tuple(embedding.shape)}, the encoder gives {dtype} '
+                f'{shape[1:]}', count)
         self.hits += count
-        return embedding
+        return embedding[None]
 
-    def _reject(self, path: str, reason: str, count: bool) -> None:
+    def _reject(self, key: str, reason: str, count: bool) -> None:
         """Report an unusable entry and count it as a miss."""
         if count:
             print_log(
-                f'embedding cache entry {path} is not used and will be '
-                f'recomputed: {reason}',
+                f'embedding cache entry {self.store.path(key)} is not used '
+                f'and will be recomputed: {reason}',
                 logger='current',
                 level=logging.WARNING)
             self.misses += 1
@@ -164,7 +133,10 @@ class EmbeddingCache:
         """Store the embedding of ``inputs``.
 
         Args:
-            inputs (torch.Tensor): The model input.
-            embedding (torch.Tensor): Its embedding.
+            inputs (torch.Tensor): The model input of one image.
+            embedding (torch.Tensor): Its embedding, ``1 x C x h x w``.
         """
-        save_tensor_file(embedding, self.path(inputs))
+        if len(embedding) != 1:
+            raise ValueError('the cache stores one image at a time, got '
+                             f'embeddings of shape {tuple(embedding.shape)}')
+        self.store.write(self.key(inputs), embedding[0])

@@ -4,7 +4,7 @@ from mmseg.registry import HOOKS
 
 from ..datasets.transforms.image_embedding import (LoadImageEmbedding,
                                                    read_embedding_index)
-from .embedding_cache import encoder_fingerprint
+from ..utils.embedding_store import encoder_fingerprint
 
 
 def find_embedding_loaders(dataset) -> list:

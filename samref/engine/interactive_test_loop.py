@@ -1,7 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 import logging
 import os.path as osp
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import mmcv
 import numpy as np
@@ -14,6 +14,7 @@ from mmengine.runner import BaseLoop
 from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
+from ..apis.session import InteractiveSession
 from ..evaluation.click_simulator import ClickSimulator
 from ..evaluation.functional import mask_iou
 from ..models.segmentors import BaseInteractiveSegmentor
@@ -204,7 +205,7 @@ class InteractiveTestLoop(BaseLoop):
         model = self.model
         device = next(model.parameters()).device
         if not self.warmed_up:
-            self.warm_up(data_batch, device)
+            self.warm_up(data_batch)
         times: Dict[str, float] = {}
         with timed(times, 'encode', device):
             data = model.data_preprocessor(data_batch, False)
@@ -216,10 +217,8 @@ class InteractiveTestLoop(BaseLoop):
             gt = gt.cpu().numpy()
             steps = [] if self.draws_next_object() else None
             objects.append(
-                dict(
-                    index=k,
-                    **self.interact_object(gt, features, meta, device,
-                                           steps)))
+                dict(index=k, **self.interact_object(gt, features, meta,
+                                                     steps)))
             if steps is not None:
                 self.show_object(meta, k, gt, objects[-1]['clicks'], steps)
         return dict(
@@ -229,13 +228,12 @@ class InteractiveTestLoop(BaseLoop):
             encode_time=times['encode'],
             objects=objects)
 
-    def warm_up(self, data_batch: dict, device: torch.device) -> None:
+    def warm_up(self, data_batch: dict) -> None:
         """Run an image once, untimed and unrecorded (see the class
         docstring).
 
         Args:
             data_batch (dict): One image from the dataloader.
-            device (torch.device): The model's device.
         """
         model = self.model
         data = model.data_preprocessor(data_batch, False)
@@ -243,7 +241,7 @@ class InteractiveTestLoop(BaseLoop):
         sample = data['data_samples'][0]
         if len(sample.gt_object_masks):
             self.interact_object(sample.gt_object_masks[0].cpu().numpy(),
-                                 features, sample.metainfo, device,
+                                 features, sample.metainfo,
                                  num_clicks=WARM_UP_CLICKS)
         self.warmed_up = True
 
@@ -291,16 +289,15 @@ class InteractiveTestLoop(BaseLoop):
                         gt: np.ndarray,
                         features: Dict[str, torch.Tensor],
                         meta: dict,
-                        device: torch.device,
                         steps: Optional[List[dict]] = None,
                         num_clicks: Optional[int] = None) -> dict:
-        """Run the clicks of one object.
+        """Run the clicks of one object through an
+        :class:`~samref.apis.InteractiveSession`.
 
         Args:
             gt (np.ndarray): ``H x W`` 1 / 0 / -1 ground truth.
             features (dict[str, Tensor]): The image's features.
             meta (dict): The image's metainfo (sizes and scale factor).
-            device (torch.device): The model's device.
             steps (list[dict], optional): When given, the ``click`` number,
                 ``mask``, ``iou`` and the PatchDiff ``box`` (original
                 pixels; None when it did not run) after each of
@@ -318,52 +315,39 @@ class InteractiveTestLoop(BaseLoop):
             (model and upsampling to the original size), ``interact_time``
             (model only) and the model's ``stage_times``.
         """
-        model = self.model
         simulator = ClickSimulator(gt)
-        w_scale, h_scale = meta['scale_factor']
+        session = InteractiveSession(
+            self.model, features, meta, time_stages=True)
         pred = np.zeros(gt.shape, dtype=bool)
-        outputs: Dict[str, Any] = {}
-        points: List[Sequence[float]] = []
-        labels: List[int] = []
         ious: List[float] = []
         clicks: List[list] = []
         branches: List[Optional[str]] = []
-        times: Dict[str, float] = {}
+        times = dict(click=0.0, interact=0.0)
         stage_times: Dict[str, float] = {}
         for _ in range(num_clicks or self.num_clicks):
             click = simulator.next_click(pred)
             clicks.append([click.x, click.y, int(click.is_positive)])
-            points.append((click.x * w_scale, click.y * h_scale))
-            labels.append(int(click.is_positive))
-            with timed(times, 'click', device):
-                with timed(times, 'interact', device), \
-                        model.timing_stages():
-                    outputs = model.interact(
-                        features, torch.tensor([points], device=device),
-                        torch.tensor([labels], device=device),
-                        outputs.get('logits'), outputs.get('state'))
-                full = model.postprocess_logits(
-                    model.prediction_logits(outputs), meta['img_shape'],
-                    meta['ori_shape'])
-                pred = (full[0, 0] > 0).cpu().numpy()
-            for name, seconds in outputs.get('stage_times', {}).items():
+            result = session.add_click(click.x, click.y, click.is_positive)
+            pred = result.mask
+            times['click'] += result.click_time
+            times['interact'] += result.interact_time
+            for name, seconds in result.interaction.stage_times.items():
                 stage_times[name] = stage_times.get(name, 0.0) + seconds
-            branches.append(outputs['branch'][0] if 'branch' in
-                            outputs else None)
+            branch = result.interaction.branch
+            branches.append(branch[0] if branch else None)
             ious.append(mask_iou(gt, pred))
             if steps is not None and len(ious) in self.show_clicks:
-                box = None
-                if 'patch' in outputs:
-                    x0, y0, x1, y1 = outputs['patch']['boxes'][0].tolist()
-                    box = (x0 / w_scale, y0 / h_scale, x1 / w_scale,
-                           y1 / h_scale)
                 steps.append(
-                    dict(click=len(ious), mask=pred, iou=ious[-1], box=box))
+                    dict(
+                        click=len(ious),
+                        mask=pred,
+                        iou=ious[-1],
+                        box=result.window))
         return dict(
             ious=ious,
             clicks=clicks,
             branches=branches,
             num_clicks=len(simulator.clicks),
-            click_time=times.get('click', 0.0),
-            interact_time=times.get('interact', 0.0),
+            click_time=times['click'],
+            interact_time=times['interact'],
             stage_times=stage_times)

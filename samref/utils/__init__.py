@@ -1,5 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .dist import prepare_cpu_distributed, release_process_group
+from .embedding_store import (EmbeddingStore, encoder_fingerprint,
+                              tensor_digest)
 from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, read_image,
                           read_image_size)
 from .safe_load import (ForeignObject, load_checkpoint_file, load_tensor_file,
@@ -14,5 +16,6 @@ __all__ = [
     'load_checkpoint_file', 'load_tensor_file', 'save_tensor_file',
     'resolve_checkpoint', 'checkpoint_key_report', 'format_key_report',
     'load_model_weights', 'MAX_IMAGE_PIXELS', 'ImageFileError', 'read_image',
-    'read_image_size', 'prepare_cpu_distributed', 'release_process_group'
+    'read_image_size', 'prepare_cpu_distributed', 'release_process_group',
+    'EmbeddingStore', 'encoder_fingerprint', 'tensor_digest'
 ]

@@ -33,7 +33,7 @@ def test_predictor_rejects_bad_input(tiny_sam):
     with pytest.raises(ValueError, match='one label per click'):
         predictor.predict([(1, 1), (2, 2)], [1])
     out = predictor.predict([(11, 7)], [0])
-    assert out['mask'].shape == (8, 12)
+    assert out.mask.shape == (8, 12)
     limited = InteractivePredictor(tiny_sam, max_pixels=8 * 12 - 1)
     with pytest.raises(ValueError, match='8 x 12 pixels is larger than the '
                        'limit of 95 pixels'):
@@ -123,8 +123,8 @@ def test_predictor_refuses_bad_clicks(predictor, points, labels, message):
 
 def test_predictor_accepts_clicks_on_the_border(predictor):
     out = predictor.predict([(0, 0), (12, 8)], [True, 0])
-    assert out['mask'].shape == (8, 12)
-    assert np.isfinite(out['logits'].numpy()).all()
+    assert out.mask.shape == (8, 12)
+    assert np.isfinite(out.interaction.logits.numpy()).all()
 
 
 @pytest.mark.parametrize('shape', [(1, 3000), (3000, 1), (0, 5)])
@@ -137,4 +137,4 @@ def test_predictor_refuses_images_too_narrow_to_resize(tiny_sam, shape):
 def test_predictor_segments_a_thin_image(tiny_sam):
     predictor = InteractivePredictor(tiny_sam)
     predictor.set_image(np.zeros((1, 500, 3), np.uint8))  # 1 x N resizes
-    assert predictor.predict([(250, 0.5)], [1])['mask'].shape == (1, 500)
+    assert predictor.predict([(250, 0.5)], [1]).mask.shape == (1, 500)

@@ -49,7 +49,7 @@ def test_upload_encodes_once_with_a_status_first(app_module, example,
     session, view, status, stages, _ = steps[1]
     assert view.shape == (360, 480, 3) and stages is None
     assert 'encoded in' in status and 'Click on the object' in status
-    assert session.predictor.image_features is not None
+    assert session.clicks.image_features is not None
 
 
 def test_clicks_undo_reset_next_and_export(app_module, example, tmp_path):
@@ -65,11 +65,12 @@ def test_clicks_undo_reset_next_and_export(app_module, example, tmp_path):
     assert stages is None and 'whole click' in times  # SAM: no stage panel
     session = app.click(session, 20, 20, False)[0]
     assert len(session.steps) == 2 and session.steps[-1].click[2] is False
-    # the previous logits are fed back: same result as predict() chained
-    direct = session.predictor.predict([(240, 180), (20, 20)], [1, 0],
-                                       session.predictor.predict(
-                                           [(240, 180)], [1]))
-    np.testing.assert_array_equal(session.mask, direct['mask'])
+    # the previous logits are fed back: the same result as predictions
+    # chained by hand
+    first_click = session.clicks.predict([(240, 180, True)])
+    direct = session.clicks.predict([(240, 180, True), (20, 20, False)],
+                                    first_click.interaction)
+    np.testing.assert_array_equal(session.mask, direct.mask)
     session, view, *_ = app.undo(session)
     np.testing.assert_array_equal(session.mask, first)
     np.testing.assert_array_equal(view, view1)
@@ -106,7 +107,7 @@ def test_samref_shows_its_stages(app_module, example, tmp_path):
     for stage in ('sam', 'global_diff', 'patch_diff'):
         assert f'{stage} ' in times
     assert 'branch **patch**' in times
-    x0, y0, x1, y1 = session.steps[-1].box
+    x0, y0, x1, y1 = session.steps[-1].window
     assert 0 <= x0 < 240 < x1 <= 480 and 0 <= y0 < 180 < y1 <= 360
 
 

@@ -62,17 +62,14 @@ def test_click_logits_on_cuda_equal_the_cpus(name, strict_float32):
     for model in (cpu, gpu):
         device = next(model.parameters()).device
         features = model.encode_image(padded_input(model, 0))
-        outputs, steps = {}, []
+        outputs, steps = None, []
         for k in range(1, len(CLICKS) + 1):
             points = torch.tensor([[c[:2] for c in CLICKS[:k]]],
                                   device=device)
             labels = torch.tensor([[c[2] for c in CLICKS[:k]]],
                                   device=device)
-            outputs = model.interact(features, points, labels,
-                                     outputs.get('logits'),
-                                     outputs.get('state'))
-            steps.append((model.prediction_logits(outputs).cpu(),
-                          outputs.get('branch')))
+            outputs = model.interact(features, points, labels, outputs)
+            steps.append((outputs.prediction_logits.cpu(), outputs.branch))
         runs[device.type] = steps
     for (cpu_logits, cpu_branch), (gpu_logits, gpu_branch) in zip(
             runs['cpu'], runs['cuda']):

@@ -117,14 +117,13 @@ class HostWaits(TorchFunctionMode):
 def clicks_on(model, count):
     """Run ``count`` clicks on a random image, one per ``next``."""
     features = model.encode_image(padded_input(model, 0))
-    points, labels, outputs = [], [], {}
+    points, labels, outputs = [], [], None
     rng = np.random.default_rng(0)
     for k in range(count):
         points.append(rng.uniform(0, model.input_size, 2).tolist())
         labels.append(int(k % 2 == 0))
         outputs = model.interact(features, torch.tensor([points]),
-                                 torch.tensor([labels]),
-                                 outputs.get('logits'), outputs.get('state'))
+                                 torch.tensor([labels]), outputs)
         yield outputs
 
 
@@ -155,15 +154,15 @@ def test_a_click_waits_for_the_device_only_where_it_must(
         with waits:
             outputs = next(clicks)
         per_click.append(waits.total - before)
-        assert not outputs['stage_times']
+        assert not outputs.stage_times
     assert max(per_click) <= most, dict(waits.counts)
     assert waits.counts['synchronize'] == 0
     if hasattr(model, 'use_selector'):
-        assert outputs['branch'] == ['patch']
+        assert outputs.branch == ['patch']
     # Timing asked for: the stages are synchronised and timed.
     with model.timing_stages(), waits:
         outputs = next(clicks_on(model, 1))
-    assert outputs['stage_times'] and waits.counts['synchronize'] >= 2
+    assert outputs.stage_times and waits.counts['synchronize'] >= 2
 
 
 def test_predictor_encode_time_waits_for_the_encoder(monkeypatch):

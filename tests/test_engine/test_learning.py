@@ -11,7 +11,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
 from mmseg.registry import RUNNERS
 
@@ -61,16 +60,16 @@ def interactions(model, root: str) -> np.ndarray:
         predictor.set_image(cv2.imread(osp.join(root, 'img', stem + '.jpg')))
         clicks = [deepest(gt)]
         first = predictor.predict(clicks, [1])
-        missed = gt & ~first['mask']
+        missed = gt & ~first.mask
         if padded_distance(missed).max() < MIN_PART_DEPTH:
-            results.append((iou(first['mask'], gt), ) * 2 + (np.nan, ))
+            results.append((iou(first.mask, gt), ) * 2 + (np.nan, ))
             continue
         clicks.append(deepest(missed))
         second = predictor.predict(clicks, [1, 1], first)
         _, parts = cv2.connectedComponents(missed.astype(np.uint8))
         part = parts == parts[clicks[1][1], clicks[1][0]]
-        results.append((iou(first['mask'], gt), iou(second['mask'], gt),
-                        float((second['mask'] & part).sum() / part.sum())))
+        results.append((iou(first.mask, gt), iou(second.mask, gt),
+                        float((second.mask & part).sum() / part.sum())))
     return np.array(results)
 
 

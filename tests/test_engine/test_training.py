@@ -222,24 +222,22 @@ def test_pre_extracted_embeddings_replace_the_encoder(shapes, tmp_path):
     assert len(index['files']) == len(os.listdir(os.path.join(shapes, 'img')))
     assert all(set(views) == {'orig', 'flip-horizontal'}
                for views in index['files'].values())
-    first = next(iter(index['files'].values()))['orig']['file']
-    tensor = load_tensor_file(out / first)
+    store = out / index['meta']['encoder'][:20]
+    first = next(iter(index['files'].values()))['orig']['key']
+    assert first.endswith('-float16')
+    tensor = load_tensor_file(store / f'{first}.safetensors')
     assert tensor.dtype == torch.float16 and tensor.shape == (128, 32, 32)
-    # A second run finds every file and writes none again (resumable).
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     # One file per picture and view (the image files of a picture's objects
-    # share its embeddings), and the index.
-    assert len(mtimes) == 2 * 6 + 1 < 2 * len(index['files'])
-    assert all((out / view['file']).is_file()
+    # share its embeddings).
+    mtimes = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
+    assert len(mtimes) == 2 * 6 < 2 * len(index['files'])
+    assert all((store / f'{view["key"]}.safetensors').is_file()
                for views in index['files'].values()
                for view in views.values())
+    # A second run finds every file and writes none again (resumable).
     subprocess.run(tool, cwd=REPO_ROOT, check=True, capture_output=True,
                    timeout=300)
-    embeddings = {
-        p.name: p.stat().st_mtime_ns
-        for p in out.glob('*.safetensors')
-    }
-    assert embeddings == {k: v for k, v in mtimes.items() if k != 'index.json'}
+    assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == mtimes
 
     overrides = options(shapes, tmp_path / 'with_embeddings')
     overrides['train_dataloader.dataset.pipeline.5.embedding_dir'] = str(out)

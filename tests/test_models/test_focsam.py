@@ -172,17 +172,19 @@ def test_refines_once_at_the_second_click_then_reuses_the_embedding():
     finally:
         hook.remove()
     assert len(calls) == 1
-    assert [o['branch'] for o in outputs] == [['sam'], ['refine'], ['sam'],
-                                              ['sam']]
-    assert 'focus_refiner' in outputs[1]['stage_times']
-    assert 'focus_refiner' not in outputs[2]['stage_times']
+    branches = [o.interaction.branch for o in outputs]
+    assert branches == [['sam'], ['refine'], ['sam'], ['sam']]
+    assert 'focus_refiner' in outputs[1].interaction.stage_times
+    assert 'focus_refiner' not in outputs[2].interaction.stage_times
     assert not model.time_stages  # restored after the block
     # Without timing nothing is timed (nor synchronised).
-    assert all(not o['stage_times'] for o in click_through(model, CLICKS)[1])
+    assert all(not o.interaction.stage_times
+               for o in click_through(model, CLICKS)[1])
     original = predictor.image_features['image_embeddings']
-    assert torch.equal(outputs[0]['state']['image_embeddings'], original)
+    assert torch.equal(outputs[0].interaction.state['image_embeddings'],
+                       original)
     for out in outputs[1:]:
-        assert torch.equal(out['state']['image_embeddings'], calls[0])
+        assert torch.equal(out.interaction.state['image_embeddings'], calls[0])
     assert not torch.allclose(calls[0], original)
     # The first click is SAM's; later ones decode the refined embedding.
     sam = build_from_config('sam/sam_vit-tiny.py',
@@ -191,21 +193,21 @@ def test_refines_once_at_the_second_click_then_reuses_the_embedding():
                                    if k != 'refiner'}).eval()
     sam.load_state_dict(model.state_dict(), strict=False)
     _, sam_outputs = click_through(sam, CLICKS[:1])
-    torch.testing.assert_close(outputs[0]['logits'],
-                               sam_outputs[0]['logits'])
+    torch.testing.assert_close(outputs[0].interaction.logits,
+                               sam_outputs[0].interaction.logits)
     points = torch.tensor([[c[:2] for c in CLICKS[:3]]], dtype=torch.float)
     points = points * torch.as_tensor(predictor.metainfo['scale_factor'])
     expected, _ = model.decode(calls[0], points,
                                torch.tensor([[c[2] for c in CLICKS[:3]]]),
-                               outputs[1]['logits'])
-    torch.testing.assert_close(outputs[2]['logits'], expected)
+                               outputs[1].interaction.logits)
+    torch.testing.assert_close(outputs[2].interaction.logits, expected)
 
 
 @torch.no_grad()
 def test_refine_step_is_a_setting():
     model = small_focsam(refine_step=0)
     _, outputs = click_through(model, CLICKS[:2])
-    assert [o['branch'] for o in outputs] == [['refine'], ['sam']]
+    assert [o.interaction.branch for o in outputs] == [['refine'], ['sam']]
 
 
 @torch.no_grad()

@@ -152,12 +152,13 @@ def test_converted_checkpoint_loads_strictly_and_predicts_the_same(
             out = predictor.predict([(60, 40), (20, 20), (100, 70)][:k],
                                     [1, 0, 1][:k], out)
         outputs.append(out)
-    assert outputs[0]['branch'] == ['sam']  # the third click
-    torch.testing.assert_close(outputs[1]['state']['image_embeddings'],
-                               outputs[0]['state']['image_embeddings'],
+    assert outputs[0].interaction.branch == ['sam']  # the third click
+    converted, original = (out.interaction for out in outputs[::-1])
+    torch.testing.assert_close(converted.state['image_embeddings'],
+                               original.state['image_embeddings'],
                                rtol=0, atol=0)
-    torch.testing.assert_close(outputs[1]['logits'], outputs[0]['logits'],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(converted.logits, original.logits, rtol=0,
+                               atol=0)
 
 
 def test_every_unmapped_missing_and_misshapen_key_is_listed(small, tmp_path):

@@ -64,10 +64,11 @@ def test_matches_sam_predictor(tiny_sam, picture, mask_output):
         labels = [c[1] for c in clicks[:k]]
         ref_mask, ref_low = reference_click(points, labels, prev_ref)
         out = ours.predict(points, labels, prev_ours)
-        assert out['logits'].shape == (1, 1, 256, 256)
-        assert np.abs(out['logits'][0].numpy() - ref_low).max() <= 1e-4
-        assert out['mask'].shape == picture.shape[:2]
-        np.testing.assert_array_equal(out['mask'], ref_mask)
+        assert out.interaction.logits.shape == (1, 1, 256, 256)
+        low = out.interaction.logits[0].numpy()
+        assert np.abs(low - ref_low).max() <= 1e-4
+        assert out.mask.shape == picture.shape[:2]
+        np.testing.assert_array_equal(out.mask, ref_mask)
         prev_ours, prev_ref = out, ref_low
 
 
@@ -85,10 +86,10 @@ def test_forward_predict_scales_clicks_like_predictor(tiny_sam, picture):
     with torch.no_grad():
         logits = tiny_sam(**data, mode='tensor')
         results = tiny_sam(**data, mode='predict')
-    torch.testing.assert_close(logits, expected['logits'])
+    torch.testing.assert_close(logits, expected.interaction.logits)
     assert isinstance(results[0], SegDataSample)
     np.testing.assert_array_equal(results[0].pred_sem_seg.data[0].numpy(),
-                                  expected['mask'].astype(np.int64))
+                                  expected.mask.astype(np.int64))
 
 
 def test_forward_without_clicks_is_a_clear_error(tiny_sam):

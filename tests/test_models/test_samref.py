@@ -1,4 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
+import dataclasses
 import math
 
 import numpy as np
@@ -116,6 +117,14 @@ def test_valid_map_size_from_the_padding(samref_tiny):
                                                            [171, 125]]
 
 
+def with_error_area(result, area):
+    """``result`` as if GlobalDiff's error area had been ``area``."""
+    return dataclasses.replace(
+        result,
+        interaction=dataclasses.replace(
+            result.interaction, state=dict(error_area=torch.tensor([area]))))
+
+
 def interact_twice(model):
     predictor = InteractivePredictor(model)
     image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
@@ -128,24 +137,28 @@ def interact_twice(model):
 @torch.no_grad()
 def test_selector_keeps_the_previous_mask_outside_the_window(samref_tiny):
     predictor, first = interact_twice(samref_tiny)
-    assert first['branch'] == ['global']
+    assert first.interaction.branch == ['global']
     clicks = ([(60, 40), (20, 20)], [1, 0])
     # The error area "grew" (it was 0 before): PatchDiff, previous mask kept.
-    grew = dict(first, state=dict(error_area=torch.tensor([-1])))
+    grew = with_error_area(first, -1)
     second = predictor.predict(*clicks, grew)
-    assert second['branch'] == ['patch']
-    x0, y0, x1, y1 = (second['patch']['boxes'][0] / 4).tolist()
+    assert second.interaction.branch == ['patch']
+    x0, y0, x1, y1 = (
+        second.interaction.patch_refinement['boxes'][0] / 4).tolist()
     inside = torch.zeros(256, 256, dtype=torch.bool)
     inside[math.floor(y0):math.ceil(y1), math.floor(x0):math.ceil(x1)] = 1
-    torch.testing.assert_close(second['logits'][0, 0][~inside],
-                               first['logits'][0, 0][~inside])
-    assert not torch.equal(second['logits'][0, 0][inside],
-                           first['logits'][0, 0][inside])
+    torch.testing.assert_close(second.interaction.logits[0, 0][~inside],
+                               first.interaction.logits[0, 0][~inside])
+    assert not torch.equal(second.interaction.logits[0, 0][inside],
+                           first.interaction.logits[0, 0][inside])
     # It shrank: GlobalDiff's whole output, no PatchDiff.
-    shrank = dict(first, state=dict(error_area=torch.tensor([10**9])))
+    shrank = with_error_area(first, 10**9)
     third = predictor.predict(*clicks, shrank)
-    assert third['branch'] == ['global'] and 'patch' not in third
-    torch.testing.assert_close(third['logits'], third['global']['logits'])
+    assert third.interaction.branch == ['global']
+    assert third.interaction.patch_refinement is None
+    assert third.window is None
+    torch.testing.assert_close(third.interaction.logits,
+                               third.interaction.global_refinement['logits'])
 
 
 @torch.no_grad()
@@ -154,14 +167,15 @@ def test_without_selector_patchdiff_refines_globaldiff_every_click():
     model = build_from_config(
         SAMREF_TINY, model=dict(use_selector=False)).eval()
     predictor, first = interact_twice(model)
-    assert first['branch'] == ['patch']
-    box = (first['patch']['boxes'][0] / 4).tolist()
+    assert first.interaction.branch == ['patch']
+    box = (first.interaction.patch_refinement['boxes'][0] / 4).tolist()
     outside = torch.ones(256, 256, dtype=torch.bool)
     outside[math.floor(box[1]):math.ceil(box[3]),
             math.floor(box[0]):math.ceil(box[2])] = 0
-    torch.testing.assert_close(first['logits'][0, 0][outside],
-                               first['global']['logits'][0, 0][outside])
-    assert first['pred_logits'].shape == (1, 1, 1024, 1024)
+    global_logits = first.interaction.global_refinement['logits']
+    torch.testing.assert_close(first.interaction.logits[0, 0][outside],
+                               global_logits[0, 0][outside])
+    assert first.interaction.pred_logits.shape == (1, 1, 1024, 1024)
 
 
 @torch.no_grad()
@@ -174,8 +188,9 @@ def test_without_refiners_it_is_sam(samref_tiny):
     sam = build_from_config('sam/sam_vit-tiny.py').eval()
     sam.load_state_dict(samref_tiny.state_dict(), strict=False)
     outs = [interact_twice(m)[1] for m in (model, sam)]
-    torch.testing.assert_close(outs[0]['logits'], outs[1]['logits'])
-    assert outs[0]['branch'] == ['sam']
+    torch.testing.assert_close(outs[0].interaction.logits,
+                               outs[1].interaction.logits)
+    assert outs[0].interaction.branch == ['sam']
 
 
 @torch.no_grad()
@@ -188,15 +203,17 @@ def test_bfloat16_refiners_agree_with_float32(samref_tiny):
                                   model=dict(use_selector=False)).eval()
     reference.load_state_dict(samref_tiny.state_dict())
     outs = [interact_twice(m)[1] for m in (model, reference)]
-    assert outs[0]['global']['features'].dtype == torch.float32
+    assert outs[0].interaction.global_refinement['features'].dtype == \
+        torch.float32
     assert model.global_refiner.blocks[0].conv1.weight.dtype == \
         torch.float32
     # The same window, then nearly the same logits and masks.
-    torch.testing.assert_close(outs[0]['patch']['boxes'],
-                               outs[1]['patch']['boxes'])
-    diff = (outs[0]['logits'] - outs[1]['logits']).abs()
-    assert 0 < diff.max() < 0.1 * outs[1]['logits'].abs().max()
-    same = (outs[0]['logits'] > 0) == (outs[1]['logits'] > 0)
+    torch.testing.assert_close(outs[0].interaction.patch_refinement['boxes'],
+                               outs[1].interaction.patch_refinement['boxes'])
+    diff = (outs[0].interaction.logits - outs[1].interaction.logits).abs()
+    assert 0 < diff.max() < 0.1 * outs[1].interaction.logits.abs().max()
+    same = (outs[0].interaction.logits > 0) == (
+        outs[1].interaction.logits > 0)
     assert same.float().mean() > 0.99
     # Training keeps float32.
     model.train()
@@ -371,11 +388,12 @@ def test_refiners_work_at_a_quarter_of_the_input_on_8_pixel_patches():
     torch.manual_seed(0)
     model = build_from_config(SAMREF_TINY, model=PATCH_8_AT_256).eval()
     predictor, first = interact_twice(model)
-    assert first['logits'].shape == (1, 1, 64, 64)
-    assert first['global']['features'].shape[-2:] == (64, 64)
+    assert first.interaction.logits.shape == (1, 1, 64, 64)
+    assert first.interaction.global_refinement['features'].shape[-2:] == (
+        64, 64)
     # The fed-back S/4 logits are SAM's mask prompt at its S/2 size.
     second = predictor.predict([(60, 40), (20, 20)], [1, 0], first)
-    assert second['logits'].shape == (1, 1, 64, 64)
+    assert second.interaction.logits.shape == (1, 1, 64, 64)
     # Without refiners the logits are SAM's, each 2 x 2 block averaged.
     bare = build_from_config(
         SAMREF_TINY,
@@ -389,10 +407,10 @@ def test_refiners_work_at_a_quarter_of_the_input_on_8_pixel_patches():
                if k != 'global_refiner'}).eval()
     sam.load_state_dict(model.state_dict(), strict=False)
     sam_out = interact_twice(sam)[1]
-    assert sam_out['logits'].shape == (1, 1, 128, 128)
+    assert sam_out.interaction.logits.shape == (1, 1, 128, 128)
     torch.testing.assert_close(
-        interact_twice(bare)[1]['logits'],
-        torch.nn.functional.avg_pool2d(sam_out['logits'], 2))
+        interact_twice(bare)[1].interaction.logits,
+        torch.nn.functional.avg_pool2d(sam_out.interaction.logits, 2))
 
 
 def test_global_diff_upscales_stride_8_embeddings_once():
@@ -432,3 +450,30 @@ def test_detail_bce_scores_the_detail_map_everywhere_but_ignored_pixels():
     expected = (4 * math.log1p(math.exp(-2.0)) + 8 * math.log(2)) / 12
     assert losses['loss_bce_detail'].item() == pytest.approx(
         expected, rel=1e-5)
+
+
+@pytest.mark.parametrize('config,term', [
+    ('sam/sam_vit-tiny.py', 'decodr_dice'),
+    (SAMREF_TINY, 'global_refined_dcie'),
+    ('focsam/focsam_vit-tiny.py', 'clik'),
+])
+def test_a_misspelt_loss_term_fails_at_build_with_the_valid_names(
+        config, term):
+    with pytest.raises(ValueError, match=f"no loss term '{term}'; its terms "
+                       r'are decoder: decoder, decoder_dice; encoder'):
+        build_from_config(
+            config, model=dict(losses={term: dict(type='DiceLoss')}))
+
+
+@pytest.mark.parametrize('config',
+                         [SAMREF_TINY, 'focsam/focsam_vit-tiny.py'])
+def test_every_model_refuses_training_a_frozen_encoder(config):
+    """The guard of SAM's constructor runs for its subclasses too: they
+    freeze through it."""
+    with pytest.raises(ValueError, match='frozen_modules freezes it'):
+        build_from_config(
+            config,
+            model=dict(
+                losses=dict(
+                    encoder=dict(type='PrototypeSimilarityLoss')),
+                frozen_modules=('image_encoder', )))

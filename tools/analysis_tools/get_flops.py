@@ -28,7 +28,7 @@ from torch.nn.modules.module import (register_module_forward_hook,
                                      register_module_forward_pre_hook)
 from torch.utils.flop_counter import FlopCounterMode
 
-from samref.apis import init_model
+from samref.apis import InteractiveSession, init_model
 from samref.apis.latency import padded_input, synthetic_object
 from samref.evaluation import ClickSimulator
 
@@ -100,32 +100,24 @@ def count_interaction(model, num_clicks: int, seed: int = 0) -> dict:
         dict: ``encode`` (FLOPs per stage) and ``clicks`` (per click, FLOPs
         per stage), ``branches`` (per click, when the model reports them).
     """
-    device = next(model.parameters()).device
     size = model.input_size
     inputs = padded_input(model, seed)
     with StageFlops(model) as encode:
         features = model.encode_image(inputs)
+    session = InteractiveSession(
+        model, features,
+        dict(img_shape=(size, size), ori_shape=(size, size),
+             scale_factor=(1.0, 1.0)))
     simulator = ClickSimulator(synthetic_object(size, seed))
     pred = np.zeros((size, size), dtype=bool)
-    points: List[List[float]] = []
-    labels: List[int] = []
-    outputs: dict = {}
     clicks, branches = [], []
     for _ in range(num_clicks):
         click = simulator.next_click(pred)
-        points.append([float(click.x), float(click.y)])
-        labels.append(int(click.is_positive))
         with StageFlops(model) as counted:
-            outputs = model.interact(features,
-                                     torch.tensor([points], device=device),
-                                     torch.tensor([labels], device=device),
-                                     outputs.get('logits'),
-                                     outputs.get('state'))
+            result = session.add_click(click.x, click.y, click.is_positive)
         clicks.append(dict(counted.flops))
-        branches += outputs.get('branch', [])
-        full = model.postprocess_logits(
-            model.prediction_logits(outputs), (size, size), (size, size))
-        pred = (full[0, 0] > 0).cpu().numpy()
+        branches += result.interaction.branch or []
+        pred = result.mask
     return dict(encode=dict(encode.flops), clicks=clicks, branches=branches)
 
 

@@ -6,7 +6,7 @@ from typing import Dict, Optional
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...utils.safe_load import load_tensor_file
+from ...utils.embedding_store import EmbeddingStore
 
 INDEX_FILE = 'index.json'
 
@@ -24,7 +24,7 @@ def read_embedding_index(folder: str) -> dict:
 
     Returns:
         dict: ``meta`` (encoder digest, input size, dtype) and ``files``
-        (``{img_path: {view: {'file': name, 'img_shape': [h, w]}}}``).
+        (``{img_path: {view: {'key': store key, 'img_shape': [h, w]}}}``).
     """
     path = osp.join(folder, INDEX_FILE)
     if not osp.isfile(path):
@@ -44,9 +44,10 @@ class LoadImageEmbedding(BaseTransform):
     becomes ``data_samples.image_embeddings``; the model then skips its
     image encoder. Views are the resized image and its flips; pixel-level
     augmentations (photometric distortion) reach the refiners' image input
-    but not these embeddings. Each file is a safetensors file (a format
-    with no code path); a folder extracted in the earlier pickle format
-    (``.pt`` files) is refused with the advice to extract it again.
+    but not these embeddings. The folder is an :class:`EmbeddingStore`
+    (safetensors files, a format with no code path) with ``index.json``;
+    a folder extracted in an earlier layout (file names in the index,
+    pickle ``.pt`` files) is refused with the advice to extract it again.
     :class:`SafeLoadRunner` checks the folder against
     the model before training (``EmbeddingCheckHook``, added
     automatically): a folder made by another encoder or for another input
@@ -59,7 +60,8 @@ class LoadImageEmbedding(BaseTransform):
 
     def __init__(self, embedding_dir: str) -> None:
         self.embedding_dir = embedding_dir
-        self._files: Optional[Dict[str, Dict[str, str]]] = None
+        self._files: Optional[Dict[str, Dict[str, dict]]] = None
+        self._store: Optional[EmbeddingStore] = None
 
     def transform(self, results: dict) -> dict:
         """Load the embedding of the sample's view.
@@ -71,7 +73,10 @@ class LoadImageEmbedding(BaseTransform):
             dict: ``results`` with ``data_samples.image_embeddings``.
         """
         if self._files is None:  # read once per worker process
-            self._files = read_embedding_index(self.embedding_dir)['files']
+            index = read_embedding_index(self.embedding_dir)
+            self._files = index['files']
+            self._store = EmbeddingStore(self.embedding_dir,
+                                         index['meta']['encoder'])
         sample = results['data_samples']
         img_path = sample.metainfo['img_path']
         view = embedding_view(
@@ -83,19 +88,20 @@ class LoadImageEmbedding(BaseTransform):
             raise KeyError(f'no embedding of {img_path} ({view}) in '
                            f'{self.embedding_dir}; extract the embeddings '
                            'again for this dataset') from None
+        if 'key' not in entry:
+            raise ValueError(
+                f'{self.embedding_dir} was extracted in an earlier layout '
+                '(file names, not store keys, in its index), which is not '
+                'read; extract the embeddings again with '
+                'tools/extract_embeddings.py')
         if list(sample.metainfo['img_shape']) != entry['img_shape']:
             raise ValueError(
                 f'{img_path} is resized to {sample.metainfo["img_shape"]} '
                 f'but its embedding in {self.embedding_dir} was made at '
                 f'{entry["img_shape"]}: the training resize must be the '
                 'extraction resize')
-        path = osp.join(self.embedding_dir, entry['file'])
-        if not path.endswith('.safetensors'):
-            raise ValueError(
-                f'{path} is in the earlier pickle format, which is not '
-                'read; extract the embeddings again with '
-                'tools/extract_embeddings.py')
-        embedding = load_tensor_file(path)
+        embedding = self._store.read(entry['key'])
+        path = self._store.path(entry['key'])
         if embedding.ndim != 3 or not embedding.is_floating_point():
             raise ValueError(
                 f'{path} holds a {embedding.dtype} tensor of shape '

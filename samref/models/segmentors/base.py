@@ -1,7 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 from abc import ABCMeta, abstractmethod
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +10,8 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from mmseg.utils import ForwardResults, OptConfigType, OptMultiConfig
 from torch import Tensor
+
+from .interaction import Interaction
 
 
 def logits_to_original(logits: Tensor, input_size: int,
@@ -55,9 +57,9 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
       the costly part, which callers may store (an embedding cache,
       pre-extracted embeddings) and pass back to skip the encoder;
     - :meth:`interact` once per click: the clicks so far plus the previous
-      click's ``logits`` (and ``state``, for models that remember more)
-      give new outputs; :meth:`prediction_logits` picks the logits the mask
-      is read from.
+      click's :class:`Interaction` (its ``logits``, and ``state`` for models
+      that remember more) give a new :class:`Interaction`, whose
+      ``prediction_logits`` the mask is read from.
 
     Clicks are given in the frame of the resized, unpadded model input as
     ``points`` (``B x N x 2``, ``(x, y)``) and ``labels`` (``B x N``, 1 for a
@@ -120,8 +122,7 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None,
-                 state: Optional[Dict[str, Tensor]] = None) -> Dict[str, Any]:
+                 previous: Optional[Interaction] = None) -> Interaction:
         """Predict the object for the clicks so far.
 
         Args:
@@ -130,32 +131,16 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
             points (Tensor): ``B x N x 2`` click coordinates ``(x, y)`` in
                 the model input frame.
             labels (Tensor): ``B x N`` click labels (1, 0 or -1 padding).
-            prev_logits (Tensor, optional): ``B x 1 x h x w`` low-resolution
-                ``logits`` of the previous interaction, None before the
-                first.
-            state (dict, optional): The previous interaction's ``state``
-                output, None before the first.
+            previous (Interaction, optional): The previous click's result,
+                whose ``logits`` (and ``state``, for models that remember
+                more) are fed back; None before the first click.
 
         Returns:
-            dict: At least ``'logits'``, the new ``B x 1 x h x w``
-            low-resolution logits that are fed back. Optional entries:
-            ``'pred_logits'`` (square logits over the padded input at any
-            resolution, to read the mask from instead of ``'logits'``),
-            ``'state'``, ``'branch'`` (per sample) and ``'stage_times'``
-            (seconds per stage, when :attr:`time_stages` is set).
+            Interaction: At least the new ``B x 1 x h x w`` low-resolution
+            ``logits`` that are fed back; the mask is read from its
+            ``prediction_logits``; ``stage_times`` when :attr:`time_stages`
+            is set.
         """
-
-    @staticmethod
-    def prediction_logits(outputs: Dict[str, Any]) -> Tensor:
-        """The logits an interaction's mask is read from.
-
-        Args:
-            outputs (dict): Outputs of :meth:`interact`.
-
-        Returns:
-            Tensor: ``pred_logits`` when given, else ``logits``.
-        """
-        return outputs.get('pred_logits', outputs['logits'])
 
     def postprocess_logits(self, logits: Tensor, img_shape: Tuple[int, int],
                            ori_shape: Tuple[int, int]) -> Tensor:
@@ -226,8 +211,8 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
         outputs = self.interact(
             self.encode_image(inputs), points.to(device), labels.to(device))
         if mode == 'tensor':
-            return outputs['logits']
-        logits = self.prediction_logits(outputs)
+            return outputs.logits
+        logits = outputs.prediction_logits
         for i, sample in enumerate(data_samples):
             full = self.postprocess_logits(logits[i:i + 1],
                                            sample.metainfo['img_shape'],

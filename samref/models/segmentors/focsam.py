@@ -11,6 +11,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from ...utils.timer import timed
+from .interaction import Interaction
 from .sam import SAM, upsample_to
 
 
@@ -94,6 +95,8 @@ class FocSAM(SAM):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    loss_terms = dict(SAM.loss_terms, refiner=('click', ))
+
     def __init__(self,
                  image_encoder: ConfigType,
                  prompt_encoder: ConfigType,
@@ -111,6 +114,7 @@ class FocSAM(SAM):
             prompt_encoder=prompt_encoder,
             mask_decoder=mask_decoder,
             losses=losses,
+            frozen_modules=frozen_modules,
             train_cfg=train_cfg,
             mask_output=mask_output,
             data_preprocessor=data_preprocessor,
@@ -133,7 +137,6 @@ class FocSAM(SAM):
             if not 0 < gamma <= 1:
                 raise ValueError(f'train_cfg.{setting} must be in (0, 1], '
                                  f'got {gamma}')
-        self.frozen_modules = tuple(frozen_modules)
         self.freeze()
 
     def coarse_decode(self, image_embeddings: Tensor, points: Tensor,
@@ -167,20 +170,18 @@ class FocSAM(SAM):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None,
-                 state: Optional[Dict[str, Tensor]] = None
-                 ) -> Dict[str, object]:
+                 previous: Optional[Interaction] = None) -> Interaction:
         """One click; the embedding is refined at the refine click.
 
         Args:
             image_features (dict[str, Tensor]): From :meth:`encode_image`.
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` labels (1, 0, -1 padding).
-            prev_logits (Tensor, optional): Previous ``logits``.
-            state (dict, optional): Previous ``state`` output.
+            previous (Interaction, optional): The previous click's.
 
         Returns:
-            dict: ``logits`` and ``iou_pred`` (as :class:`SAM`), ``branch``
+            Interaction: ``logits`` and ``iou_pred`` (as :class:`SAM`),
+            ``branch``
             (``'refine'`` for a sample refined at this click, else
             ``'sam'``), ``state`` (``refined`` per sample, the embedding in
             use and the refiner's inputs), ``clicks`` (the points and labels,
@@ -191,7 +192,8 @@ class FocSAM(SAM):
         timing = self.time_stages
         original = image_features['image_embeddings']
         batch = len(original)
-        state = dict(state or {})
+        prev_logits = None if previous is None else previous.logits
+        state = {} if previous is None else dict(previous.state)
         refined = state.get(
             'refined', torch.zeros(batch, dtype=torch.bool, device=device))
         embeddings = state.get('image_embeddings', original)
@@ -225,15 +227,14 @@ class FocSAM(SAM):
                                    (self.input_size, self.input_size))
             embeddings = embeddings.index_put((rerun, ), new.to(embeddings))
         with timed(times, 'sam', device, timing):
-            outputs = super().interact(
+            outputs = self.predict_mask(
                 dict(image_features, image_embeddings=embeddings), points,
                 labels, prev_logits)
         state.update(refined=refined, image_embeddings=embeddings)
-        outputs.update(
-            branch=['refine' if d else 'sam' for d in due_list],
-            state=state,
-            clicks=dict(points=points, labels=labels),
-            stage_times=times)
+        outputs.branch = ['refine' if d else 'sam' for d in due_list]
+        outputs.state = state
+        outputs.clicks = (points, labels)
+        outputs.stage_times = times
         return outputs
 
     def loss(self, inputs: Tensor,
@@ -294,14 +295,12 @@ class FocSAM(SAM):
             for features_i, (points, labels, previous) in zip(
                     per_sample, simulated):
                 outputs.append(
-                    self.interact(features_i, points, labels,
-                                  previous.get('logits'),
-                                  previous.get('state')))
+                    self.interact(features_i, points, labels, previous))
         points, labels = stack_clicks([(p, lb) for p, lb, _ in simulated])
         losses = self.interaction_losses(
-            dict(
-                logits=torch.cat([out['logits'] for out in outputs]),
-                clicks=dict(points=points, labels=labels)), gt)
+            Interaction(
+                logits=torch.cat([out.logits for out in outputs]),
+                clicks=(points, labels)), gt)
         losses['clicks'] = inputs.new_tensor(
             float(np.mean([p.shape[1] for p, _, _ in simulated])))
         return losses
@@ -402,12 +401,12 @@ class FocSAM(SAM):
         finally:
             self.refine_step = default_step
 
-    def interaction_losses(self, outputs: Dict[str, object],
+    def interaction_losses(self, outputs: Interaction,
                            gt: Tensor) -> Dict[str, Tensor]:
         """The decoder's loss on the refined embedding plus the click loss.
 
         Args:
-            outputs (dict): Outputs of :meth:`interact`.
+            outputs (Interaction): The interaction (of the batch).
             gt (Tensor): ``B x 1 x S x S`` 1 / 0 / -1 masks, input frame.
 
         Returns:
@@ -416,7 +415,7 @@ class FocSAM(SAM):
         losses = super().interaction_losses(outputs, gt)
         if 'click' in self.losses:
             loss = self.losses['click']
+            points, labels = outputs.clicks
             losses[loss.loss_name] = loss(
-                upsample_to(outputs['logits'], gt),
-                outputs['clicks']['points'], outputs['clicks']['labels'])
+                upsample_to(outputs.logits, gt), points, labels)
         return losses

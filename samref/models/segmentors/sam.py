@@ -11,6 +11,7 @@ from mmseg.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 from .base import BaseInteractiveSegmentor
+from .interaction import Interaction
 
 
 @MODELS.register_module()
@@ -51,6 +52,11 @@ class SAM(BaseInteractiveSegmentor):
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
     mask_outputs = ('single', 'best_iou')
+    # The loss terms of each stage of the model: a ``losses`` key outside
+    # them is an error (a misspelt term would silently train another
+    # objective).
+    loss_terms: Dict[str, Tuple[str, ...]] = dict(
+        decoder=('decoder', 'decoder_dice'), encoder=('encoder', ))
 
     def __init__(self,
                  image_encoder: ConfigType,
@@ -74,6 +80,14 @@ class SAM(BaseInteractiveSegmentor):
         self.prompt_encoder = MODELS.build(prompt_encoder)
         self.mask_decoder = MODELS.build(mask_decoder)
         self.mask_output = mask_output
+        known = [t for terms in self.loss_terms.values() for t in terms]
+        unknown = sorted(set(losses or {}) - set(known))
+        if unknown:
+            raise ValueError(
+                f'{type(self).__name__} has no loss term '
+                f'{", ".join(map(repr, unknown))}; its terms are '
+                + '; '.join(f'{stage}: {", ".join(terms)}'
+                            for stage, terms in self.loss_terms.items()))
         self.losses = nn.ModuleDict({
             term: MODELS.build(cfg)
             for term, cfg in (losses or {}).items()
@@ -82,14 +96,20 @@ class SAM(BaseInteractiveSegmentor):
         if 'encoder' in self.losses and 'image_encoder' in frozen_modules:
             raise ValueError('losses.encoder trains the image encoder, but '
                              'frozen_modules freezes it; drop one of them')
-        self.freeze()
+        if type(self).__init__ is SAM.__init__:
+            self.freeze()  # a subclass freezes once its modules are built
         train_cfg = train_cfg or {}
         self.click_sampler = TASK_UTILS.build(train_cfg['click_sampler']) \
             if 'click_sampler' in train_cfg else None
 
     def freeze(self) -> None:
         """Stop the gradients of :attr:`frozen_modules` and keep them in eval
-        mode."""
+        mode.
+
+        ``SAM.__init__`` checks the frozen modules against the losses; a
+        subclass that builds more modules calls this at the end of its
+        ``__init__``.
+        """
         for name in self.frozen_modules:
             if not hasattr(self, name):
                 raise AttributeError(f'frozen_modules names {name!r}, which '
@@ -169,33 +189,52 @@ class SAM(BaseInteractiveSegmentor):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None,
-                 state: Optional[Dict[str, Tensor]] = None
-                 ) -> Dict[str, Tensor]:
-        """One click: the mask picked by ``mask_output``.
+                 previous: Optional[Interaction] = None) -> Interaction:
+        """One click: the mask picked by ``mask_output``, the previous
+        logits as SAM's mask prompt.
 
         Args:
             image_features (dict[str, Tensor]): Output of
                 :meth:`encode_image`.
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` click labels.
-            prev_logits (Tensor, optional): Previous low-resolution logits.
-            state (dict, optional): Unused; SAM keeps no state.
+            previous (Interaction, optional): The previous click's.
 
         Returns:
-            dict[str, Tensor]: ``logits`` (``B x 1 x 256 x 256``) and
-            ``iou_pred`` (``B``), the decoder's predicted IoU of that mask.
+            Interaction: ``logits`` (``B x 1 x 256 x 256``) and ``iou_pred``
+            (``B``), the decoder's predicted IoU of that mask.
+        """
+        return self.predict_mask(image_features, points, labels,
+                                 None if previous is None else previous.logits)
+
+    def predict_mask(self,
+                     image_features: Dict[str, Tensor],
+                     points: Tensor,
+                     labels: Tensor,
+                     mask_prompt: Optional[Tensor] = None) -> Interaction:
+        """SAM's mask for the clicks, picked by ``mask_output``.
+
+        Args:
+            image_features (dict[str, Tensor]): Output of
+                :meth:`encode_image`.
+            points (Tensor): ``B x N x 2`` clicks, input frame.
+            labels (Tensor): ``B x N`` click labels.
+            mask_prompt (Tensor, optional): ``B x 1 x 256 x 256`` logits of
+                the previous mask.
+
+        Returns:
+            Interaction: ``logits`` and ``iou_pred``.
         """
         multimask = self.mask_output == 'best_iou'
         logits, iou_pred = self.decode(image_features['image_embeddings'],
-                                       points, labels, prev_logits, multimask)
+                                       points, labels, mask_prompt, multimask)
         if multimask:
             best = iou_pred.argmax(dim=1)
             rows = torch.arange(len(best), device=best.device)
             logits, iou_pred = logits[rows, best, None], iou_pred[rows, best]
         else:
             iou_pred = iou_pred[:, 0]
-        return dict(logits=logits, iou_pred=iou_pred)
+        return Interaction(logits=logits, iou_pred=iou_pred)
 
     def loss(self, inputs: Tensor,
              data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
@@ -253,8 +292,7 @@ class SAM(BaseInteractiveSegmentor):
                 sample_features, gt[i:i + 1],
                 sample.metainfo.get('click_gamma', 0.6))
             outputs = self.interact(sample_features, points, labels,
-                                    previous.get('logits'),
-                                    previous.get('state'))
+                                    previous)
             for name, value in self.interaction_losses(outputs,
                                                        gt[i:i + 1]).items():
                 losses.setdefault(name, []).append(value)
@@ -280,13 +318,13 @@ class SAM(BaseInteractiveSegmentor):
                 drawn with ``gamma`` when None.
 
         Returns:
-            tuple: ``1 x N x 2`` points, ``1 x N`` labels and the outputs of
-            the last simulated interaction (empty without extra clicks).
+            tuple: ``1 x N x 2`` points, ``1 x N`` labels and the last
+            simulated :class:`Interaction` (None without extra clicks).
         """
         mask = gt[0, 0].cpu().numpy()
         x, y = self.click_sampler.first_click(mask)
         clicks = [(x, y, 1)]
-        previous: dict = {}
+        previous: Optional[Interaction] = None
         was_training = self.training
         self.eval()
         try:
@@ -294,12 +332,10 @@ class SAM(BaseInteractiveSegmentor):
                 num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
             for _ in range(num_extra_clicks):
                 points, labels = self._click_tensors(clicks, gt.device)
-                previous = self.interact(features, points, labels,
-                                         previous.get('logits'),
-                                         previous.get('state'))
-                pred = self.postprocess_logits(
-                    self.prediction_logits(previous), mask.shape,
-                    mask.shape)[0, 0] > 0
+                previous = self.interact(features, points, labels, previous)
+                pred = self.postprocess_logits(previous.prediction_logits,
+                                               mask.shape,
+                                               mask.shape)[0, 0] > 0
                 click = self.click_sampler.next_click(mask,
                                                       pred.cpu().numpy())
                 if click is None:
@@ -320,7 +356,7 @@ class SAM(BaseInteractiveSegmentor):
         labels = torch.tensor([[int(c[2]) for c in clicks]], device=device)
         return points, labels
 
-    def interaction_losses(self, outputs: Dict[str, Tensor],
+    def interaction_losses(self, outputs: Interaction,
                            gt: Tensor) -> Dict[str, Tensor]:
         """Losses of one interaction against the ground truth.
 
@@ -329,7 +365,7 @@ class SAM(BaseInteractiveSegmentor):
         structures are not lost to a low-resolution target.
 
         Args:
-            outputs (dict): Outputs of :meth:`interact`.
+            outputs (Interaction): The interaction.
             gt (Tensor): ``B x 1 x S x S`` object masks in the padded input
                 frame: 1 object, 0 background, -1 ignored (e.g. padding).
 
@@ -343,7 +379,8 @@ class SAM(BaseInteractiveSegmentor):
         losses: Dict[str, Tensor] = {}
         if not {'decoder', 'decoder_dice'} & set(self.losses):
             return losses
-        coarse = upsample_to(outputs.get('coarse', outputs['logits']), gt)
+        coarse = upsample_to(
+            outputs.logits if outputs.coarse is None else outputs.coarse, gt)
         if 'decoder' in self.losses:
             loss = self.losses['decoder']
             losses[loss.loss_name] = loss(coarse, gt)

@@ -13,6 +13,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.timer import timed
 from ..utils import click_disk_maps, select_patch_box, whole_input_box
+from .interaction import Interaction
 from .sam import SAM, resize_logits, upsample_to
 
 
@@ -83,6 +84,15 @@ class SAMRef(SAM):
         init_cfg (dict, optional): Initialisation config.
     """
 
+    loss_terms = dict(
+        SAM.loss_terms,
+        global_refiner=('global_error_dice', 'global_error_bce',
+                        'global_refined', 'global_refined_dice',
+                        'global_detail_bce'),
+        patch_refiner=('patch_error_dice', 'patch_error_bce',
+                       'patch_refined', 'patch_refined_dice',
+                       'patch_detail_bce'))
+
     def __init__(self,
                  image_encoder: ConfigType,
                  prompt_encoder: ConfigType,
@@ -107,6 +117,7 @@ class SAMRef(SAM):
             prompt_encoder=prompt_encoder,
             mask_decoder=mask_decoder,
             losses=losses,
+            frozen_modules=frozen_modules,
             train_cfg=train_cfg,
             mask_output=mask_output,
             data_preprocessor=data_preprocessor,
@@ -141,7 +152,6 @@ class SAMRef(SAM):
         self.patch_expand_ratio = patch_expand_ratio
         self.patch_min_size = patch_min_size
         self.map_size = self.input_size // 4
-        self.frozen_modules = tuple(frozen_modules)
         self.freeze()
 
     def encode_image(
@@ -232,9 +242,7 @@ class SAMRef(SAM):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 prev_logits: Optional[Tensor] = None,
-                 state: Optional[Dict[str, Tensor]] = None
-                 ) -> Dict[str, object]:
+                 previous: Optional[Interaction] = None) -> Interaction:
         """One click through SAM, GlobalDiff, the selector and PatchDiff.
 
         Args:
@@ -242,34 +250,36 @@ class SAMRef(SAM):
             points (Tensor): ``B x N x 2`` clicks, input frame; the last
                 valid click of each row is the newest.
             labels (Tensor): ``B x N`` labels (1, 0, -1 padding).
-            prev_logits (Tensor, optional): Previous ``logits``.
-            state (dict, optional): Previous ``state`` output.
+            previous (Interaction, optional): The previous click's.
 
         Returns:
-            dict: ``logits`` (``B x 1 x S/4 x S/4``, fed back next click),
-            ``pred_logits`` (``B x 1 x S x S``, the prediction with the
-            PatchDiff windows at full resolution) and ``patch`` (PatchDiff's
-            outputs) when PatchDiff ran, ``coarse``
-            (SAM's logits), ``global`` (GlobalDiff's outputs), ``branch``
-            (``'sam'``, ``'global'`` or ``'patch'`` per sample), ``state``
-            and ``stage_times``.
+            Interaction: ``logits`` (``B x 1 x S/4 x S/4``, fed back next
+            click), ``pred_logits`` (``B x 1 x S x S``, the prediction with
+            the PatchDiff windows at full resolution) and
+            ``patch_refinement`` when PatchDiff ran, ``coarse`` (SAM's
+            logits), ``global_refinement``, ``branch`` (``'sam'``,
+            ``'global'`` or ``'patch'`` per sample), ``state`` and
+            ``stage_times``.
         """
         times: Dict[str, float] = {}
         device = points.device
         timing = self.time_stages
+        prev_logits = None if previous is None else previous.logits
         with timed(times, 'sam', device, timing):
             sam_prev = None if prev_logits is None else resize_logits(
                 prev_logits, self.prompt_encoder.mask_input_size)
-            sam = super().interact(image_features, points, labels,
-                                   sam_prev)
+            sam = self.predict_mask(image_features, points, labels,
+                                    sam_prev)
         # The refiners work at S/4 whatever SAM's token grid: an encoder
         # with 8-pixel patches gives S/2 logits, averaged down here.
-        coarse = resize_logits(sam['logits'], (self.map_size, ) * 2)
-        outputs: Dict[str, object] = dict(
-            coarse=coarse, iou_pred=sam['iou_pred'], stage_times=times)
+        coarse = resize_logits(sam.logits, (self.map_size, ) * 2)
+        outputs = Interaction(
+            logits=coarse,
+            iou_pred=sam.iou_pred,
+            coarse=coarse,
+            branch=['sam'] * len(coarse),
+            stage_times=times)
         if not self.use_global:
-            outputs.update(
-                logits=coarse, branch=['sam'] * len(coarse), state={})
             return outputs
         with timed(times, 'global_diff', device, timing):
             disks = click_disk_maps(
@@ -285,30 +295,32 @@ class SAMRef(SAM):
                     image=image_features['global_image'],
                     embeddings=image_features['global_embeddings']),
                 torch.cat([disks, coarse], dim=1), valid_size)
-        outputs['global'] = global_out
-        logits = global_out['logits']
+        outputs.global_refinement = global_out
+        outputs.logits = global_out['logits']
         error_area = (global_out['error'] > 0).flatten(1).sum(1)
-        outputs['state'] = dict(error_area=error_area)
+        outputs.state = dict(error_area=error_area)
+        previous_area = None if previous is None else \
+            previous.state.get('error_area')
         with timed(times, 'selector', device, timing):
             if self.use_patch and (self.training or not self.use_selector):
                 # Training refines every window so that PatchDiff learns.
                 selected = [True] * len(points)
-            elif self.use_selector and prev_logits is not None and state:
-                selected = (error_area > state['error_area']).tolist()
+            elif self.use_selector and previous_area is not None:
+                selected = (error_area > previous_area).tolist()
             else:
                 selected = [False] * len(points)
-        outputs['branch'] = ['patch' if s else 'global' for s in selected]
-        outputs['logits'] = logits
+        outputs.branch = ['patch' if s else 'global' for s in selected]
         if any(selected):
             with timed(times, 'patch_diff', device, timing):
                 # The selector keeps the previous mask outside the window.
                 base = torch.where(
                     torch.tensor(selected, device=device)[:, None, None,
                                                           None],
-                    prev_logits, logits) \
-                    if self.use_selector and not self.training else logits
-                (outputs['logits'], outputs['pred_logits'],
-                 outputs['patch']) = self.refine_windows(
+                    prev_logits, outputs.logits) \
+                    if self.use_selector and not self.training \
+                    else outputs.logits
+                (outputs.logits, outputs.pred_logits,
+                 outputs.patch_refinement) = self.refine_windows(
                      image_features['inputs'], global_out, base, points,
                      labels, prev_logits,
                      [i for i, s in enumerate(selected) if s], valid_sizes)
@@ -380,7 +392,7 @@ class SAMRef(SAM):
         last = torch.where(valid, positions, -1).max(dim=1).values
         return points[torch.arange(len(points)), last.clamp(min=0)]
 
-    def interaction_losses(self, outputs: Dict[str, object],
+    def interaction_losses(self, outputs: Interaction,
                            gt: Tensor) -> Dict[str, Tensor]:
         """Equation (3) for one interaction.
 
@@ -393,15 +405,15 @@ class SAMRef(SAM):
         on the detail map.
 
         Args:
-            outputs (dict): Outputs of :meth:`interact`.
+            outputs (Interaction): The interaction.
             gt (Tensor): ``B x 1 x S x S`` 1 / 0 / -1 masks, input frame.
 
         Returns:
             dict[str, Tensor]: Each configured term under its ``loss_name``.
         """
         losses = super().interaction_losses(outputs, gt)
-        if 'global' in outputs:
-            global_out = outputs['global']
+        if outputs.global_refinement is not None:
+            global_out = outputs.global_refinement
             # The detail map is only scored by the optional detail term.
             global_maps = ('error', 'logits') + (
                 ('detail', ) if 'global_detail_bce' in self.losses else ())
@@ -410,9 +422,9 @@ class SAMRef(SAM):
                     'global', {
                         name: upsample_to(global_out[name], gt)
                         for name in global_maps
-                    }, upsample_to(outputs['coarse'], gt), gt))
-        if 'patch' in outputs:
-            patch = outputs['patch']
+                    }, upsample_to(outputs.coarse, gt), gt))
+        if outputs.patch_refinement is not None:
+            patch = outputs.patch_refinement
             losses.update(
                 self.refiner_losses('patch', patch, patch['coarse'],
                                     self.patch_target(gt, patch)))
