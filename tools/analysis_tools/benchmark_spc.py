@@ -28,7 +28,6 @@ import statistics
 from typing import List, Optional, Tuple
 
 import torch
-from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 from terminaltables import AsciiTable
 
@@ -83,10 +82,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'at a time with the previous mask, encoding included (as '
         'benchmark_sat.py)')
     parser.add_argument(
-        '--fuse-conv-bn',
-        action='store_true',
-        help='fold batch norms into the convolutions before timing')
-    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -139,8 +134,6 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     image_size = tuple(args.image_size) if args.image_size else None
     for label, config, checkpoint, options in expand(args):
         model = init_model(config, checkpoint, args.device, options)
-        if args.fuse_conv_bn:
-            model = fuse_conv_bn(model)
         clicks, spcs, encodes, stages, branches = [], [], [], {}, []
         refine_clicks = []
         with PeakMemory(torch.device(args.device)) as memory:
