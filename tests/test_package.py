@@ -50,6 +50,25 @@ def test_configs_inherit_ours_from_a_folder_outside_the_repo(tmp_path):
     assert 'registry' not in result.stderr, result.stderr
 
 
+def test_the_samref_scope_finds_mmseg_registries_children():
+    # What mmengine does for a component with _scope_='samref': the root
+    # registry's child of that scope, whose parent is mmseg's registry.
+    from mmengine.registry import DefaultScope
+    from mmseg import registry as mmseg_registry
+
+    from samref.registry import SCOPE_REGISTRIES
+    assert sorted(SCOPE_REGISTRIES) == sorted(mmseg_registry.__all__)
+    for name, child in SCOPE_REGISTRIES.items():
+        parent = getattr(mmseg_registry, name)
+        assert child.parent is parent and child.scope == 'samref'
+        assert not child.module_dict  # lookups only, nothing registered
+        with parent.switch_scope_and_registry('samref') as registry:
+            assert registry is child, name
+    with DefaultScope.overwrite_default_scope('samref'):
+        assert SCOPE_REGISTRIES['MODELS'].get('SAMRef').__name__ == 'SAMRef'
+        assert SCOPE_REGISTRIES['DATASETS'].get('GrabCutDataset')
+
+
 def test_train_script_runs_a_scoped_config_from_the_users_project(tmp_path):
     from samref.datasets import make_shapes_dataset
     shapes = make_shapes_dataset(str(tmp_path / 'shapes'), 2, seed=8)
