@@ -13,7 +13,7 @@ its recipe (README, "Training from scratch")."""
 import json
 import os
 import os.path as osp
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -96,6 +96,38 @@ def draw_shape(kind: str, size: Tuple[int, int],
     else:
         raise KeyError(f'unknown shape {kind!r}; choose from {SHAPES}')
     return mask
+
+
+def draw_ring_with_bar(size: Tuple[int, int],
+                       seed: int = 0,
+                       extent: Optional[Tuple[int, int]] = None
+                       ) -> np.ndarray:
+    """One object with a hole and a thin part: an elliptic ring and a thin
+    bar from its centre out past its rim, towards the bottom right.
+
+    The benchmarks click on it (:func:`samref.apis.synthetic_object`), and
+    ``demo/sam_click_demo.py`` draws its picture around it.
+
+    Args:
+        size (tuple[int, int]): ``(h, w)`` of the mask.
+        seed (int): Seed of the ring's position. Defaults to 0.
+        extent (tuple[int, int], optional): ``(h, w)`` of the area at the
+            top left the ring is placed in (e.g. the resized image inside
+            a padded input); nothing is drawn outside it. The whole mask
+            when None.
+
+    Returns:
+        np.ndarray: ``h x w`` bool mask.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = extent or size
+    rows, cols = np.mgrid[0:size[0], 0:size[1]].astype(float)
+    rows, cols = rows / height, cols / width
+    cy, cx = 0.5 + 0.1 * rng.uniform(-1, 1, 2)
+    ring = ((rows - cy) / 0.3)**2 + ((cols - cx) / 0.22)**2
+    obj = (ring < 1) & (ring > 0.25)
+    obj |= (np.abs(rows - cols) < 0.01) & (cols > cx)
+    return obj & (rows < 1) & (cols < 1)
 
 
 def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
