@@ -4,7 +4,7 @@
 samref registers its components into mmseg's registries, and its configs
 set ``default_scope = 'mmseg'``, so mmseg's tools and mmengine's ``Runner``
 find them. A config of another project that inherits ours,
-``_base_ = ['samref::samref/vit_h_coco_lvis.py']``, gets
+``_base_ = ['samref::samref/samref_vit-h_4xb4-80k_coco-lvis.py']``, gets
 ``_scope_='samref'`` on its components, and mmengine builds those from the
 registries of the ``samref`` scope; without such registries it falls back
 to mmengine's root registries, which know none of mmseg's or samref's

@@ -37,7 +37,7 @@ def test_experiment_config_builds_an_interactive_segmentor(path):
 @pytest.mark.parametrize('name, iters', [
     ('sam/sam_vit-h_4xb4-320k_coco-lvis.py', 320000),
     ('focsam/focsam_vit-h_4xb4-160k_coco-lvis.py', 160000),
-    ('samref/vit_h_coco_lvis.py', 80000),
+    ('samref/samref_vit-h_4xb4-80k_coco-lvis.py', 80000),
 ])
 def test_schedules_warm_up_from_1e_6_as_focsam(name, iters):
     # FocSAM's optimizer_adamw_{80k,160k,320k}.py: LinearLR from 1e-6 x lr

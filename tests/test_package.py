@@ -27,7 +27,7 @@ def test_configs_inherit_ours_from_a_folder_outside_the_repo(tmp_path):
     project = tmp_path / 'my_project'
     (project / 'configs').mkdir(parents=True)
     (project / 'configs' / 'my_samref.py').write_text(
-        "_base_ = ['samref::samref/vit_tiny.py']\n"
+        "_base_ = ['samref::samref/samref_vit-tiny.py']\n"
         'model = dict(global_refiner=dict(num_blocks=1))\n')
     result = run_python(
         """

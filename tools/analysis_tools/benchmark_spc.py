@@ -13,7 +13,7 @@ together are measured in one run on the same machine, so their ratios are
 comparable even on a shared machine::
 
     python tools/analysis_tools/benchmark_spc.py \\
-        configs/samref/vit_b_coco_lvis.py --ablate-stages
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --ablate-stages
 
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
@@ -21,7 +21,7 @@ GlobalDiff + PatchDiff and the full model (Table 3's rows);
 refiner precisions. SAM, FocSAM and SAM-REF side by side, SAT included::
 
     python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
-        configs/focsam/focsam_vit-b.py configs/samref/vit_b_coco_lvis.py --sat
+        configs/focsam/focsam_vit-b.py configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --sat
 """
 import argparse
 import statistics
