@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The verified stack (see README, "Installation"): torch (the pinned version
+# The verified stack (docs/en/get_started.md): torch (the pinned version
 # unless the venv has one already, e.g. a CUDA build installed first),
 # setuptools < 81 for mmcv's setup.py, mmcv built from source with its CPU
 # ops only, also next to a CUDA torch (CUDA_VISIBLE_DEVICES= hides the GPU

@@ -218,3 +218,16 @@ def test_license_file_is_the_one_setup_py_declares():
     text = ' '.join((REPO_ROOT / 'LICENSE').read_text().split())
     assert text.startswith('Apache License Version 2.0, January 2004')
     assert 'END OF TERMS AND CONDITIONS' in text
+
+
+def test_citation_file_names_this_version_and_the_paper():
+    import yaml
+
+    from samref import __version__
+    citation = yaml.safe_load((REPO_ROOT / 'CITATION.cff').read_text())
+    assert citation['cff-version'] == '1.2.0'
+    assert citation['version'] == __version__
+    assert citation['license'] == 'Apache-2.0'  # as setup.py and LICENSE
+    paper = citation['preferred-citation']
+    assert paper['title'].startswith('SAM-REF')
+    assert '2408.11535' in paper['url']

@@ -9,7 +9,7 @@ learns to find and follow the clicked object on them; the trees, wheels and
 frames (lines 3-8 pixels wide) are where its masks stay coarse and
 refinement pays. Wheels and frames are drawn a tenth of the time each: at
 15 % each, the demo's SAM stayed under 48 % mIoU after five clicks whatever
-its recipe (README, "Training from scratch")."""
+its recipe (docs/en/notes/demo_recipe.md)."""
 import json
 import os
 import os.path as osp
