@@ -68,7 +68,9 @@ def model_types(cfg) -> list:
     segmentor, its modules, losses, norms, click sampler, initialisers)."""
     if isinstance(cfg, dict):
         found = [cfg['type']] if isinstance(cfg.get('type'), str) else []
-        return found + [t for value in cfg.values() for t in model_types(value)]
+        return found + [
+            t for value in cfg.values() for t in model_types(value)
+        ]
     if isinstance(cfg, (list, tuple)):
         return [t for value in cfg for t in model_types(value)]
     return []
@@ -97,10 +99,9 @@ def test_config_parses(path):
         # define.
         types = model_types(cfg.get('model') or cfg.to_dict())
         assert 'model' not in cfg or 'SegDataPreProcessor' in types
+        registries = (MODELS, TASK_UTILS, WEIGHT_INITIALIZERS)
         for name in types:
-            assert any(
-                registry.get(name)
-                for registry in (MODELS, TASK_UTILS, WEIGHT_INITIALIZERS)), name
+            assert any(registry.get(name) for registry in registries), name
     if 'train_cfg' in cfg:
         assert cfg.param_scheduler[-1].end == cfg.train_cfg.max_iters
         for scheduler in cfg.param_scheduler:

@@ -11,7 +11,6 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
 from mmengine.config import Config
 from mmseg.registry import RUNNERS
 

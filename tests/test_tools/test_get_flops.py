@@ -22,7 +22,8 @@ def test_flops_per_stage_of_sam_and_samref():
         model = init_model(str(CONFIG_DIR / name), None, 'cpu')
         model.requires_grad_(False)
         counts[name] = tool.count_interaction(model, num_clicks=2)
-    sam, samref = counts['sam/sam_vit-tiny.py'], counts['samref/samref_vit-tiny.py']
+    sam = counts['sam/sam_vit-tiny.py']
+    samref = counts['samref/samref_vit-tiny.py']
     # The same encoder and decoder cost the same in both models.
     assert sam['encode']['image_encoder'] == \
         samref['encode']['image_encoder'] > 0

@@ -116,8 +116,9 @@ def run_entry_points(tmp_path, pairs):
 def test_every_checkpoint_loader_refuses_process_attacks(tmp_path):
     """The numpy pointer, the case-twin pickle and the deflate bomb, fed to
     each tool and function that loads a checkpoint (and a list nested
-    100000 deep to ``--resume``), in one process that must end normally: each is refused naming the file, no marker appears,
-    no output is written and the process does not grow by the bomb."""
+    100000 deep to ``--resume``), in one process that must end normally:
+    each is refused naming the file, no marker appears, no output is
+    written and the process does not grow by the bomb."""
     weights = {'weight': torch.ones(2)}
     megabytes = 512
     files = {

@@ -47,7 +47,8 @@ def test_header_bomb_beyond_pil_limit_is_named(tmp_path):
 def test_text_chunk_bomb_is_named(tmp_path, kind):
     path = png_text_bomb(tmp_path / 'text.png', kind)
     assert path.stat().st_size < 2**18
-    with pytest.raises(ImageFileError, match='text.png: no readable PNG, JPEG'):
+    with pytest.raises(
+            ImageFileError, match='text.png: no readable PNG, JPEG'):
         read_image(str(path))
 
 
@@ -58,7 +59,8 @@ def test_empty_and_foreign_files_are_named(tmp_path):
         read_image(str(empty))
     text = tmp_path / 'notes.png'
     text.write_text('not an image')
-    with pytest.raises(ImageFileError, match='notes.png: no readable PNG, JPEG'):
+    with pytest.raises(
+            ImageFileError, match='notes.png: no readable PNG, JPEG'):
         read_image(str(text))
     with pytest.raises(FileNotFoundError, match='missing.png'):
         read_image(str(tmp_path / 'missing.png'))

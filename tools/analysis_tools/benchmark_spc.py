@@ -21,7 +21,8 @@ GlobalDiff + PatchDiff and the full model (Table 3's rows);
 refiner precisions. SAM, FocSAM and SAM-REF side by side, SAT included::
 
     python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
-        configs/focsam/focsam_vit-b.py configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --sat
+        configs/focsam/focsam_vit-b.py \\
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --sat
 """
 import argparse
 import statistics
