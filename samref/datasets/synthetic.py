@@ -25,6 +25,8 @@ SHAPE_WEIGHTS = (0.35, 0.3, 0.1, 0.15, 0.1)
 RADIUS_RANGE = (0.14, 0.3)
 # How many objects a picture holds (the upper end excluded).
 OBJECT_COUNT_RANGE = (3, 6)
+# (h, w) of a picture of make_shapes_dataset.
+PICTURE_SIZE = (240, 320)
 
 
 def _line(mask: np.ndarray, p0, p1, width: int) -> None:
@@ -181,7 +183,7 @@ def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
 def make_shapes_dataset(root: str,
                         num_images: int,
                         seed: int = 0,
-                        size: Tuple[int, int] = (240, 320)) -> str:
+                        size: Tuple[int, int] = PICTURE_SIZE) -> str:
     """Write the dataset in the COCO-MVal layout (``img/``, ``gt/``).
 
     Each annotated object of a generated picture is one image/mask pair
@@ -194,7 +196,8 @@ def make_shapes_dataset(root: str,
         num_images (int): Generated pictures (each with one or more
             objects).
         seed (int): Seed. Defaults to 0.
-        size (tuple[int, int]): ``(h, w)`` of the pictures.
+        size (tuple[int, int]): ``(h, w)`` of the pictures. Defaults to
+            :data:`PICTURE_SIZE`.
 
     Returns:
         str: ``root``.
