@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The verified stack (see README, "Installation"): torch (the pinned version
+# The verified stack (docs/en/get_started.md): torch (the pinned version
 # unless the venv has one already, e.g. a CUDA build installed first),
 # setuptools < 81 for mmcv's setup.py, mmcv built from source with its CPU
 # ops only, also next to a CUDA torch (CUDA_VISIBLE_DEVICES= hides the GPU
@@ -13,6 +13,7 @@ BIN := $(VENV)/bin
 TORCH_VERSION ?= 2.13.0
 MMCV_VERSION ?= 2.1.0
 STAMP := $(VENV)/.samref-installed
+OPTIONAL_STAMP := $(VENV)/.samref-optional-installed
 PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: install test test-gpu demo demo-real app test-browser clean-venv
@@ -51,19 +52,22 @@ demo-real: $(STAMP)
 	$(BIN)/python demo/real_data_demo.py --coco-mval $(COCO_MVAL) \
 		--grabcut $(GRABCUT)
 
+# The web demo's requirements (requirements/optional.txt), installed once.
+$(OPTIONAL_STAMP): $(STAMP) requirements/optional.txt
+	$(BIN)/pip install -r requirements/optional.txt
+	touch $@
+
 # The web demo on http://127.0.0.1:7860 (APP_CONFIG: any model config; with
 # APP_CHECKPOINT unset it uses the weights `make demo` trained, if any).
 APP_CONFIG ?= configs/demo/samref_tiny_256_stage2.py
 APP_CHECKPOINT ?=
-app: $(STAMP)
-	$(BIN)/pip install -q -r requirements/optional.txt
+app: $(OPTIONAL_STAMP)
 	$(BIN)/python demo/app.py $(APP_CONFIG) $(APP_CHECKPOINT)
 
 # The web demo in headless Chromium; screenshots in work_dirs/browser_test.
-test-browser: $(STAMP)
+test-browser: $(OPTIONAL_STAMP)
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		{ apt-get update && apt-get install -y chromium chromium-driver; }
-	$(BIN)/pip install -q -r requirements/optional.txt
 	SAMREF_SCREENSHOT_DIR=work_dirs/browser_test \
 		$(BIN)/python -m pytest tests/test_demo/test_app_browser.py -rs -v
 

@@ -92,7 +92,7 @@ if __name__ == '__main__':
         keywords='computer vision, interactive segmentation, segment anything',
         packages=find_packages(exclude=('configs', 'tools', 'demo', 'tests')),
         include_package_data=True,
-        python_requires='>=3.8',
+        python_requires='>=3.9',
         classifiers=[
             'Development Status :: 3 - Alpha',
             'License :: OSI Approved :: Apache Software License',

@@ -23,6 +23,7 @@ import mmcv
 import numpy as np
 
 from samref.apis import InteractivePredictor, init_model
+from samref.datasets import draw_ring_with_bar
 from samref.utils import read_image
 from samref.visualization import (draw_interaction, draw_panel_grid,
                                   pick_mask_color)
@@ -33,12 +34,14 @@ Click = Tuple[float, float, int]
 def draw_scene(height: int = 480,
                width: int = 640,
                seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
-    """Draw a textured picture with one object: a ring with a thin handle.
+    """Draw a textured picture with one object, a ring with a thin bar
+    (:func:`samref.datasets.draw_ring_with_bar`).
 
     Args:
         height (int): Picture height. Defaults to 480.
         width (int): Picture width. Defaults to 640.
-        seed (int): Seed of the texture noise. Defaults to 0.
+        seed (int): Seed of the object's position and the texture noise.
+            Defaults to 0.
 
     Returns:
         tuple[np.ndarray, np.ndarray]: The BGR uint8 picture and the object's
@@ -46,26 +49,19 @@ def draw_scene(height: int = 480,
     """
     rng = np.random.default_rng(seed)
     rows, cols = np.mgrid[0:height, 0:width]
-    background = np.stack([
+    picture = np.stack([
         90 + 60 * cols / width, 110 + 40 * rows / height,
         np.full((height, width), 150.0)
     ], -1)
-    mask = np.zeros((height, width), np.uint8)
-    centre = (int(width * 0.45), int(height * 0.5))
-    radius = int(min(height, width) * 0.28)
-    cv2.circle(mask, centre, radius, 1, -1)
-    cv2.circle(mask, centre, radius // 2, 0, -1)
-    handle_start = (centre[0] + radius - 4, centre[1])
-    cv2.line(mask, handle_start, (int(width * 0.92), int(height * 0.2)), 1, 5)
-    obj = mask.astype(bool)
-    picture = background
+    obj = draw_ring_with_bar((height, width), seed)
     picture[obj] = (40, 70, 200)
     picture += rng.normal(0, 12, picture.shape)
     return np.clip(picture, 0, 255).astype(np.uint8), obj
 
 
 def scripted_clicks(mask: np.ndarray) -> List[Click]:
-    """Three clicks: inside the object, on the hole, on the thin handle.
+    """Three clicks: inside the object, in its hole, on its thin bar
+    outside the ring.
 
     Args:
         mask (np.ndarray): The object's bool mask.
@@ -73,13 +69,27 @@ def scripted_clicks(mask: np.ndarray) -> List[Click]:
     Returns:
         list[tuple[float, float, int]]: ``(x, y, label)`` clicks.
     """
-    dist = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
-    y, x = np.unravel_index(np.argmax(dist), dist.shape)
-    ys, xs = np.nonzero(mask)
-    hole_y, hole_x = ys.mean(), xs.mean()
-    right = np.argmax(xs - ys)
-    return [(float(x), float(y), 1), (float(hole_x), float(hole_y), 0),
-            (float(xs[right]), float(ys[right]), 1)]
+    mask = mask.astype(np.uint8)
+    _, labels = cv2.connectedComponents(1 - mask)
+    outside = np.unique(
+        np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    hole = (mask == 0) & ~np.isin(labels, outside)
+    # Zero padding: the picture's border is the regions' border too.
+    clicks = []
+    for region, label in ((mask, 1), (hole, 0)):
+        dist = cv2.distanceTransform(
+            np.pad(region.astype(np.uint8), 1), cv2.DIST_L2,
+            cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+        y, x = np.unravel_index(np.argmax(dist), dist.shape)
+        clicks.append((float(x), float(y), label))
+    # The bar: what an opening removes, away from the ring and its hole.
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
+    ring = cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel)
+    bar = mask & (1 - cv2.dilate(ring | hole.astype(np.uint8), kernel))
+    ys, xs = np.nonzero(bar)
+    middle = len(ys) // 2
+    clicks.append((float(xs[middle]), float(ys[middle]), 1))
+    return clicks
 
 
 def parse_click(text: str) -> Click:

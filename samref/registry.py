@@ -1,125 +1,50 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The ``samref`` registry scope and the ``samref::`` config scope.
 
-samref's components register into mmseg's registries (configs set
-``default_scope = 'mmseg'``). A config that inherits ours from another
-project, ``_base_ = ['samref::samref/vit_h_coco_lvis.py']``, gets
-``_scope_='samref'`` on its components; the registries below, children of
-mmseg's with the scope ``samref``, are where mmengine then looks, and they
-find everything in their parents (samref's, mmseg's and mmengine's
-components). ``locations`` name the sub-packages that register each kind,
-mmseg's included: a parent registry's own ``locations`` are not imported
-when a child looks a name up in it.
+samref registers its components into mmseg's registries, and its configs
+set ``default_scope = 'mmseg'``, so mmseg's tools and mmengine's ``Runner``
+find them. A config of another project that inherits ours,
+``_base_ = ['samref::samref/samref_vit-h_4xb4-80k_coco-lvis.py']``, gets
+``_scope_='samref'`` on its components, and mmengine builds those from the
+registries of the ``samref`` scope; without such registries it falls back
+to mmengine's root registries, which know none of mmseg's or samref's
+components.
+
+:data:`SCOPE_REGISTRIES` holds those registries: one child of each of
+mmseg's registries with the scope ``samref``. Nothing registers into them;
+they find every component in their parents (samref's, mmseg's and
+mmengine's). Each imports ``samref`` and its parent's locations, which a
+lookup through a child does not import (and without locations of its own
+mmengine would look for a ``samref.utils.register_all_modules``).
 """
+from typing import Dict
+
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.registry import Registry
 from mmseg import registry as mmseg_registry
 
-RUNNERS = Registry(
-    'runner',
-    parent=mmseg_registry.RUNNERS,
-    scope='samref',
-    locations=['samref.engine'])
-RUNNER_CONSTRUCTORS = Registry(
-    'runner constructor',
-    parent=mmseg_registry.RUNNER_CONSTRUCTORS,
-    scope='samref',
-    locations=['samref.engine'])
-LOOPS = Registry(
-    'loop',
-    parent=mmseg_registry.LOOPS,
-    scope='samref',
-    locations=['samref.engine'])
-HOOKS = Registry(
-    'hook',
-    parent=mmseg_registry.HOOKS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.engine.hooks'])
-DATASETS = Registry(
-    'dataset',
-    parent=mmseg_registry.DATASETS,
-    scope='samref',
-    locations=['samref.datasets', 'mmseg.datasets'])
-DATA_SAMPLERS = Registry(
-    'data sampler',
-    parent=mmseg_registry.DATA_SAMPLERS,
-    scope='samref',
-    locations=['samref.datasets'])
-TRANSFORMS = Registry(
-    'transform',
-    parent=mmseg_registry.TRANSFORMS,
-    scope='samref',
-    locations=['samref.datasets', 'mmseg.datasets.transforms'])
-MODELS = Registry(
-    'model',
-    parent=mmseg_registry.MODELS,
-    scope='samref',
-    locations=['samref.models', 'mmseg.models'])
-MODEL_WRAPPERS = Registry(
-    'model_wrapper',
-    parent=mmseg_registry.MODEL_WRAPPERS,
-    scope='samref',
-    locations=['samref.models', 'mmseg.models'])
-WEIGHT_INITIALIZERS = Registry(
-    'weight initializer',
-    parent=mmseg_registry.WEIGHT_INITIALIZERS,
-    scope='samref',
-    locations=['samref.models', 'mmseg.models'])
-OPTIMIZERS = Registry(
-    'optimizer',
-    parent=mmseg_registry.OPTIMIZERS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.engine.optimizers'])
-OPTIM_WRAPPERS = Registry(
-    'optim_wrapper',
-    parent=mmseg_registry.OPTIM_WRAPPERS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.engine.optimizers'])
-OPTIM_WRAPPER_CONSTRUCTORS = Registry(
-    'optimizer wrapper constructor',
-    parent=mmseg_registry.OPTIM_WRAPPER_CONSTRUCTORS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.engine.optimizers'])
-PARAM_SCHEDULERS = Registry(
-    'parameter scheduler',
-    parent=mmseg_registry.PARAM_SCHEDULERS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.engine.schedulers'])
-METRICS = Registry(
-    'metric',
-    parent=mmseg_registry.METRICS,
-    scope='samref',
-    locations=['samref.evaluation', 'mmseg.evaluation'])
-EVALUATOR = Registry(
-    'evaluator',
-    parent=mmseg_registry.EVALUATOR,
-    scope='samref',
-    locations=['samref.evaluation', 'mmseg.evaluation'])
-TASK_UTILS = Registry(
-    'task util',
-    parent=mmseg_registry.TASK_UTILS,
-    scope='samref',
-    locations=['samref.models', 'mmseg.models'])
-VISUALIZERS = Registry(
-    'visualizer',
-    parent=mmseg_registry.VISUALIZERS,
-    scope='samref',
-    locations=['samref.visualization', 'mmseg.visualization'])
-VISBACKENDS = Registry(
-    'vis_backend',
-    parent=mmseg_registry.VISBACKENDS,
-    scope='samref',
-    locations=['samref.visualization', 'mmseg.visualization'])
-LOG_PROCESSORS = Registry(
-    'log_processor',
-    parent=mmseg_registry.LOG_PROCESSORS,
-    scope='samref',
-    locations=['samref.engine', 'mmseg.visualization'])
-INFERENCERS = Registry(
-    'inferencer',
-    parent=mmseg_registry.INFERENCERS,
-    scope='samref',
-    locations=['samref.apis'])
+
+def _scope_registry(parent: Registry) -> Registry:
+    """A registry of the ``samref`` scope that finds ``parent``'s items.
+
+    Args:
+        parent (Registry): One of mmseg's registries.
+
+    Returns:
+        Registry: Its child with the scope ``samref``.
+    """
+    return Registry(
+        parent.name,
+        parent=parent,
+        scope='samref',
+        locations=['samref', *parent._locations])
+
+
+# mmseg's registry name (``MODELS``, ``DATASETS``, ...) -> its child.
+SCOPE_REGISTRIES: Dict[str, Registry] = {
+    name: _scope_registry(getattr(mmseg_registry, name))
+    for name in mmseg_registry.__all__
+}
 
 
 def register_config_scope() -> None:

@@ -27,7 +27,7 @@ def test_configs_inherit_ours_from_a_folder_outside_the_repo(tmp_path):
     project = tmp_path / 'my_project'
     (project / 'configs').mkdir(parents=True)
     (project / 'configs' / 'my_samref.py').write_text(
-        "_base_ = ['samref::samref/vit_tiny.py']\n"
+        "_base_ = ['samref::samref/samref_vit-tiny.py']\n"
         'model = dict(global_refiner=dict(num_blocks=1))\n')
     result = run_python(
         """
@@ -48,6 +48,25 @@ def test_configs_inherit_ours_from_a_folder_outside_the_repo(tmp_path):
     # applied, and the scoped components built without a warning.
     assert result.stdout.split() == ['SAMRef', '1', 'SafeLoadRunner', 'tiny']
     assert 'registry' not in result.stderr, result.stderr
+
+
+def test_the_samref_scope_finds_mmseg_registries_children():
+    # What mmengine does for a component with _scope_='samref': the root
+    # registry's child of that scope, whose parent is mmseg's registry.
+    from mmengine.registry import DefaultScope
+    from mmseg import registry as mmseg_registry
+
+    from samref.registry import SCOPE_REGISTRIES
+    assert sorted(SCOPE_REGISTRIES) == sorted(mmseg_registry.__all__)
+    for name, child in SCOPE_REGISTRIES.items():
+        parent = getattr(mmseg_registry, name)
+        assert child.parent is parent and child.scope == 'samref'
+        assert not child.module_dict  # lookups only, nothing registered
+        with parent.switch_scope_and_registry('samref') as registry:
+            assert registry is child, name
+    with DefaultScope.overwrite_default_scope('samref'):
+        assert SCOPE_REGISTRIES['MODELS'].get('SAMRef').__name__ == 'SAMRef'
+        assert SCOPE_REGISTRIES['DATASETS'].get('GrabCutDataset')
 
 
 def test_train_script_runs_a_scoped_config_from_the_users_project(tmp_path):
@@ -199,3 +218,16 @@ def test_license_file_is_the_one_setup_py_declares():
     text = ' '.join((REPO_ROOT / 'LICENSE').read_text().split())
     assert text.startswith('Apache License Version 2.0, January 2004')
     assert 'END OF TERMS AND CONDITIONS' in text
+
+
+def test_citation_file_names_this_version_and_the_paper():
+    import yaml
+
+    from samref import __version__
+    citation = yaml.safe_load((REPO_ROOT / 'CITATION.cff').read_text())
+    assert citation['cff-version'] == '1.2.0'
+    assert citation['version'] == __version__
+    assert citation['license'] == 'Apache-2.0'  # as setup.py and LICENSE
+    paper = citation['preferred-citation']
+    assert paper['title'].startswith('SAM-REF')
+    assert '2408.11535' in paper['url']

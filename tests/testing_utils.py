@@ -20,7 +20,12 @@ def build_from_config(name: str, **overrides):
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return MODELS.build(cfg.model)
 
+
 # Config overrides that turn off validation while training, for runs that
 # check training itself on data without a val set.
-NO_VALIDATION = {'val_cfg': None, 'val_dataloader': None, 'val_evaluator': None}
+NO_VALIDATION = {
+    'val_cfg': None,
+    'val_dataloader': None,
+    'val_evaluator': None
+}
 NO_VALIDATION_OPTIONS = [f'{key}=None' for key in NO_VALIDATION]

@@ -9,7 +9,6 @@ import os
 import os.path as osp
 from typing import List
 
-from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 
 from samref.engine import build_runner, job_config
@@ -79,11 +78,6 @@ def parse_args() -> argparse.Namespace:
         help='load a checkpoint that holds numpy values or other objects '
         'beyond tensors and plain data (one of another mmengine project), '
         'each replaced by an inert placeholder (refused without it)')
-    parser.add_argument(
-        '--fuse-conv-bn',
-        action='store_true',
-        help='fold batch norms into the convolutions (faster inference, '
-        'same results up to rounding)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -189,9 +183,6 @@ def main() -> None:
         raise SystemExit('--num-clicks and --embedding-cache need '
                          '--interactive')
     runner = build_runner(cfg)
-    if args.fuse_conv_bn:
-        runner.load_or_resume()  # the statistics must be loaded first
-        fuse_conv_bn(getattr(runner.model, 'module', runner.model))
     runner.test()
     release_process_group()
 

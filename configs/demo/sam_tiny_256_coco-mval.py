@@ -5,7 +5,8 @@
 # repository; another place: --cfg-options
 # train_dataloader.dataset.data_root=... test_dataloader.dataset.data_root=...
 # lr 2e-4 (the shapes' 1e-3 makes the decoder unlearn to predict any object
-# within 75 iterations: Dice 0.56 -> 0.75; see README, "Real pictures").
+# within 75 iterations: Dice 0.56 -> 0.75; see
+# docs/en/notes/demo_recipe.md).
 _base_ = ['./sam_tiny_256_stage1.py']
 train_dataloader = dict(
     dataset=dict(

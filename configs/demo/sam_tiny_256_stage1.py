@@ -1,8 +1,8 @@
 # Demo stage 1: SAM (tiny encoder, 256 x 256 input) on the generated shapes.
 # There are no pretrained weights here, so unlike the real stage 1 (which
 # freezes SAM's image encoder) the random encoder trains with the decoder.
-# Three recipe choices for training SAM from random weights (measured in the
-# README, "Training from scratch"):
+# Three recipe choices for training SAM from random weights
+# (docs/en/notes/demo_recipe.md):
 # - every attention layer of the mask decoder starts with its key projection
 #   tied to its query projection (MimeticAttention), so that a click token
 #   attends to the image positions whose positional encoding matches its own

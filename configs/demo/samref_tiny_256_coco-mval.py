@@ -27,7 +27,7 @@ train_cfg = dict(max_iters=1200)
 default_hooks = dict(checkpoint=dict(interval=1200))
 load_from = 'work_dirs/demo_real/sam/iter_600.pth'
 # The refiners start from those make demo trained on the generated shapes,
-# as SAM does (README, "Real pictures").
+# as SAM does (docs/en/notes/demo_recipe.md).
 shapes_refiners = 'work_dirs/demo/stage2/iter_600.pth'
 model = dict(
     global_refiner=dict(

@@ -1,7 +1,7 @@
 # Demo stage 2: SAM-REF's refiners on the generated shapes, everything of
 # SAM frozen, starting from the demo's stage-1 checkpoint. Recipe choices
-# for refiners trained from random weights (README, "Training from
-# scratch"):
+# for refiners trained from random weights
+# (docs/en/notes/demo_recipe.md):
 # - the error maps start near 0 (error_prior, a logit bias of -4), so the
 #   refiners start from SAM's masks;
 # - a Dice term on GlobalDiff's refined logits keeps them from shrinking

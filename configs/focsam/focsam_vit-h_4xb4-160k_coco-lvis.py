@@ -6,7 +6,8 @@
 # stage 1 it ignores the ground-truth padding, uses NFL eps 1e-12 and draws
 # the clicks per sample rather than per dataset of a batch:
 #   bash tools/dist_train.sh configs/sam/sam_vit-h_4xb4-320k_coco-lvis.py 4
-#   bash tools/dist_train.sh configs/focsam/focsam_vit-h_4xb4-160k_coco-lvis.py 4
+#   bash tools/dist_train.sh \
+#       configs/focsam/focsam_vit-h_4xb4-160k_coco-lvis.py 4
 _base_ = [
     '../_base_/models/focsam_vit-h.py',
     '../_base_/datasets/train_coco-lvis.py',

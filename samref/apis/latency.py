@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from mmseg.structures import SegDataSample
 
+from ..datasets.synthetic import draw_ring_with_bar
 from ..evaluation.click_simulator import ClickSimulator
 from ..models.segmentors import BaseInteractiveSegmentor, Interaction
 from ..utils.timer import synchronize, timed
@@ -87,28 +88,24 @@ def synthetic_object(size: int,
                      seed: int = 0,
                      image_size: Optional[Tuple[int, int]] = None
                      ) -> np.ndarray:
-    """An ``S x S`` 1/0 object map: a ring with a thin bar, inside the
-    image (the padding is ignored, -1).
+    """An ``S x S`` 1/0 object map of the padded input: the ring with a
+    thin bar of :func:`~samref.datasets.draw_ring_with_bar` inside the image
+    (the padding is ignored, -1).
 
     Args:
         size (int): Side of the map.
-        seed (int): Seed of the shape's jitter. Defaults to 0.
+        seed (int): Seed of the shape's position. Defaults to 0.
         image_size (tuple[int, int], optional): ``(h, w)`` of the image in
             the map; the whole map when None.
 
     Returns:
         np.ndarray: int8 map.
     """
-    rng = np.random.default_rng(seed)
     height, width = image_size or (size, size)
-    rows, cols = np.mgrid[0:size, 0:size].astype(float)
-    rows, cols = rows / height, cols / width
-    cy, cx = 0.5 + 0.1 * rng.uniform(-1, 1, 2)
-    ring = ((rows - cy) / 0.3)**2 + ((cols - cx) / 0.22)**2
-    obj = (ring < 1) & (ring > 0.25)
-    obj |= (np.abs(rows - cols) < 0.01) & (cols > cx)
-    out = obj.astype(np.int8)
-    out[(rows >= 1) | (cols >= 1)] = -1
+    out = draw_ring_with_bar((size, size), seed, (height, width)).astype(
+        np.int8)
+    out[height:] = -1
+    out[:, width:] = -1
     return out
 
 

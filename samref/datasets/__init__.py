@@ -10,7 +10,7 @@ from .hqseg import HQSEG_TRAIN_PARTS, HQSEG_VAL_PARTS, HQSeg44KDataset
 from .instance_list import InstanceListDataset
 from .pascal_voc import PascalVOCInstanceDataset
 from .sbd import SBDDataset
-from .synthetic import make_shapes_dataset
+from .synthetic import draw_ring_with_bar, make_shapes_dataset
 from .transforms import *  # noqa: F401,F403
 
 __all__ = [
@@ -18,5 +18,5 @@ __all__ = [
     'BerkeleyDataset', 'COCOLVISDataset', 'COCOMValDataset', 'DAVISDataset',
     'FocusCutDataset', 'GrabCutDataset', 'HQSeg44KDataset', 'HQSEG_VAL_PARTS',
     'HQSEG_TRAIN_PARTS', 'PascalVOCInstanceDataset', 'SBDDataset',
-    'make_shapes_dataset'
+    'draw_ring_with_bar', 'make_shapes_dataset'
 ]

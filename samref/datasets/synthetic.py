@@ -9,11 +9,11 @@ learns to find and follow the clicked object on them; the trees, wheels and
 frames (lines 3-8 pixels wide) are where its masks stay coarse and
 refinement pays. Wheels and frames are drawn a tenth of the time each: at
 15 % each, the demo's SAM stayed under 48 % mIoU after five clicks whatever
-its recipe (README, "Training from scratch")."""
+its recipe (docs/en/notes/demo_recipe.md)."""
 import json
 import os
 import os.path as osp
-from typing import Tuple
+from typing import Optional, Tuple
 
 import cv2
 import numpy as np
@@ -25,6 +25,8 @@ SHAPE_WEIGHTS = (0.35, 0.3, 0.1, 0.15, 0.1)
 RADIUS_RANGE = (0.14, 0.3)
 # How many objects a picture holds (the upper end excluded).
 OBJECT_COUNT_RANGE = (3, 6)
+# (h, w) of a picture of make_shapes_dataset.
+PICTURE_SIZE = (240, 320)
 
 
 def _line(mask: np.ndarray, p0, p1, width: int) -> None:
@@ -98,6 +100,38 @@ def draw_shape(kind: str, size: Tuple[int, int],
     return mask
 
 
+def draw_ring_with_bar(size: Tuple[int, int],
+                       seed: int = 0,
+                       extent: Optional[Tuple[int, int]] = None
+                       ) -> np.ndarray:
+    """One object with a hole and a thin part: an elliptic ring and a thin
+    bar from its centre out past its rim, towards the bottom right.
+
+    The benchmarks click on it (:func:`samref.apis.synthetic_object`), and
+    ``demo/sam_click_demo.py`` draws its picture around it.
+
+    Args:
+        size (tuple[int, int]): ``(h, w)`` of the mask.
+        seed (int): Seed of the ring's position. Defaults to 0.
+        extent (tuple[int, int], optional): ``(h, w)`` of the area at the
+            top left the ring is placed in (e.g. the resized image inside
+            a padded input); nothing is drawn outside it. The whole mask
+            when None.
+
+    Returns:
+        np.ndarray: ``h x w`` bool mask.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = extent or size
+    rows, cols = np.mgrid[0:size[0], 0:size[1]].astype(float)
+    rows, cols = rows / height, cols / width
+    cy, cx = 0.5 + 0.1 * rng.uniform(-1, 1, 2)
+    ring = ((rows - cy) / 0.3)**2 + ((cols - cx) / 0.22)**2
+    obj = (ring < 1) & (ring > 0.25)
+    obj |= (np.abs(rows - cols) < 0.01) & (cols > cx)
+    return obj & (rows < 1) & (cols < 1)
+
+
 def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
                 min_visible: float = 0.6,
                 min_area: int = 300) -> Tuple[np.ndarray, np.ndarray]:
@@ -149,7 +183,7 @@ def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
 def make_shapes_dataset(root: str,
                         num_images: int,
                         seed: int = 0,
-                        size: Tuple[int, int] = (240, 320)) -> str:
+                        size: Tuple[int, int] = PICTURE_SIZE) -> str:
     """Write the dataset in the COCO-MVal layout (``img/``, ``gt/``).
 
     Each annotated object of a generated picture is one image/mask pair
@@ -162,7 +196,8 @@ def make_shapes_dataset(root: str,
         num_images (int): Generated pictures (each with one or more
             objects).
         seed (int): Seed. Defaults to 0.
-        size (tuple[int, int]): ``(h, w)`` of the pictures.
+        size (tuple[int, int]): ``(h, w)`` of the pictures. Defaults to
+            :data:`PICTURE_SIZE`.
 
     Returns:
         str: ``root``.

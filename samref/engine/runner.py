@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 import os.path as osp
-from typing import Callable, Optional, Union
+from typing import Callable, Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
@@ -183,7 +183,8 @@ class SafeLoadRunner(Runner):
                         filename: str,
                         map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False,
-                        revise_keys: list = [(r'^module.', '')]) -> dict:
+                        revise_keys: Sequence[Tuple[str, str]] = (
+                            (r'^module\.', ''), )) -> dict:
         """Load weights (see ``Runner.load_checkpoint``) and log what
         differed.
 
@@ -195,7 +196,9 @@ class SafeLoadRunner(Runner):
             map_location (str | Callable): Where to map the tensors.
             strict (bool): Fail on any difference (so does
                 ``strict_load``). Defaults to False.
-            revise_keys (list): ``(pattern, replacement)`` key rewrites.
+            revise_keys (Sequence[tuple[str, str]]): ``(pattern,
+                replacement)`` key rewrites. Defaults to removing the
+                ``module.`` prefix of wrapped models.
 
         Returns:
             dict: The loaded checkpoint.

@@ -23,8 +23,10 @@ from scipy.io import loadmat, savemat
 
 import samref  # noqa: F401 - registers the datasets and transforms
 
-# The tiny images are 12 wide and 9 high unless a test says otherwise.
+# The tiny images are 12 wide and 9 high unless a test says otherwise, and
+# of one colour (BGR).
 IMG_HW = (9, 12)
+IMG_BGR = (16, 128, 240)
 
 PIPELINE = [
     dict(type='LoadImageWithPixelLimit'),
@@ -73,7 +75,7 @@ class Layout:
     def image(self,
               rel: str,
               hw: Tuple[int, int] = IMG_HW,
-              bgr: Sequence[int] = (16, 128, 240)) -> Path:
+              bgr: Sequence[int] = IMG_BGR) -> Path:
         """A solid-colour image written with OpenCV (format by suffix)."""
         path = self.path(rel)
         img = np.empty((*hw, 3), np.uint8)

@@ -93,3 +93,15 @@ def test_blobs_are_solid():
 def test_unknown_shape_is_named():
     with pytest.raises(KeyError, match='star'):
         draw_shape('star', (10, 10), np.random.default_rng(0))
+
+
+def test_the_benchmarks_object_is_the_ring_with_a_bar():
+    from samref.apis import synthetic_object
+    from samref.datasets import draw_ring_with_bar
+    ring = draw_ring_with_bar((64, 64), seed=3, extent=(40, 64))
+    assert not ring[40:].any()  # nothing below the image
+    _, labels = cv2.connectedComponents((~ring).astype(np.uint8))
+    assert labels.max() >= 2  # a hole: background the border does not reach
+    gt = synthetic_object(64, seed=3, image_size=(40, 64))
+    assert (gt[40:] == -1).all()
+    np.testing.assert_array_equal(gt[:40] == 1, ring[:40])

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.cuda
 
 MODELS = {
     'sam': 'sam/sam_vit-tiny.py',
-    'samref': 'samref/vit_tiny.py',
+    'samref': 'samref/samref_vit-tiny.py',
     'focsam': 'focsam/focsam_vit-tiny.py',
 }
 STAGES = {

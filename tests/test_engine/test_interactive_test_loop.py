@@ -365,8 +365,8 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
         show_dir=str(tmp_path / 'show'),
         show_clicks=[1, 2],
         show_max_objects=1)
-    cfg.model = Config.fromfile(str(CONFIG_DIR / 'samref' /
-                                    'vit_tiny.py')).model
+    cfg.model = Config.fromfile(
+        str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')).model
     cfg.test_dataloader.dataset.indices = 1  # the first image
     cfg.model.use_selector = False  # PatchDiff after every click
     run_eval(cfg)

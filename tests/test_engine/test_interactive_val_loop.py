@@ -158,7 +158,8 @@ def test_stage_configs_validate_on_coco_mval():
     root = SHARED_DATA / 'COCO_MVal'
     if not root.is_dir():
         pytest.skip(f'{root} is absent')
-    cfg = Config.fromfile(str(CONFIG_DIR / 'samref' / 'vit_h_coco_lvis.py'))
+    cfg = Config.fromfile(
+        str(CONFIG_DIR / 'samref' / 'samref_vit-h_4xb4-80k_coco-lvis.py'))
     assert cfg.train_cfg.val_interval == cfg.default_hooks.checkpoint.interval
     assert cfg.default_hooks.checkpoint.save_best == 'NoC90'
     init_default_scope('mmseg')

@@ -12,7 +12,7 @@ from samref.models import GlobalDiffRefiner, PatchDiffRefiner, refine
 from samref.utils import checkpoint_key_report
 from testing_utils import CONFIG_DIR, build_from_config
 
-SAMREF_TINY = 'samref/vit_tiny.py'
+SAMREF_TINY = 'samref/samref_vit-tiny.py'
 
 
 def randomise_norms(module):

@@ -45,7 +45,7 @@ def test_benchmark_spc_compares_models_in_one_run():
 
 
 def test_benchmark_spc_ablates_stages_and_refiner_precision():
-    samref = str(CONFIG_DIR / 'samref' / 'vit_tiny.py')
+    samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
     rows = load_tool('benchmark_spc').main([
         samref, '--ablate-stages', '--refiner-dtypes', 'float32',
         'bfloat16', '--clicks', '2', '--samples', '1'
@@ -123,7 +123,7 @@ def test_benchmark_train_step_times_both_ways(monkeypatch):
 
 
 def test_benchmark_spc_ablates_only_the_samref_configs():
-    samref = str(CONFIG_DIR / 'samref' / 'vit_tiny.py')
+    samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
     tool = load_tool('benchmark_spc')
     runs = tool.expand(tool.parse_args([TINY, samref, '--ablate-stages']))
     # SAM's config is timed as it is: no SAM-REF stage switch reaches it.

@@ -18,11 +18,12 @@ def load_get_flops():
 def test_flops_per_stage_of_sam_and_samref():
     tool = load_get_flops()
     counts = {}
-    for name in ('sam/sam_vit-tiny.py', 'samref/vit_tiny.py'):
+    for name in ('sam/sam_vit-tiny.py', 'samref/samref_vit-tiny.py'):
         model = init_model(str(CONFIG_DIR / name), None, 'cpu')
         model.requires_grad_(False)
         counts[name] = tool.count_interaction(model, num_clicks=2)
-    sam, samref = counts['sam/sam_vit-tiny.py'], counts['samref/vit_tiny.py']
+    sam = counts['sam/sam_vit-tiny.py']
+    samref = counts['samref/samref_vit-tiny.py']
     # The same encoder and decoder cost the same in both models.
     assert sam['encode']['image_encoder'] == \
         samref['encode']['image_encoder'] > 0

@@ -13,7 +13,7 @@ together are measured in one run on the same machine, so their ratios are
 comparable even on a shared machine::
 
     python tools/analysis_tools/benchmark_spc.py \\
-        configs/samref/vit_b_coco_lvis.py --ablate-stages
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --ablate-stages
 
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
@@ -21,14 +21,14 @@ GlobalDiff + PatchDiff and the full model (Table 3's rows);
 refiner precisions. SAM, FocSAM and SAM-REF side by side, SAT included::
 
     python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
-        configs/focsam/focsam_vit-b.py configs/samref/vit_b_coco_lvis.py --sat
+        configs/focsam/focsam_vit-b.py \\
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --sat
 """
 import argparse
 import statistics
 from typing import List, Optional, Tuple
 
 import torch
-from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config, DictAction
 from terminaltables import AsciiTable
 
@@ -83,10 +83,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         'at a time with the previous mask, encoding included (as '
         'benchmark_sat.py)')
     parser.add_argument(
-        '--fuse-conv-bn',
-        action='store_true',
-        help='fold batch norms into the convolutions before timing')
-    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -139,8 +135,6 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     image_size = tuple(args.image_size) if args.image_size else None
     for label, config, checkpoint, options in expand(args):
         model = init_model(config, checkpoint, args.device, options)
-        if args.fuse_conv_bn:
-            model = fuse_conv_bn(model)
         clicks, spcs, encodes, stages, branches = [], [], [], {}, []
         refine_clicks = []
         with PeakMemory(torch.device(args.device)) as memory:

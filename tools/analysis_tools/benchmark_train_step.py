@@ -3,7 +3,8 @@
 embeddings, in one run, and print their ratio.
 
     python tools/analysis_tools/benchmark_train_step.py \\
-        configs/samref/vit_b_coco_lvis.py --batch-size 1 --steps 3
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py \\
+        --batch-size 1 --steps 3
 
 The batch is synthetic (random images, a synthetic object each); a step is
 the model's forward with click simulation, the backward and the optimiser

@@ -8,10 +8,10 @@ dataset draws a mIoU-per-click curve per model::
 
     python tools/analysis_tools/compare_models.py \\
         --configs configs/sam/sam_vit-h.py configs/focsam/focsam_vit-h.py \\
-                  configs/samref/vit_h_coco_lvis.py \\
+                  configs/samref/samref_vit-h_4xb4-80k_coco-lvis.py \\
         --checkpoints checkpoints/sam_vit_h_4b8939.pth \\
-                      checkpoints/focsam_vit_h.pth \\
-                      work_dirs/vit_h_coco_lvis/iter_80000.pth \\
+            checkpoints/focsam_vit_h.pth \\
+            work_dirs/samref_vit-h_4xb4-80k_coco-lvis/iter_80000.pth \\
         --labels SAM FocSAM SAM-REF --datasets grabcut berkeley davis sbd \\
         --work-dir work_dirs/compare
 

@@ -10,7 +10,7 @@ predictions, as ``benchmark_spc.py``) under PyTorch's FLOP counter and
 splits the count by the model's top-level modules::
 
     python tools/analysis_tools/get_flops.py configs/sam/sam_vit-b.py \\
-        configs/samref/vit_b_coco_lvis.py --clicks 20
+        configs/samref/samref_vit-b_4xb4-80k_coco-lvis.py --clicks 20
 
 A multiply-add counts as two FLOPs; operations the counter does not model
 (element-wise ones, RoIAlign, interpolation) count as none. Work outside

@@ -69,6 +69,7 @@ REFINER_KEYS = {
     **_params('token_proj', 'token_proj'),
 }
 # refine_head.blocks.<i>.<key> -> refiner.blocks.<i>.<key>.
+# yapf: disable
 REFINER_BLOCK_KEYS = {
     # img2cls: the token reads the window.
     **_params('img2cls.norm_q', 'token_update.norm_token'),
@@ -103,6 +104,7 @@ REFINER_BLOCK_KEYS = {
     'cls2img.gamma2': 'window_update.gamma_conv',
     **_params('cls_scale_proj', 'coverage_scale'),
 }
+# yapf: enable
 BLOCK_KEY = re.compile(r'^refine_head\.blocks\.(\d+)\.(.+)$')
 
 

@@ -1,7 +1,7 @@
-# The click protocol of the interactive benchmarks (see README,
-# "Interactive evaluation"): the image is resized to long side 1024 with
-# PIL's bilinear filter (SamPredictor's resize), object masks stay at the
-# original size, 20 simulated clicks per object.
+# The click protocol of the interactive benchmarks
+# (docs/en/user_guides/interactive_evaluation.md): the image is resized to
+# long side 1024 with PIL's bilinear filter (SamPredictor's resize), object
+# masks stay at the original size, 20 simulated clicks per object.
 test_pipeline = [
     dict(type='LoadImageWithPixelLimit'),
     dict(type='LoadObjectMasks'),

@@ -1,7 +1,7 @@
-# The demo's small SAM at a 256 x 256 input (README, "Training from
-# scratch"): an image encoder with 8-pixel patches (a 32 x 32 token grid;
-# two blocks of windowed attention, 16 x 16 tokens a window) and a
-# 128-wide mask decoder. With SAM's 16-pixel patches a mask is decided per
+# The demo's small SAM at a 256 x 256 input (docs/en/notes/demo_recipe.md):
+# an image encoder with 8-pixel patches (a 32 x 32 token grid; two blocks
+# of windowed attention, 16 x 16 tokens a window) and a 128-wide mask
+# decoder. With SAM's 16-pixel patches a mask is decided per
 # 16 x 16 cell, which caps the demo's objects at 67 mIoU even when every
 # cell is right; 8-pixel patches lift that cap to 85, and the narrower
 # decoder pays for the four times as many tokens. The configs that train

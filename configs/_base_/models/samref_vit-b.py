@@ -3,8 +3,8 @@
 # checkpoint) with load_from and train them (configs/samref).
 # The refiners use instance norm: a training step refines one sample per
 # forward (each has its own clicks), so BatchNorm would learn single-image
-# statistics and test with running averages (README, "Training from
-# scratch").
+# statistics and test with running averages
+# (docs/en/notes/demo_recipe.md#the-refiners-normalisation).
 _base_ = ['./sam_vit-b.py']
 model = dict(
     type='SAMRef',

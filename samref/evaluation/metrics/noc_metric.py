@@ -229,9 +229,9 @@ class NoCMetric(BaseMetric):
             json.dump(content, f)
         os.replace(tmp, path)
         clicks = range(1, content['num_clicks'] + 1)
-        curves = OrderedDict(
-            (f'{name} ({s["num_objects"]} objects)',
-             [s[f'mIoU@{k}'] for k in clicks]) for name, s in summaries.items())
+        curves = OrderedDict((f'{name} ({s["num_objects"]} objects)',
+                              [s[f'mIoU@{k}'] for k in clicks])
+                             for name, s in summaries.items())
         plot = plot_miou_curves(
             curves, osp.join(self.output_dir, 'miou_curve.png'), self.label)
         print_log(f'results written to {path}, mIoU curve to {plot}',

@@ -1,3 +1,3 @@
 # Table 4: 1 ResBasicBlock(s) in GlobalDiff's detail extractor.
-_base_ = ['../vit_h_coco_lvis.py']
+_base_ = ['../samref_vit-h_4xb4-80k_coco-lvis.py']
 model = dict(global_refiner=dict(num_blocks=1))

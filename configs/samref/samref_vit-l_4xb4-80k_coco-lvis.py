@@ -1,7 +1,8 @@
 # Stage 2 of SAM-REF: everything of SAM frozen (the stage-1 decoder loaded),
 # GlobalDiff + PatchDiff trained with equation (3) on COCO + LVIS; 4 GPUs x
 # batch 4, 80k iterations.
-#   bash tools/dist_train.sh configs/samref/vit_l_coco_lvis.py 4
+#   bash tools/dist_train.sh \
+#       configs/samref/samref_vit-l_4xb4-80k_coco-lvis.py 4
 _base_ = [
     '../_base_/models/samref_vit-l.py',
     '../_base_/datasets/train_coco-lvis.py',
