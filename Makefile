@@ -14,9 +14,10 @@ TORCH_VERSION ?= 2.13.0
 MMCV_VERSION ?= 2.1.0
 STAMP := $(VENV)/.samref-installed
 OPTIONAL_STAMP := $(VENV)/.samref-optional-installed
+LINT_STAMP := $(VENV)/.samref-lint-installed
 PYTEST_ARGS ?= -m "not slow"
 
-.PHONY: install test test-gpu demo demo-real app test-browser clean-venv
+.PHONY: install test test-gpu lint demo demo-real app test-browser clean-venv
 
 install: $(STAMP)
 
@@ -39,6 +40,18 @@ test: $(STAMP)
 # The checks that need an NVIDIA GPU (the `cuda` marker; skipped elsewhere).
 test-gpu: $(STAMP)
 	$(BIN)/python -m pytest tests -m cuda -rs -v
+
+# The checks of .pre-commit-config.yaml (flake8, isort, yapf, codespell;
+# settings in setup.cfg) on the whole tree, without pre-commit's downloads.
+$(LINT_STAMP): $(STAMP) requirements/lint.txt
+	$(BIN)/pip install -r requirements/lint.txt
+	touch $@
+
+lint: $(LINT_STAMP)
+	$(BIN)/flake8 .
+	$(BIN)/isort --check-only --diff .
+	$(BIN)/yapf --diff --recursive --parallel samref tools tests demo configs setup.py
+	$(BIN)/codespell
 
 demo: $(STAMP)
 	$(BIN)/python demo/shapes_demo.py

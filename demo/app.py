@@ -26,8 +26,8 @@ import numpy as np
 from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
-from samref.apis import (ClickResult, InteractivePredictor,
-                         InteractiveSession, init_model)
+from samref.apis import (ClickResult, InteractivePredictor, InteractiveSession,
+                         init_model)
 from samref.datasets.synthetic import draw_sample
 from samref.models.segmentors import BaseInteractiveSegmentor, SAMRef
 from samref.utils import ImageFileError, format_key_report, read_image_size
@@ -74,11 +74,12 @@ def find_demo_checkpoint(model: BaseInteractiveSegmentor,
     return max(found)[1] if found else None
 
 
-def load_model(config: str,
-               checkpoint: Optional[str] = None,
-               device: str = 'cpu',
-               demo_work_dir: str = DEMO_WORK_DIR
-               ) -> Tuple[BaseInteractiveSegmentor, str]:
+def load_model(
+    config: str,
+    checkpoint: Optional[str] = None,
+    device: str = 'cpu',
+    demo_work_dir: str = DEMO_WORK_DIR
+) -> Tuple[BaseInteractiveSegmentor, str]:
     """Build the model and say where its weights come from.
 
     Args:
@@ -106,18 +107,19 @@ def load_model(config: str,
         try:
             model = init_model(config, checkpoint, device)
         except Exception as error:  # missing, unsafe or of another model
-            raise AppError(f'checkpoint {checkpoint} cannot be used with '
-                           f'{config}: {type(error).__name__}: {error}'
-                           ) from None
+            raise AppError(
+                f'checkpoint {checkpoint} cannot be used with '
+                f'{config}: {type(error).__name__}: {error}') from None
         return model, (f'{name} from `{config}` with weights `{checkpoint}` '
                        f'({format_key_report(model.checkpoint_report)}).')
     found = find_demo_checkpoint(model, demo_work_dir)
     if found is not None:
         try:
-            return init_model(config, found, device, strict=True), (
-                f'{name} from `{config}` with the weights `make demo` '
-                f'trained: `{found}` (a tiny model trained for minutes on '
-                'generated shapes).')
+            return init_model(
+                config, found, device, strict=True), (
+                    f'{name} from `{config}` with the weights `make demo` '
+                    f'trained: `{found}` (a tiny model trained for minutes on '
+                    'generated shapes).')
         except Exception as error:
             logger.warning('%s does not fit %s (%s): random weights', found,
                            config, error)
@@ -248,7 +250,8 @@ class ClickApp:
         mask = session.mask
         if mask is not None and scale != 1:
             mask = mmcv.imresize(
-                mask.astype(np.uint8), image.shape[1::-1],
+                mask.astype(np.uint8),
+                image.shape[1::-1],
                 interpolation='nearest').astype(bool)
         clicks = [(x * scale, y * scale, p)
                   for (x, y, p) in (s.click for s in session.steps)]
@@ -282,7 +285,8 @@ class ClickApp:
 
         def shrink(m: np.ndarray) -> np.ndarray:
             return mmcv.imresize(
-                m.astype(np.uint8), image.shape[1::-1],
+                m.astype(np.uint8),
+                image.shape[1::-1],
                 interpolation='nearest').astype(bool)
 
         branch = (interaction.branch or [None])[0]
@@ -308,9 +312,11 @@ class ClickApp:
         if session is None:
             return note or ('Upload an image or pick an example; '
                             f'{LIMITS}.')
-        parts = [f'**{session.name}** ({session.image.shape[1]} x '
-                 f'{session.image.shape[0]}), encoded in '
-                 f'{session.encode_seconds * 1e3:.0f} ms.']
+        parts = [
+            f'**{session.name}** ({session.image.shape[1]} x '
+            f'{session.image.shape[0]}), encoded in '
+            f'{session.encode_seconds * 1e3:.0f} ms.'
+        ]
         if session.steps:
             step = session.steps[-1]
             x, y, positive = step.click
@@ -344,8 +350,9 @@ class ClickApp:
     def outputs(self, session: Optional[Session], note: str = '') -> tuple:
         """``(session, view, status, stage panel, stage times)``."""
         stages = session.panels[-1] if session and session.panels else None
-        return (session, self.view(session), self.status(session, note),
-                stages, self.stage_times(session))
+        return (session, self.view(session), self.status(session,
+                                                         note), stages,
+                self.stage_times(session))
 
     # --------------------------------------------------------- callbacks
     def load(self, path: Optional[str],
@@ -377,8 +384,8 @@ class ClickApp:
             yield self.outputs(session, f'⚠️ {error}')
             return
         session = Session(
-            predictor.new_session(time_stages=True), image,
-            osp.basename(path), predictor.encode_time)
+            predictor.new_session(time_stages=True), image, osp.basename(path),
+            predictor.encode_time)
         yield self.outputs(session)
 
     def click(self, session: Optional[Session], x: float, y: float,
@@ -403,8 +410,7 @@ class ClickApp:
         session.panels.append(self.stage_panel(session, result))
         return self.outputs(session)
 
-    def select(self, session: Optional[Session], mode: str,
-               evt: Any) -> tuple:
+    def select(self, session: Optional[Session], mode: str, evt: Any) -> tuple:
         """A click on the view (Gradio's select event, display pixels)."""
         if session is None:
             return self.outputs(None, '⚠️ Upload an image first.')
@@ -454,8 +460,8 @@ class ClickApp:
         path = osp.join(folder, f'{stem}_masks_coco.json')
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(coco_annotations(masks, session.name), f)
-        return [png, path], self.status(
-            session, f'Exported {len(masks)} mask(s).')
+        return [png, path], self.status(session,
+                                        f'Exported {len(masks)} mask(s).')
 
     # ------------------------------------------------------------- page
     def build(self):
@@ -472,30 +478,42 @@ class ClickApp:
             with gr.Row():
                 with gr.Column(scale=3):
                     view = gr.Image(
-                        label='Click on the object', type='numpy',
-                        interactive=False, format='png', elem_id='view')
+                        label='Click on the object',
+                        type='numpy',
+                        interactive=False,
+                        format='png',
+                        elem_id='view')
                     status = gr.Markdown(self.status(None), elem_id='status')
                 with gr.Column(scale=1):
                     upload = gr.File(
-                        label=f'Upload an image ({LIMITS})', type='filepath',
+                        label=f'Upload an image ({LIMITS})',
+                        type='filepath',
                         elem_id='upload')
                     if self.examples:
                         gr.Examples([[p] for p in self.examples], [upload],
                                     label='Or pick an example')
                     mode = gr.Radio(['positive', 'negative'],
-                                    value='positive', label='Next click',
+                                    value='positive',
+                                    label='Next click',
                                     elem_id='mode')
                     with gr.Row():
                         undo = gr.Button('Undo', elem_id='undo')
                         reset = gr.Button('Reset', elem_id='reset')
                     next_object = gr.Button('Next object', elem_id='next')
                     export = gr.Button('Export mask', elem_id='export')
-                    files = gr.File(label='Exported', file_count='multiple',
-                                    interactive=False, elem_id='exported')
-            stages = gr.Image(label='Stages of the last click', type='numpy',
-                              interactive=False, format='png',
-                              show_label=False, visible=False,
-                              elem_id='stages')
+                    files = gr.File(
+                        label='Exported',
+                        file_count='multiple',
+                        interactive=False,
+                        elem_id='exported')
+            stages = gr.Image(
+                label='Stages of the last click',
+                type='numpy',
+                interactive=False,
+                format='png',
+                show_label=False,
+                visible=False,
+                elem_id='stages')
             stage_times = gr.Markdown('', elem_id='stage-times')
             shown = [session, view, status, stages, stage_times]
 
@@ -503,8 +521,8 @@ class ClickApp:
                 # The stage panel shows only for models that have stages.
                 state, image, line, panel, times = result
                 return (state, image, line,
-                        gr.Image(value=panel, visible=panel is not None),
-                        times)
+                        gr.Image(value=panel, visible=panel
+                                 is not None), times)
 
             def on_upload(path, state):
                 for result in self.load(path, state):
@@ -521,7 +539,8 @@ class ClickApp:
                                      (next_object, self.next_object)):
                 button.click(
                     lambda state, callback=callback: to_page(callback(state)),
-                    [session], shown)
+                    [session],
+                    shown)
             export.click(self.export, [session], [files, status])
         return page
 
@@ -562,13 +581,15 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='model config')
     parser.add_argument(
-        'checkpoint', nargs='?',
+        'checkpoint',
+        nargs='?',
         help='weights (default: those of make demo when they fit, else '
         'random)')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--port', type=int, default=7860)
     parser.add_argument(
-        '--demo-work-dir', default=DEMO_WORK_DIR,
+        '--demo-work-dir',
+        default=DEMO_WORK_DIR,
         help='where make demo wrote its checkpoints')
     return parser.parse_args(argv)
 

@@ -22,8 +22,8 @@ from typing import List, Optional
 from mmengine.config import Config
 
 from samref.apis.demo_steps import (make_shapes, plot_summaries, print_table,
-                                    read_summary, run, schedule_options,
-                                    train, train_stage1, train_stage2)
+                                    read_summary, run, schedule_options, train,
+                                    train_stage1, train_stage2)
 from samref.visualization import plot_loss_curves, read_training_scalars
 
 SAM_CONFIG = 'configs/demo/sam_tiny_256_coco-mval.py'
@@ -116,8 +116,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
     start = time.perf_counter()
     data = data_options(SAM_CONFIG, args.coco_mval, args.grabcut)
     shapes_ckpt = args.shapes_checkpoint
-    print(f'[1/5] the SAM trained on the generated shapes: {shapes_ckpt}',
-          flush=True)
+    print(
+        f'[1/5] the SAM trained on the generated shapes: {shapes_ckpt}',
+        flush=True)
     shapes_refiners = args.shapes_refiners
     shapes_dir = osp.join(args.work_dir, 'shapes_demo')
     if not osp.isfile(shapes_ckpt):
@@ -137,8 +138,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
             **schedule_options(SAM_CONFIG, args.stage1_iters), 'load_from':
             shapes_ckpt
         })
-    print('[3/5] stage 2: SAM-REF\'s refiners on COCO-MVal, SAM frozen',
-          flush=True)
+    print(
+        '[3/5] stage 2: SAM-REF\'s refiners on COCO-MVal, SAM frozen',
+        flush=True)
     samref_ckpt = train(
         SAMREF_CONFIG, samref_dir, 'SAM-REF', {
             **data,
@@ -146,8 +148,9 @@ def main(argv: Optional[List[str]] = None) -> dict:
             sam_ckpt,
             **refiner_init_options(shapes_refiners)
         })
-    print('[4/5] interactive evaluation on GrabCut, 20 clicks per object',
-          flush=True)
+    print(
+        '[4/5] interactive evaluation on GrabCut, 20 clicks per object',
+        flush=True)
     models = (
         ('SAM (shapes only)', SAM_CONFIG, shapes_ckpt, 'eval_sam_shapes'),
         ('SAM', SAM_CONFIG, sam_ckpt, 'eval_sam'),

@@ -21,10 +21,9 @@ from typing import List, Optional
 
 import mmcv
 
-from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2,
-                                    make_shapes, plot_summaries, print_table,
-                                    read_summary, run, train_stage1,
-                                    train_stage2)
+from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2, make_shapes,
+                                    plot_summaries, print_table, read_summary,
+                                    run, train_stage1, train_stage2)
 from samref.visualization import draw_panel_grid
 
 
@@ -74,13 +73,19 @@ def main(argv: Optional[List[str]] = None) -> dict:
         type=int,
         help='training iterations of stage 2 (default: the config\'s)')
     parser.add_argument(
-        '--train-images', type=int, default=240,
+        '--train-images',
+        type=int,
+        default=240,
         help='generated training pictures (several objects each)')
     parser.add_argument(
-        '--val-images', type=int, default=30,
+        '--val-images',
+        type=int,
+        default=30,
         help='generated validation pictures (several objects each)')
     parser.add_argument(
-        '--show', type=int, default=4,
+        '--show',
+        type=int,
+        default=4,
         help='objects drawn after clicks 1, 3 and 5 of each model')
     args = parser.parse_args(argv)
     start = time.perf_counter()
@@ -89,17 +94,21 @@ def main(argv: Optional[List[str]] = None) -> dict:
                                args.val_images)
     print('[2/5] stage 1: training SAM from random weights', flush=True)
     ckpt1 = train_stage1(args.work_dir, data_options, args.stage1_iters)
-    print('[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen',
-          flush=True)
-    ckpt2 = train_stage2(args.work_dir, data_options, ckpt1,
-                         args.stage2_iters)
+    print(
+        '[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen', flush=True)
+    ckpt2 = train_stage2(args.work_dir, data_options, ckpt1, args.stage2_iters)
     print('[4/5] interactive evaluation, 20 clicks per object', flush=True)
     summaries, show_dirs = {}, {}
-    for title, config, ckpt in (('SAM', STAGE1, ckpt1),
-                                ('SAM-REF', STAGE2, ckpt2)):
+    for title, config, ckpt in (('SAM', STAGE1, ckpt1), ('SAM-REF', STAGE2,
+                                                         ckpt2)):
         out = osp.join(args.work_dir, f'eval_{title.lower()}')
         show_dirs[title] = osp.join(out, 'clicks')
-        run(config, out, data_options, title, test=True, checkpoint=ckpt,
+        run(config,
+            out,
+            data_options,
+            title,
+            test=True,
+            checkpoint=ckpt,
             show_dir=show_dirs[title] if args.show else None,
             show_num=args.show)
         summaries[title] = read_summary(out)

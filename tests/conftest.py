@@ -17,8 +17,7 @@ def pytest_configure(config: pytest.Config) -> None:
         '`make test-gpu`)')
 
 
-def pytest_collection_modifyitems(config: pytest.Config,
-                                  items: list) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason='needs an NVIDIA GPU (torch.cuda.'

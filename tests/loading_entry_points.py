@@ -56,8 +56,8 @@ def entry_points(work: str, shapes: str) -> Dict[str, Callable[[str], None]]:
         run_script(
             osp.join(tools, 'test.py'), SAM_TINY, path, '--datasets',
             f'coco-mval={shapes}', '--num-clicks', '1', '--work-dir',
-            osp.join(work, 'test'), '--cfg-options',
-            'test_dataloader.num_workers=0')
+            osp.join(work,
+                     'test'), '--cfg-options', 'test_dataloader.num_workers=0')
 
     def train(path: str, *resume: str) -> None:
         run_script(
@@ -124,8 +124,8 @@ def main(spec_file: str) -> None:
     work = tempfile.mkdtemp()
     shapes = make_shapes_dataset(osp.join(work, 'shapes'), 2, seed=6)
     torch.manual_seed(0)
-    torch.save(init_model(SAM_TINY).state_dict(),
-               osp.join(work, 'sam_tiny.pth'))
+    torch.save(
+        init_model(SAM_TINY).state_dict(), osp.join(work, 'sam_tiny.pth'))
     calls = entry_points(work, shapes)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
     with open(spec_file + '.out', 'w', encoding='utf-8') as out:
@@ -135,11 +135,11 @@ def main(spec_file: str) -> None:
                 error = None
             except BaseException as caught:  # noqa: BLE001 - SystemExit too
                 error = f'{type(caught).__name__}: {caught}'
-            out.write(json.dumps(dict(entry=entry, file=path, error=error)) +
-                      '\n')
+            out.write(
+                json.dumps(dict(entry=entry, file=path, error=error)) + '\n')
             out.flush()
-        grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >>
-                 10) - peak
+        grown = (
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10) - peak
         out.write(json.dumps(dict(grown_mb=grown)) + '\n')
 
 

@@ -104,7 +104,9 @@ def numpy_pointer_payload(address: int, module: str) -> bytes:
             _bytes(struct.pack('<Q', address)) + b'tR')
 
 
-def numpy_pointer_checkpoint(path: Path, marker: Path, state_dict: dict,
+def numpy_pointer_checkpoint(path: Path,
+                             marker: Path,
+                             state_dict: dict,
                              module: str = 'numpy._core.multiarray') -> Path:
     """Real weights, and a numpy scalar that dereferences 0x4141... ."""
     return save_with_payload(path, state_dict,
@@ -121,8 +123,8 @@ def case_twin_checkpoint(path: Path, marker: Path, state_dict: dict) -> Path:
     harmless = io.BytesIO()
     torch.save(dict(state_dict=state_dict), harmless)
     with zipfile.ZipFile(harmless) as archive:
-        clean = archive.read(next(n for n in archive.namelist()
-                                  if n.endswith('/data.pkl')))
+        clean = archive.read(
+            next(n for n in archive.namelist() if n.endswith('/data.pkl')))
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
         for info, data in records:
             if info.filename.endswith('/data.pkl'):
@@ -147,9 +149,9 @@ class _TensorRef:
 
     def __reduce__(self):
         numel = self.storage.numel
-        return (torch._utils._rebuild_tensor_v2,
-                (self.storage, 0, (numel, ), (1, ), False,
-                 collections.OrderedDict()))
+        return (torch._utils._rebuild_tensor_v2, (self.storage, 0, (numel, ),
+                                                  (1, ), False,
+                                                  collections.OrderedDict()))
 
 
 class _CheckpointPickler(pickle.Pickler):
@@ -160,15 +162,18 @@ class _CheckpointPickler(pickle.Pickler):
         return None
 
 
-def deflate_bomb_checkpoint(path: Path, marker: Path, state_dict: dict,
+def deflate_bomb_checkpoint(path: Path,
+                            marker: Path,
+                            state_dict: dict,
                             megabytes: int = 1024) -> Path:
     """A checkpoint whose one weight is a deflated record of ``megabytes``
     MB of zeros (about a thousandth of that on disk): torch inflates it
     whole before anything is checked."""
     numel = megabytes * 2**20 // 4
     data = io.BytesIO()
-    _CheckpointPickler(data, protocol=2).dump(
-        dict(state_dict={'weight': _TensorRef('0', numel)}))
+    _CheckpointPickler(
+        data,
+        protocol=2).dump(dict(state_dict={'weight': _TensorRef('0', numel)}))
     with zipfile.ZipFile(path, 'w', zipfile.ZIP_STORED) as archive:
         archive.writestr('archive/data.pkl', data.getvalue())
         archive.writestr('archive/byteorder', 'little')
@@ -182,16 +187,19 @@ def deflate_bomb_checkpoint(path: Path, marker: Path, state_dict: dict,
     return path
 
 
-def bytearray_bomb_checkpoint(path: Path, marker: Path, state_dict: dict,
+def bytearray_bomb_checkpoint(path: Path,
+                              marker: Path,
+                              state_dict: dict,
                               size: int = 2**30) -> Path:
     """Real weights and ``bytearray(size)`` (torch's own weights-only
     allowlist has ``bytearray``): a 100-byte call fills ``size`` bytes."""
-    payload = (b'cbuiltins\nbytearray\n(J' + struct.pack('<i', size) +
-               b'tR')
+    payload = (b'cbuiltins\nbytearray\n(J' + struct.pack('<i', size) + b'tR')
     return save_with_payload(path, state_dict, payload)
 
 
-def nesting_checkpoint(path: Path, marker: Path, state_dict: dict,
+def nesting_checkpoint(path: Path,
+                       marker: Path,
+                       state_dict: dict,
                        depth: int = 10**5) -> Path:
     """Real weights and a list nested ``depth`` deep: the unpickler builds
     it without recursion, code that walks it recursively overflows."""
@@ -199,7 +207,9 @@ def nesting_checkpoint(path: Path, marker: Path, state_dict: dict,
     return save_with_payload(path, state_dict, payload)
 
 
-def shared_list_checkpoint(path: Path, marker: Path, state_dict: dict,
+def shared_list_checkpoint(path: Path,
+                           marker: Path,
+                           state_dict: dict,
                            levels: int = 64) -> Path:
     """Real weights and a tuple of ``levels`` lists, each holding the one
     before twice: 2**63 items to code that walks the last one without
@@ -266,8 +276,8 @@ def reduce_attack_checkpoint(path: Path, marker: Path,
 
 
 # Attacks that run code if the loader lets them (a marker appears).
-ATTACKS = dict(getattr=getattr_attack_checkpoint,
-               reduce=reduce_attack_checkpoint)
+ATTACKS = dict(
+    getattr=getattr_attack_checkpoint, reduce=reduce_attack_checkpoint)
 # Attacks on the process itself: a crash, memory, the stack, or weights
 # that are not the published ones. Each builder takes
 # ``(path, marker, state_dict)`` and returns the file.
@@ -287,7 +297,9 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
             struct.pack('>I', zlib.crc32(kind + data)))
 
 
-def png_pixel_bomb(path: Path, width: int, height: int,
+def png_pixel_bomb(path: Path,
+                   width: int,
+                   height: int,
                    complete: bool = True) -> Path:
     """A grey PNG declaring ``width x height`` pixels, all zero; its
     compressed data is a thousandth of the decoded size (with
@@ -303,7 +315,8 @@ def png_pixel_bomb(path: Path, width: int, height: int,
     return path
 
 
-def png_text_bomb(path: Path, kind: bytes = b'zTXt',
+def png_text_bomb(path: Path,
+                  kind: bytes = b'zTXt',
                   megabytes: int = 64) -> Path:
     """A 4 x 4 PNG with a compressed text (``zTXt``) or ICC profile
     (``iCCP``) chunk that inflates to ``megabytes`` MB."""

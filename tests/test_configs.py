@@ -22,7 +22,6 @@ ZOO_NAME = re.compile(r'(?P<algorithm>(sam|samref|focsam)(-[a-z0-9-]+)?)'
                       r'(_(?P<gpus>\d+)xb(?P<batch>\d+)-(?P<iters>\d+)k)?'
                       r'(_[a-z0-9-]+)*\.py')
 
-
 # Short names kept for the commands users have: each only inherits the
 # config of the same model named in mmseg's scheme.
 ALIASES = {
@@ -47,8 +46,10 @@ def metafile_configs() -> set:
 
 
 def test_configs_are_found():
-    folders = {p.parent.relative_to(CONFIG_DIR).as_posix()
-               for p in EXPERIMENT_CONFIGS}
+    folders = {
+        p.parent.relative_to(CONFIG_DIR).as_posix()
+        for p in EXPERIMENT_CONFIGS
+    }
     assert folders == {'demo', 'focsam', 'sam', 'samref', 'samref/ablations'}
     indexed = metafile_configs()
     # SAM's five rows and SAM-REF's four models and seven ablations.
@@ -146,8 +147,8 @@ def test_config_parses(path):
         for transform in loader.dataset.get('pipeline', []):
             check_types(transform, TRANSFORMS, 'transforms')
     for key, registry in (('val_cfg', LOOPS), ('test_cfg', LOOPS),
-                          ('val_evaluator', METRICS),
-                          ('test_evaluator', METRICS)):
+                          ('val_evaluator', METRICS), ('test_evaluator',
+                                                       METRICS)):
         if cfg.get(key) and 'type' in cfg[key]:
             assert (registry.get(cfg[key].type)
                     or EVALUATOR.get(cfg[key].type)), (key, cfg[key].type)

@@ -13,11 +13,12 @@ from testing_utils import REPO_ROOT
 
 def run_python(code: str, cwd) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter in ``cwd``."""
-    result = subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                            cwd=str(cwd),
-                            capture_output=True,
-                            text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        cwd=str(cwd),
+        capture_output=True,
+        text=True,
+        timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -83,13 +84,14 @@ def test_train_script_runs_a_scoped_config_from_the_users_project(tmp_path):
         'param_scheduler = [dict(type="ConstantLR", factor=1.0, '
         'by_epoch=False)]\n'
         'load_from = None\n')
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools' / 'train.py'),
-         'my_stage2.py'],
-        cwd=str(project),
-        capture_output=True,
-        text=True,
-        timeout=300)
+    result = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tools' / 'train.py'), 'my_stage2.py'
+    ],
+                            cwd=str(project),
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     # mmseg's default work dir, in the user's folder.
     assert (project / 'work_dirs' / 'my_stage2' / 'iter_2.pth').is_file()
@@ -168,10 +170,13 @@ def test_training_checkpoints_load_with_plain_torch(tmp_path):
         """, tmp_path)
     assert "'train/loss'" in result.stdout
     # The runner reads its history back as buffers (resuming logs on).
-    cfg.merge_from_dict({'load_from': str(checkpoint), 'resume': True,
-                         'train_cfg.max_iters': 3,
-                         'param_scheduler.1.end': 3,
-                         'experiment_name': 'publish_resumed'})
+    cfg.merge_from_dict({
+        'load_from': str(checkpoint),
+        'resume': True,
+        'train_cfg.max_iters': 3,
+        'param_scheduler.1.end': 3,
+        'experiment_name': 'publish_resumed'
+    })
     runner = RUNNERS.build(cfg)
     runner.train()
     loss = runner.message_hub.get_scalar('train/loss')
@@ -207,8 +212,9 @@ def test_training_checkpoints_load_with_plain_torch(tmp_path):
         while not glob.glob('mmseg-*.pth'):  # it moves the file with `mv &`
             time.sleep(0.05)
         """, tmp_path)
-    with pytest.raises(RuntimeError, match='names its output after the '
-                       'hash of its input'):
+    with pytest.raises(
+            RuntimeError, match='names its output after the '
+            'hash of its input'):
         load_checkpoint_file(str(next(tmp_path.glob('mmseg-*.pth'))))
 
 

@@ -72,8 +72,8 @@ def script_help(script: str) -> str:
     if script.startswith('$MMSEG_TOOLS/'):
         path = MMSEG_TOOLS / script[len('$MMSEG_TOOLS/'):]
         assert path.is_file(), script
-        return ' '.join(re.findall(r"add_argument\(\s*'([^']+)'",
-                                   path.read_text()))
+        return ' '.join(
+            re.findall(r"add_argument\(\s*'([^']+)'", path.read_text()))
     out = io.StringIO()
     argv = sys.argv
     sys.argv = [script, '--help']
@@ -136,8 +136,8 @@ def test_make_commands_name_existing_targets(page):
 def test_pages_name_existing_files_and_links(page):
     text = page.read_text()
     for path in REPO_PATH.findall(text):
-        if re.search(r'[*{$<]|\.\.\.|/my_', path) or path.startswith(
-                'samref/.mim'):
+        if re.search(r'[*{$<]|\.\.\.|/my_',
+                     path) or path.startswith('samref/.mim'):
             continue  # a pattern, an example or the installed copy
         assert (REPO_ROOT / path).exists(), (page_id(page), path)
     for target in re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', text):
@@ -160,7 +160,8 @@ def test_anchors_of_links_between_pages_exist(page):
 def heading_anchors(page: Path) -> set:
     """The anchors GitHub gives the headings of a Markdown page."""
     return {
-        re.sub(r'[^\w -]', '', heading.strip().lower()).replace(' ', '-')
+        re.sub(r'[^\w -]', '',
+               heading.strip().lower()).replace(' ', '-')
         for heading in re.findall(r'^#+ (.*)$', page.read_text(), re.M)
     }
 
@@ -188,8 +189,8 @@ def test_python_snippets_import_what_exists(page):
     text = page.read_text()
     for block in re.findall(r'```python\n(.*?)```', text, re.S):
         compile(textwrap.dedent(block), page_id(page), 'exec')
-        for module, names in re.findall(
-                r'^from (samref[\w.]*) import (.+)$', block, re.M):
+        for module, names in re.findall(r'^from (samref[\w.]*) import (.+)$',
+                                        block, re.M):
             imported = importlib.import_module(module)
             for name in names.split(','):
                 assert hasattr(imported, name.strip()), (module, name)

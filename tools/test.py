@@ -116,9 +116,9 @@ def use_datasets(cfg: Config, specs: List[str]) -> None:
         name, _, data_root = spec.partition('=')
         path = osp.join(EVAL_CONFIGS, f'eval_{name}.py')
         if not osp.isfile(path):
-            known = sorted(
-                f[len('eval_'):-len('.py')] for f in os.listdir(EVAL_CONFIGS)
-                if f.startswith('eval_'))
+            known = sorted(f[len('eval_'):-len('.py')]
+                           for f in os.listdir(EVAL_CONFIGS)
+                           if f.startswith('eval_'))
             raise SystemExit(f'--datasets: no benchmark {name!r} '
                              f'({path}); choose from {known}')
         eval_loader = Config.fromfile(path).test_dataloader
@@ -155,9 +155,8 @@ def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
     if not evaluator or evaluator.get('type') != 'NoCMetric':
         cfg.test_evaluator = dict(type='NoCMetric')
     cfg.test_evaluator.setdefault('output_dir', cfg.work_dir)
-    cfg.test_evaluator.setdefault(
-        'label',
-        osp.splitext(osp.basename(args.config))[0])
+    cfg.test_evaluator.setdefault('label',
+                                  osp.splitext(osp.basename(args.config))[0])
 
 
 def main() -> None:

@@ -33,8 +33,7 @@ model = dict(
             type='DiceLoss', use_sigmoid=True, loss_name='loss_dice'),
         encoder=dict(type='PrototypeSimilarityLoss', loss_weight=0.3)),
     init_cfg=dict(
-        type='MimeticAttention', layer=[],
-        override=dict(name='mask_decoder')))
+        type='MimeticAttention', layer=[], override=dict(name='mask_decoder')))
 # 600 iterations (the masks follow the clicks from about iteration 150),
 # what make demo's ten minutes allow with the 32 x 32 token grid.
 param_scheduler = [

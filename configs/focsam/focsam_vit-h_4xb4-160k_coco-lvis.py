@@ -11,7 +11,7 @@
 _base_ = [
     '../_base_/models/focsam_vit-h.py',
     '../_base_/datasets/train_coco-lvis.py',
-    '../_base_/datasets/eval_davis.py',
-    '../_base_/schedules/schedule_160k.py', '../_base_/default_runtime.py'
+    '../_base_/datasets/eval_davis.py', '../_base_/schedules/schedule_160k.py',
+    '../_base_/default_runtime.py'
 ]
 load_from = 'work_dirs/sam_vit-h_4xb4-320k_coco-lvis/iter_320000.pth'

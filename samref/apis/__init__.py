@@ -6,7 +6,7 @@ from .latency import (PeakMemory, measure_interaction, measure_sat,
 from .session import ClickResult, InteractiveSession
 
 __all__ = [
-    'ClickResult', 'InteractivePredictor', 'InteractiveSession',
-    'init_model', 'extract_embeddings', 'PeakMemory',
-    'measure_interaction', 'measure_sat', 'padded_input', 'synthetic_object'
+    'ClickResult', 'InteractivePredictor', 'InteractiveSession', 'init_model',
+    'extract_embeddings', 'PeakMemory', 'measure_interaction', 'measure_sat',
+    'padded_input', 'synthetic_object'
 ]

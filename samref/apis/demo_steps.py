@@ -33,7 +33,10 @@ class ProgressPrinter(Hook):
         self.interval = interval
         self.start = time.perf_counter()
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
         done = runner.iter + 1
         if done % self.interval and done != runner.max_iters:
@@ -43,14 +46,21 @@ class ProgressPrinter(Hook):
         values = {k: float(v.detach()) for k, v in (outputs or {}).items()}
         losses = ' '.join(f'{k[5:]}={v:.3f}' for k, v in values.items()
                           if k.startswith('loss_'))
-        print(f'  [{self.title}] iter {done:4d}/{runner.max_iters}  '
-              f'{losses}  clicks={values.get("clicks", 0):.1f}  '
-              f'eta {eta:4.0f} s', flush=True)
+        print(
+            f'  [{self.title}] iter {done:4d}/{runner.max_iters}  '
+            f'{losses}  clicks={values.get("clicks", 0):.1f}  '
+            f'eta {eta:4.0f} s',
+            flush=True)
 
 
-def run(config: str, work_dir: str, overrides: dict, title: str,
-        test: bool = False, checkpoint: Optional[str] = None,
-        show_dir: Optional[str] = None, show_num: int = 0) -> int:
+def run(config: str,
+        work_dir: str,
+        overrides: dict,
+        title: str,
+        test: bool = False,
+        checkpoint: Optional[str] = None,
+        show_dir: Optional[str] = None,
+        show_num: int = 0) -> int:
     """Train or test one config quietly, with progress lines.
 
     Returns:
@@ -90,14 +100,16 @@ def read_summary(work_dir: str, dataset: str = 'Shapes') -> dict:
 def print_table(summaries: dict) -> None:
     """Print NoC, NoF, mIoU after 1, 5, 10 and 20 clicks and SPC, a row per
     model."""
-    rows = [['model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
-             '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)']]
+    rows = [[
+        'model', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90', 'NoF95',
+        '1-mIoU', '5-mIoU', '10-mIoU', '20-mIoU', 'SPC (s)'
+    ]]
     for title, s in summaries.items():
-        rows.append([title] + [f'{s[k]:.2f}' for k in
-                               ('NoC85', 'NoC90', 'NoC95')] +
+        rows.append([title] +
+                    [f'{s[k]:.2f}' for k in ('NoC85', 'NoC90', 'NoC95')] +
                     [s[k] for k in ('NoF85', 'NoF90', 'NoF95')] +
-                    [f'{100 * s[f"mIoU@{k}"]:.2f}' for k in (1, 5, 10, 20)] +
-                    [f'{s["SPC"]:.3f}'])
+                    [f'{100 * s[f"mIoU@{k}"]:.2f}'
+                     for k in (1, 5, 10, 20)] + [f'{s["SPC"]:.3f}'])
     print(AsciiTable(rows).table)
 
 
@@ -111,7 +123,8 @@ def plot_summaries(summaries: dict, out_file: str, title: str) -> str:
         }, out_file, title)
 
 
-def make_shapes(work_dir: str, train_images: int = 240,
+def make_shapes(work_dir: str,
+                train_images: int = 240,
                 val_images: int = 30) -> dict:
     """Generate the demo's pictures under ``<work_dir>/shapes``.
 
@@ -175,10 +188,11 @@ def train_stage2(work_dir: str,
     Returns:
         str: The last checkpoint.
     """
-    return train(STAGE2, osp.join(work_dir, 'stage2'), 'SAM-REF', {
-        **data_options,
-        **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
-    })
+    return train(
+        STAGE2, osp.join(work_dir, 'stage2'), 'SAM-REF', {
+            **data_options,
+            **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
+        })
 
 
 def schedule_options(config: str, iters: Optional[int]) -> dict:
@@ -191,11 +205,16 @@ def schedule_options(config: str, iters: Optional[int]) -> dict:
     warmup = cfg.param_scheduler[0]['end']
     warmup = max(1, min(warmup, warmup * iters // cfg.train_cfg.max_iters))
     return {
-        'train_cfg.max_iters': iters,
-        'param_scheduler.0.end': warmup,
-        'param_scheduler.1.begin': warmup,
-        'param_scheduler.1.end': iters,
-        'default_hooks.checkpoint.interval': iters,
+        'train_cfg.max_iters':
+        iters,
+        'param_scheduler.0.end':
+        warmup,
+        'param_scheduler.1.begin':
+        warmup,
+        'param_scheduler.1.end':
+        iters,
+        'default_hooks.checkpoint.interval':
+        iters,
         'default_hooks.logger.interval':
         min(iters, cfg.default_hooks.logger.interval),
     }

@@ -97,8 +97,7 @@ def extract_embeddings(cfg: Config,
         directions += direction if isinstance(direction, list) else \
             [direction]
     load = Compose([dict(type='LoadImageWithPixelLimit'), dict(resize)])
-    dataset = DATASETS.build(
-        dict(cfg.train_dataloader.dataset, pipeline=[]))
+    dataset = DATASETS.build(dict(cfg.train_dataloader.dataset, pipeline=[]))
     img_paths = sorted({
         sub.get_data_info(i)['img_path']
         for sub in getattr(dataset, 'datasets', [dataset])
@@ -128,13 +127,13 @@ def extract_embeddings(cfg: Config,
             if key not in store:
                 store.write(key,
                             model.image_encoder(data['inputs'])[0].to(dtype))
-            entries.append((img_path, embedding_view(direction is not None,
-                                                     direction), key,
-                            list(img.shape[:2])))
+            entries.append(
+                (img_path, embedding_view(direction
+                                          is not None, direction), key,
+                 list(img.shape[:2])))
         if progress is not None:
             progress.update()
-    entries = [entry for part in all_gather_object(entries)
-               for entry in part]
+    entries = [entry for part in all_gather_object(entries) for entry in part]
     index_path = osp.join(out_dir, INDEX_FILE)
     if is_main_process():
         files: dict = {}

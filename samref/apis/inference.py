@@ -24,8 +24,7 @@ def init_model(config: Union[str, Path, Config],
                device: str = 'cpu',
                cfg_options: Optional[dict] = None,
                strict: bool = False,
-               drop_foreign_objects: bool = False
-               ) -> BaseInteractiveSegmentor:
+               drop_foreign_objects: bool = False) -> BaseInteractiveSegmentor:
     """Build an interactive segmentor from a config, with its weights.
 
     Args:
@@ -209,8 +208,11 @@ class InteractivePredictor:
         """
         session = self.new_session()
         point_array, label_array = self.check_clicks(points, labels)
-        clicks = [(x, y, bool(label)) for (x, y), label in zip(
-            point_array.tolist(), label_array.tolist())]
+        clicks = [
+            (x, y, bool(label))
+            for (x,
+                 y), label in zip(point_array.tolist(), label_array.tolist())
+        ]
         return session.predict(
             clicks, None if previous is None else previous.interaction)
 

@@ -36,8 +36,8 @@ def padded_input(model: BaseInteractiveSegmentor,
     """
     height, width = image_size or (model.input_size, model.input_size)
     generator = torch.Generator().manual_seed(seed)
-    pixels = torch.randint(0, 256, (3, height, width), generator=generator,
-                           dtype=torch.uint8)
+    pixels = torch.randint(
+        0, 256, (3, height, width), generator=generator, dtype=torch.uint8)
     data = model.data_preprocessor(
         dict(inputs=[pixels], data_samples=[SegDataSample()]), False)
     return data['inputs'].to(model_device(model))
@@ -84,10 +84,10 @@ def measure_sat(model: BaseInteractiveSegmentor,
         per_point=statistics.median(per_point))
 
 
-def synthetic_object(size: int,
-                     seed: int = 0,
-                     image_size: Optional[Tuple[int, int]] = None
-                     ) -> np.ndarray:
+def synthetic_object(
+        size: int,
+        seed: int = 0,
+        image_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """An ``S x S`` 1/0 object map of the padded input: the ring with a
     thin bar of :func:`~samref.datasets.draw_ring_with_bar` inside the image
     (the padding is ignored, -1).
@@ -102,19 +102,19 @@ def synthetic_object(size: int,
         np.ndarray: int8 map.
     """
     height, width = image_size or (size, size)
-    out = draw_ring_with_bar((size, size), seed, (height, width)).astype(
-        np.int8)
+    out = draw_ring_with_bar((size, size), seed,
+                             (height, width)).astype(np.int8)
     out[height:] = -1
     out[:, width:] = -1
     return out
 
 
 @torch.no_grad()
-def measure_interaction(model: BaseInteractiveSegmentor,
-                        num_clicks: int = 20,
-                        seed: int = 0,
-                        image_size: Optional[Tuple[int, int]] = None
-                        ) -> Dict[str, object]:
+def measure_interaction(
+        model: BaseInteractiveSegmentor,
+        num_clicks: int = 20,
+        seed: int = 0,
+        image_size: Optional[Tuple[int, int]] = None) -> Dict[str, object]:
     """Time one object's interaction with simulated clicks.
 
     The image is random and the object synthetic (or ``gt``); clicks come
@@ -146,8 +146,10 @@ def measure_interaction(model: BaseInteractiveSegmentor,
     session = InteractiveSession(
         model,
         features,
-        dict(img_shape=(size, size), ori_shape=(size, size),
-             scale_factor=(1.0, 1.0)),
+        dict(
+            img_shape=(size, size),
+            ori_shape=(size, size),
+            scale_factor=(1.0, 1.0)),
         time_stages=True)
     simulator = ClickSimulator(gt)
     pred = np.zeros(gt.shape, dtype=bool)
@@ -207,7 +209,6 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         if self.device.type == 'cuda':
-            self.peak_mb = torch.cuda.max_memory_allocated(
-                self.device) / 2**20
+            self.peak_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
         else:
             self.peak_mb = self._rss_peak_mb()

@@ -149,14 +149,13 @@ class InteractiveSession:
             self.model.timing_stages(self.time_stages)
         with timed(times, 'click', self.device):
             with timed(times, 'interact', self.device), stage_timing:
-                interaction = self.model.interact(self.image_features,
-                                                  points, labels, previous)
+                interaction = self.model.interact(self.image_features, points,
+                                                  labels, previous)
             mask = self.original_mask(interaction.prediction_logits)
         window = interaction.window(0)
         if window is not None:
             x0, y0, x1, y1 = window
-            window = (x0 / w_scale, y0 / h_scale, x1 / w_scale,
-                      y1 / h_scale)
+            window = (x0 / w_scale, y0 / h_scale, x1 / w_scale, y1 / h_scale)
         return ClickResult(clicks, interaction, mask, window,
                            times['interact'], times['click'])
 

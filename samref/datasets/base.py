@@ -10,7 +10,6 @@ from mmseg.registry import DATASETS
 
 from .mask_formats import check_mask_format
 
-
 # Class names and colours of the per-object segmentation targets.
 SEG_CLASSES = ('background', 'object')
 SEG_PALETTE = [[0, 0, 0], [255, 64, 0]]
@@ -187,8 +186,8 @@ class InteractiveSegDataset(BaseDataset):
             mask_dir: str,
             subset: Optional[str] = None,
             img_suffix: Union[str, Sequence[str], None] = None,
-            seg_map_suffix: Union[str, Sequence[str], None] = None
-    ) -> List[dict]:
+            seg_map_suffix: Union[str, Sequence[str],
+                                  None] = None) -> List[dict]:
         """Pair the images and masks of two folders by file stem.
 
         Args:

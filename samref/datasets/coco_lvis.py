@@ -145,9 +145,10 @@ class COCOLVISDataset(InteractiveSegDataset):
                  skip_image_ids: Optional[str] = None,
                  **kwargs) -> None:
         self.sources = [(source, ann_file, gamma)
-                        for source, ann_file, gamma in (
-                            ('coco', coco_ann_file, coco_click_gamma),
-                            ('lvis', lvis_ann_file, lvis_click_gamma))
+                        for source, ann_file, gamma in (('coco', coco_ann_file,
+                                                         coco_click_gamma),
+                                                        ('lvis', lvis_ann_file,
+                                                         lvis_click_gamma))
                         if ann_file]
         if not self.sources:
             raise ValueError('COCOLVISDataset needs coco_ann_file, '
@@ -236,8 +237,9 @@ class COCOLVISDataset(InteractiveSegDataset):
         if faults:
             print_log(
                 f'{ann_file}: dropped {sum(faults.values())} broken '
-                'segmentation parts (' + ', '.join(
-                    f'{n} {fault}' for fault, n in sorted(faults.items())) +
+                'segmentation parts (' +
+                ', '.join(f'{n} {fault}'
+                          for fault, n in sorted(faults.items())) +
                 f'); {unusable} annotations had no usable segmentation left '
                 f'and are not used; e.g. annotation {example}',
                 logger='current',

@@ -45,10 +45,14 @@ HQSEG_TRAIN_PARTS: Dict[str, dict] = {
     dict(
         img_path='thin_object_detection/ThinObject5K/images_train',
         seg_map_path='thin_object_detection/ThinObject5K/masks_train'),
-    'FSS-1000': _same_folder_part('cascade_psp/fss_all'),
-    'ECSSD': _same_folder_part('cascade_psp/ecssd'),
-    'MSRA10K': _same_folder_part('cascade_psp/MSRA_10K'),
-    'DUT-OMRON': _same_folder_part('cascade_psp/DUT-OMRON'),
+    'FSS-1000':
+    _same_folder_part('cascade_psp/fss_all'),
+    'ECSSD':
+    _same_folder_part('cascade_psp/ecssd'),
+    'MSRA10K':
+    _same_folder_part('cascade_psp/MSRA_10K'),
+    'DUT-OMRON':
+    _same_folder_part('cascade_psp/DUT-OMRON'),
 }
 
 HQSEG_SPLITS: Dict[str, Dict[str, dict]] = dict(

@@ -63,8 +63,8 @@ def read_sbd_instances(path: str) -> np.ndarray:
     """
     try:
         content = loadmat(path)
-        return np.asarray(content['GTinst']['Segmentation'][0, 0],
-                          dtype=np.int32)
+        return np.asarray(
+            content['GTinst']['Segmentation'][0, 0], dtype=np.int32)
     except Exception as error:  # noqa: BLE001 - names the file below
         raise MaskFileError(f'cannot read SBD instances from {path}: '
                             f'{type(error).__name__}: {error}') from None
@@ -113,15 +113,14 @@ def decode_focuscut(mask: np.ndarray,
     return out
 
 
-MASK_DECODERS: Dict[str, Callable[[np.ndarray, Optional[int]],
-                                  np.ndarray]] = {
-                                      'grabcut': decode_grabcut,
-                                      'nonzero': decode_nonzero,
-                                      'grey': decode_grey,
-                                      'sbd_instance': decode_sbd_instance,
-                                      'voc_instance': decode_voc_instance,
-                                      'focuscut': decode_focuscut,
-                                  }
+MASK_DECODERS: Dict[str, Callable[[np.ndarray, Optional[int]], np.ndarray]] = {
+    'grabcut': decode_grabcut,
+    'nonzero': decode_nonzero,
+    'grey': decode_grey,
+    'sbd_instance': decode_sbd_instance,
+    'voc_instance': decode_voc_instance,
+    'focuscut': decode_focuscut,
+}
 
 
 def decode_coco_segmentation(segmentation: Union[list, dict], height: int,

@@ -56,16 +56,17 @@ def draw_shape(kind: str, size: Tuple[int, int],
     if kind == 'blob':
         angles = np.sort(rng.uniform(0, 2 * np.pi, rng.integers(6, 12)))
         radii = radius * rng.uniform(0.55, 1.0, len(angles))
-        corners = np.stack([cx + radii * np.cos(angles),
-                            cy + radii * np.sin(angles)], axis=1)
+        corners = np.stack(
+            [cx + radii * np.cos(angles), cy + radii * np.sin(angles)], axis=1)
         cv2.fillPoly(mask, [corners.astype(np.int32)], 1, cv2.LINE_AA)
     elif kind == 'wheel':
         cv2.circle(mask, (int(cx), int(cy)), int(radius), 1, thin * 2)
         cv2.circle(mask, (int(cx), int(cy)), int(radius * 0.15), 1, -1)
-        for angle in rng.uniform(0, 2 * np.pi) + np.arange(
-                rng.integers(5, 9)) * 2 * np.pi / rng.integers(5, 9):
-            _line(mask, (cx, cy), (cx + radius * np.cos(angle),
-                                   cy + radius * np.sin(angle)), thin)
+        for angle in rng.uniform(0, 2 * np.pi) + np.arange(rng.integers(
+                5, 9)) * 2 * np.pi / rng.integers(5, 9):
+            _line(mask, (cx, cy),
+                  (cx + radius * np.cos(angle), cy + radius * np.sin(angle)),
+                  thin)
     elif kind == 'tree':
         stack = [(cx, cy + radius, -np.pi / 2, radius * 0.7, thin * 3)]
         while stack:
@@ -74,15 +75,14 @@ def draw_shape(kind: str, size: Tuple[int, int],
             _line(mask, (x, y), (x1, y1), w)
             if length > radius * 0.15:
                 for turn in (-1, 1):
-                    stack.append((x1, y1, angle + turn * rng.uniform(0.3, 0.8),
-                                  length * rng.uniform(0.55, 0.75),
-                                  max(1, w - 1)))
+                    stack.append(
+                        (x1, y1, angle + turn * rng.uniform(0.3, 0.8),
+                         length * rng.uniform(0.55, 0.75), max(1, w - 1)))
     elif kind == 'frame':
         half_w, half_h = radius, radius * rng.uniform(0.6, 1.0)
         corners = np.array([[cx - half_w, cy - half_h],
                             [cx + half_w, cy + half_h]]).astype(int)
-        cv2.rectangle(mask, tuple(corners[0]), tuple(corners[1]), 1,
-                      thin * 2)
+        cv2.rectangle(mask, tuple(corners[0]), tuple(corners[1]), 1, thin * 2)
         for t in rng.uniform(0.2, 0.8, rng.integers(1, 4)):
             _line(mask, (cx - half_w + 2 * half_w * t, cy - half_h),
                   (cx - half_w + 2 * half_w * t, cy + half_h), thin)
@@ -102,8 +102,7 @@ def draw_shape(kind: str, size: Tuple[int, int],
 
 def draw_ring_with_bar(size: Tuple[int, int],
                        seed: int = 0,
-                       extent: Optional[Tuple[int, int]] = None
-                       ) -> np.ndarray:
+                       extent: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """One object with a hole and a thin part: an elliptic ring and a thin
     bar from its centre out past its rim, towards the bottom right.
 
@@ -132,7 +131,8 @@ def draw_ring_with_bar(size: Tuple[int, int],
     return obj & (rows < 1) & (cols < 1)
 
 
-def draw_sample(size: Tuple[int, int], rng: np.random.Generator,
+def draw_sample(size: Tuple[int, int],
+                rng: np.random.Generator,
                 min_visible: float = 0.6,
                 min_area: int = 300) -> Tuple[np.ndarray, np.ndarray]:
     """A textured picture with several overlapping objects.
@@ -218,10 +218,12 @@ def make_shapes_dataset(root: str,
         picture, instances = draw_sample(size, rng)
         for k in range(1, int(instances.max()) + 1):
             stem = f'{i:05d}_{k}'
-            cv2.imwrite(osp.join(root, 'img', f'{stem}.jpg'), picture,
-                        [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(osp.join(root, 'gt', f'{stem}.png'),
-                        (instances == k).astype(np.uint8) * 255)
+            cv2.imwrite(
+                osp.join(root, 'img', f'{stem}.jpg'), picture,
+                [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(
+                osp.join(root, 'gt', f'{stem}.png'),
+                (instances == k).astype(np.uint8) * 255)
     with open(manifest, 'w', encoding='utf-8') as f:
         json.dump(settings, f)
     return root

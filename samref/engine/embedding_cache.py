@@ -52,9 +52,8 @@ class EmbeddingCache:
         """The folder of this encoder's entries."""
         return self.store.folder
 
-    def output_spec(self,
-                    inputs: torch.Tensor) -> Tuple[Tuple[int, ...],
-                                                   torch.dtype]:
+    def output_spec(
+            self, inputs: torch.Tensor) -> Tuple[Tuple[int, ...], torch.dtype]:
         """The shape and dtype of the encoder's output for such inputs.
 
         Found once per input shape and dtype by running the encoder's

@@ -23,7 +23,6 @@ from ..utils.timer import timed
 from ..visualization import draw_click_progress
 from .embedding_cache import EmbeddingCache
 
-
 # Clicks of the untimed warm-up: enough for every branch a model takes from
 # its second click on (FocSAM's refinement, SAM-REF's selector).
 WARM_UP_CLICKS = 3
@@ -217,8 +216,9 @@ class InteractiveTestLoop(BaseLoop):
             gt = gt.cpu().numpy()
             steps = [] if self.draws_next_object() else None
             objects.append(
-                dict(index=k, **self.interact_object(gt, features, meta,
-                                                     steps)))
+                dict(
+                    index=k, **self.interact_object(gt, features, meta,
+                                                    steps)))
             if steps is not None:
                 self.show_object(meta, k, gt, objects[-1]['clicks'], steps)
         return dict(
@@ -240,9 +240,11 @@ class InteractiveTestLoop(BaseLoop):
         features = self.encode(data['inputs'], record=False)
         sample = data['data_samples'][0]
         if len(sample.gt_object_masks):
-            self.interact_object(sample.gt_object_masks[0].cpu().numpy(),
-                                 features, sample.metainfo,
-                                 num_clicks=WARM_UP_CLICKS)
+            self.interact_object(
+                sample.gt_object_masks[0].cpu().numpy(),
+                features,
+                sample.metainfo,
+                num_clicks=WARM_UP_CLICKS)
         self.warmed_up = True
 
     def draws_next_object(self) -> bool:
@@ -271,16 +273,18 @@ class InteractiveTestLoop(BaseLoop):
         else:
             problem = 'not an image of the ground truth\'s size'
         if image is None or image.shape[:2] != gt.shape:
-            print_log(f'show_dir: cannot draw {meta["img_path"]}: {problem}',
-                      logger='current', level=logging.WARNING)
+            print_log(
+                f'show_dir: cannot draw {meta["img_path"]}: {problem}',
+                logger='current',
+                level=logging.WARNING)
             return
         name = osp.splitext(osp.basename(meta['img_path']))[0]
         if meta.get('dataset_name'):
             name = f'{meta["dataset_name"]}_{name}'
         model_name = type(self.model).__name__
-        picture = draw_click_progress(
-            image, gt, steps, [tuple(c) for c in clicks],
-            f'{name}  object {index}  {model_name}')
+        picture = draw_click_progress(image, gt, steps,
+                                      [tuple(c) for c in clicks],
+                                      f'{name}  object {index}  {model_name}')
         mmcv.imwrite(
             mmcv.rgb2bgr(picture),
             osp.join(self.show_dir, f'{name}_{index}.png'))

@@ -175,16 +175,17 @@ class SafeLoadRunner(Runner):
         base_seed = self._randomness_cfg.get('seed')
         if diff_rank_seed and isinstance(sampler, dict) and \
                 'seed' not in sampler and base_seed is not None:
-            dataloader = dict(dataloader, sampler=dict(sampler,
-                                                       seed=base_seed))
+            dataloader = dict(
+                dataloader, sampler=dict(sampler, seed=base_seed))
         return super().build_dataloader(dataloader, seed, diff_rank_seed)
 
-    def load_checkpoint(self,
-                        filename: str,
-                        map_location: Union[str, Callable] = 'cpu',
-                        strict: bool = False,
-                        revise_keys: Sequence[Tuple[str, str]] = (
-                            (r'^module\.', ''), )) -> dict:
+    def load_checkpoint(
+        self,
+        filename: str,
+        map_location: Union[str, Callable] = 'cpu',
+        strict: bool = False,
+        revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.', ''), )
+    ) -> dict:
         """Load weights (see ``Runner.load_checkpoint``) and log what
         differed.
 
@@ -219,9 +220,8 @@ class SafeLoadRunner(Runner):
                 '(parsing it would run code from the file)')
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = getattr(self.model, 'module', self.model)
-        report = load_model_weights(model, checkpoint,
-                                    strict or self.strict_load, revise_keys,
-                                    filename)
+        report = load_model_weights(model, checkpoint, strict
+                                    or self.strict_load, revise_keys, filename)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}: '
                          f'{format_key_report(report)}')

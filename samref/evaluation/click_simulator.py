@@ -29,11 +29,12 @@ def padded_distance(region: np.ndarray) -> np.ndarray:
     With OpenCV's threading off (``opencv_num_threads=0`` in the runtime
     config), it returns one of two results for the same mask from call to
     call, whose square roots differ in the last bit; the protocol's ties
-    would then break differently on every run. The transform's squared distances are
-    integers, so they are recovered by rounding and their square root is
-    taken again in float64: equal distances are then equal bit for bit, on
-    every call. This is exact while the distance stays below 1448 pixels
-    (float32 keeps ``d ** 2`` within 0.5 of its integer up to ``2 ** 21``).
+    would then break differently on every run. The transform's squared
+    distances are integers, so they are recovered by rounding and their
+    square root is taken again in float64: equal distances are then equal
+    bit for bit, on every call. This is exact while the distance stays
+    below 1448 pixels (float32 keeps ``d ** 2`` within 0.5 of its integer
+    up to ``2 ** 21``).
 
     Only the region's bounding box, with a ring of zeros around it, is
     transformed: the nearest zero pixel of a region pixel is never farther

@@ -1,7 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .dist import prepare_cpu_distributed, release_process_group
-from .embedding_store import (EmbeddingStore, encoder_fingerprint,
-                              tensor_digest)
+from .embedding_store import EmbeddingStore, encoder_fingerprint, tensor_digest
 from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, read_image,
                           read_image_size)
 from .safe_load import (ForeignObject, load_checkpoint_file, load_tensor_file,

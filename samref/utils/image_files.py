@@ -33,11 +33,11 @@ class ImageFileError(ValueError):
     """An image file that is empty, not an image, too large or corrupt."""
 
 
-def read_image_size(source: Union[str, bytes],
-                    name: Optional[str] = None,
-                    max_pixels: int = MAX_IMAGE_PIXELS,
-                    formats: Optional[Sequence[str]] = None
-                    ) -> Tuple[int, int]:
+def read_image_size(
+        source: Union[str, bytes],
+        name: Optional[str] = None,
+        max_pixels: int = MAX_IMAGE_PIXELS,
+        formats: Optional[Sequence[str]] = None) -> Tuple[int, int]:
     """Read an image's size from its header and check it.
 
     Args:

@@ -161,8 +161,9 @@ def describe_globals(names: List[str]) -> str:
     """
     groups: Dict[str, List[str]] = {}
     for name in names:
-        kind = next((kind for pattern, kind in FOREIGN_KINDS
-                     if pattern.match(name)), 'Python objects')
+        kind = next(
+            (kind for pattern, kind in FOREIGN_KINDS if pattern.match(name)),
+            'Python objects')
         groups.setdefault(kind, []).append(name)
     return '; '.join(f'{kind} ({", ".join(members)})'
                      for kind, members in groups.items())
@@ -325,8 +326,7 @@ def _loading_error(filename: str, what: str,
             text = text.split('WeightsUnpickler error:')[-1].split(
                 'Check the documentation')[0]
         reason = ' '.join(text.split())
-        return pickle.UnpicklingError(
-            f'Refused to load {filename}: {reason}')
+        return pickle.UnpicklingError(f'Refused to load {filename}: {reason}')
     if isinstance(error, MemoryError):
         return RuntimeError(f'Cannot read {what} {filename}: it needs more '
                             'memory than is available')
@@ -439,9 +439,8 @@ def load_checkpoint_file(filename: Union[str, os.PathLike],
         # Globals of torch's own allowlist resolve before any registered
         # one, so they cannot be replaced; neither can stack globals.
         fixed = sorted(
-            set(refused) &
-            (set(_weights_only_unpickler._get_allowed_globals())
-             | {STACK_GLOBAL}))
+            set(refused) & (set(_weights_only_unpickler._get_allowed_globals())
+                            | {STACK_GLOBAL}))
         if fixed or not drop_foreign_objects:
             advice = DROP_HINT if not fixed else (
                 f'{", ".join(fixed)} cannot be replaced by placeholders '
@@ -494,8 +493,7 @@ def save_tensor_file(tensor: torch.Tensor, filename: str) -> None:
 
 
 def load_tensor_file(filename: Union[str, os.PathLike],
-                     device: Union[str, torch.device] = 'cpu'
-                     ) -> torch.Tensor:
+                     device: Union[str, torch.device] = 'cpu') -> torch.Tensor:
     """Read a tensor file written by :func:`save_tensor_file`.
 
     Args:

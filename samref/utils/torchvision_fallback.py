@@ -174,8 +174,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor,
     return torch.as_tensor(keep, dtype=torch.int64, device=boxes.device)
 
 
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor,
-                idxs: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, idxs: torch.Tensor,
+                iou_threshold: float) -> torch.Tensor:
     """Non-maximum suppression within each category, as torchvision's.
 
     Args:

@@ -31,8 +31,8 @@ def checkpoint_key_report(model: torch.nn.Module,
         unexpected=sorted(set(theirs) - set(ours)),
         mismatched=sorted(
             k for k in set(ours) & set(theirs)
-            if not isinstance(theirs[k], torch.Tensor) or
-            tuple(theirs[k].shape) != tuple(ours[k].shape)))
+            if not isinstance(theirs[k], torch.Tensor)
+            or tuple(theirs[k].shape) != tuple(ours[k].shape)))
 
 
 def format_key_report(report: Dict[str, list]) -> str:
@@ -57,8 +57,9 @@ def format_key_report(report: Dict[str, list]) -> str:
         for key in keys:
             prefix = key.split('.')[0]
             groups[prefix] = groups.get(prefix, 0) + 1
-        lines.append(f'{titles[kind]}: ' + ', '.join(
-            f'{name} ({count} tensors)' for name, count in groups.items()))
+        lines.append(f'{titles[kind]}: ' +
+                     ', '.join(f'{name} ({count} tensors)'
+                               for name, count in groups.items()))
     return '; '.join(lines) or 'all keys match'
 
 
@@ -82,8 +83,8 @@ def loaded_fraction(model: torch.nn.Module, report: Dict[str, list]) -> float:
 def load_model_weights(model: torch.nn.Module,
                        checkpoint: dict,
                        strict: bool = False,
-                       revise_keys: Sequence[Tuple[str, str]] = (
-                           (r'^module\.', ''), ),
+                       revise_keys: Sequence[Tuple[str, str]] = ((r'^module\.',
+                                                                  ''), ),
                        source: str = 'the checkpoint') -> Dict[str, list]:
     """Load a checkpoint's weights into a model and say what differed.
 
@@ -137,7 +138,9 @@ def load_model_weights(model: torch.nn.Module,
             'model or size; pick the config that matches it.')
     mismatched = set(report['mismatched'])
     model.load_state_dict(
-        {k: v
-         for k, v in state_dict.items() if k not in mismatched},
+        {
+            k: v
+            for k, v in state_dict.items() if k not in mismatched
+        },
         strict=False)
     return report

@@ -143,8 +143,7 @@ def draw_interaction(image: np.ndarray,
             np.array([3, 3]),
             font_sizes=_text_size(height, width),
             colors='white',
-            bboxes=dict(facecolor='black', alpha=0.6, pad=2,
-                        edgecolor='none'))
+            bboxes=dict(facecolor='black', alpha=0.6, pad=2, edgecolor='none'))
     return visualizer.get_image()
 
 

@@ -30,8 +30,8 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
     ax = fig.subplots()
     for label, values in curves.items():
         clicks = range(1, len(values) + 1)
-        ax.plot(clicks, [100 * v for v in values], marker='o', ms=3,
-                label=label)
+        ax.plot(
+            clicks, [100 * v for v in values], marker='o', ms=3, label=label)
     ax.set_xlabel('number of clicks')
     ax.set_ylabel('mIoU (%)')
     # The whole 0-100 range, so that a flat curve reads as flat.

@@ -35,8 +35,10 @@ def test_predictor_rejects_bad_input(tiny_sam):
     out = predictor.predict([(11, 7)], [0])
     assert out.mask.shape == (8, 12)
     limited = InteractivePredictor(tiny_sam, max_pixels=8 * 12 - 1)
-    with pytest.raises(ValueError, match='8 x 12 pixels is larger than the '
-                       'limit of 95 pixels'):
+    with pytest.raises(
+            ValueError,
+            match='8 x 12 pixels is larger than the '
+            'limit of 95 pixels'):
         limited.set_image(np.zeros((8, 12, 3), np.uint8))
     assert limited.image_features is None
 
@@ -68,8 +70,10 @@ def test_init_model_refuses_checkpoints_that_do_not_fit(
     config = CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': torch.nn.Conv2d(3, 8, 3).state_dict()}, other)
-    with pytest.raises(RuntimeError, match='other.pth does not fit SAM.*'
-                       'image_encoder.*mask_decoder'):
+    with pytest.raises(
+            RuntimeError,
+            match='other.pth does not fit SAM.*'
+            'image_encoder.*mask_decoder'):
         init_model(config, str(other))
     wrong = tmp_path / 'wrong_shapes.pth'
     torch.save({k: v[None] for k, v in state_dict.items()}, wrong)

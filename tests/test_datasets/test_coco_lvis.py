@@ -56,8 +56,8 @@ def test_items_and_objects(coco_lvis):
     # image 3 is a COCO val2017 image, found through LVIS's coco_url
     assert '/val2017/' in items[2]['img_path']
     assert [ann_ids(it) for it in items] == [[101, 201, 202, 206],
-                                             [104, 105, 107, 108],
-                                             [203, 205], [204]]
+                                             [104, 105, 107, 108], [203, 205],
+                                             [204]]
     for it in items:
         assert it['dataset_name'] == 'COCO+LVIS'
         for obj in it['objects']:
@@ -96,13 +96,27 @@ def test_dropped_annotations_warned_once(coco_lvis, warnings_log):
 
 
 @pytest.mark.parametrize('segmentation, faults', [
-    ([[1, 1, 5, 5]], {'polygons with fewer than 3 points': 1}),
-    ([[0, 0, 5, 5, 10, 10]], {'polygons of zero area': 1}),
-    ([[0, 0, 4, 0, 4, 4, 0]], {'malformed polygons': 1}),
-    ([], {'missing or empty segmentations': 1}),
-    (None, {'missing or empty segmentations': 1}),
-    (dict(counts=[12], size=[3, 4]), {'empty RLEs': 1}),
-    (dict(size=[3, 4]), {'malformed segmentations': 1}),
+    ([[1, 1, 5, 5]], {
+        'polygons with fewer than 3 points': 1
+    }),
+    ([[0, 0, 5, 5, 10, 10]], {
+        'polygons of zero area': 1
+    }),
+    ([[0, 0, 4, 0, 4, 4, 0]], {
+        'malformed polygons': 1
+    }),
+    ([], {
+        'missing or empty segmentations': 1
+    }),
+    (None, {
+        'missing or empty segmentations': 1
+    }),
+    (dict(counts=[12], size=[3, 4]), {
+        'empty RLEs': 1
+    }),
+    (dict(size=[3, 4]), {
+        'malformed segmentations': 1
+    }),
 ])
 def test_unusable_segmentations(segmentation, faults):
     found = Counter()

@@ -155,9 +155,8 @@ def test_voc_items(build, voc_root):
     # 255 (the boundary) is no instance
     assert [o['instance_id'] for o in first['objects']] == [1, 2, 3]
     assert [o['instance_id'] for o in second['objects']] == [1]
-    assert first['objects'][0]['seg_map_path'] == str(root /
-                                                      'SegmentationObject' /
-                                                      '2007_000129.png')
+    assert first['objects'][0]['seg_map_path'] == str(
+        root / 'SegmentationObject' / '2007_000129.png')
     assert {o['mask_format'] for o in first['objects']} == {'voc_instance'}
     assert first['subset'] is None
 

@@ -28,8 +28,9 @@ def test_shapes_dataset_is_deterministic_and_reused(tmp_path):
     assert (tmp_path / 'a' / 'gt' / names[0]).stat().st_mtime_ns == stamp
     # Other settings: the folder is rewritten, with no file left over.
     make_shapes_dataset(first, 2, seed=6)
-    assert all(name.startswith(('00000_', '00001_'))
-               for name in os.listdir(f'{first}/gt'))
+    assert all(
+        name.startswith(('00000_', '00001_'))
+        for name in os.listdir(f'{first}/gt'))
     assert sorted(os.listdir(f'{first}/img')) == sorted(
         n[:-4] + '.jpg' for n in os.listdir(f'{first}/gt'))
 
@@ -61,8 +62,8 @@ def test_annotated_objects_stand_out_from_their_surroundings():
         # Annotated objects differ from their surroundings in colour.
         for k in range(1, instances.max() + 1):
             inside = instances == k
-            ring = cv2.dilate(inside.astype(np.uint8),
-                              np.ones((9, 9), np.uint8)) > 0
+            ring = cv2.dilate(
+                inside.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
             ring &= instances == 0
             colour_in = picture[inside].mean(axis=0)
             colour_out = picture[ring].mean(axis=0)

@@ -29,8 +29,8 @@ LOAD = [
 ]
 # The metainfo that the training configs pack.
 META_KEYS = Config.fromfile(
-    str(CONFIG_DIR / '_base_/datasets/train_pipeline.py')
-).train_pipeline[-1]['meta_keys']
+    str(CONFIG_DIR /
+        '_base_/datasets/train_pipeline.py')).train_pipeline[-1]['meta_keys']
 
 
 def train_pipeline(*extra):
@@ -359,7 +359,8 @@ def test_programming_errors_propagate(layout, skip_log):
 
     for error in (KeyError('objects'), TypeError('bug'), KeyboardInterrupt()):
         transform = SkipBadSample(
-            [dict(type='LoadImageWithPixelLimit'), raise_(error)])
+            [dict(type='LoadImageWithPixelLimit'),
+             raise_(error)])
         with pytest.raises(type(error)):
             transform(dict(img_path=img))
     with pytest.raises(KeyError):  # LoadObjectMasks without objects

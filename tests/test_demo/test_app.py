@@ -20,9 +20,8 @@ SAMREF_CONFIG = str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py')
 
 @pytest.fixture(scope='module')
 def app_module():
-    spec = importlib.util.spec_from_file_location('samref_app',
-                                                  REPO_ROOT / 'demo' /
-                                                  'app.py')
+    spec = importlib.util.spec_from_file_location(
+        'samref_app', REPO_ROOT / 'demo' / 'app.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -56,8 +55,7 @@ def test_clicks_undo_reset_next_and_export(app_module, example, tmp_path):
     torch.manual_seed(0)
     app, steps = start(app_module, init_model(SAM_CONFIG), example, tmp_path)
     session, empty_view = steps[-1][0], steps[-1][1]
-    session, view1, status, stages, times = app.click(session, 240, 180,
-                                                      True)
+    session, view1, status, stages, times = app.click(session, 240, 180, True)
     first = session.mask.copy()
     assert first.shape == (360, 480) and first.any()
     assert not np.array_equal(view1, empty_view)
@@ -81,9 +79,10 @@ def test_clicks_undo_reset_next_and_export(app_module, example, tmp_path):
         data = json.load(f)
     (ann, ) = data['annotations']
     np.testing.assert_array_equal(
-        mask_utils.decode(dict(ann['segmentation'],
-                               counts=ann['segmentation']['counts'].encode())),
-        first)
+        mask_utils.decode(
+            dict(
+                ann['segmentation'],
+                counts=ann['segmentation']['counts'].encode())), first)
     assert ann['area'] == int(first.sum()) and 'Exported 1' in line
     session = app.next_object(session)[0]
     assert session.steps == [] and len(session.objects) == 1
@@ -126,8 +125,8 @@ def test_select_maps_display_pixels_to_the_picture(app_module, tmp_path):
 
 def test_bad_input_gets_a_message(app_module, example, tmp_path):
     torch.manual_seed(0)
-    app = app_module.ClickApp(init_model(SAM_CONFIG), 'banner', [],
-                              str(tmp_path))
+    app = app_module.ClickApp(
+        init_model(SAM_CONFIG), 'banner', [], str(tmp_path))
     text = tmp_path / 'notes.png'
     text.write_text('not a picture')
     (session, _, status, *_), = list(app.load(str(text), None))
@@ -148,8 +147,8 @@ def test_upload_of_attack_files_gets_a_message(app_module, tmp_path):
     """Every decoding failure of an upload becomes its message; formats
     other than PNG, JPEG, BMP, TIFF and WebP are not even parsed."""
     torch.manual_seed(0)
-    app = app_module.ClickApp(init_model(SAM_CONFIG), 'banner', [],
-                              str(tmp_path))
+    app = app_module.ClickApp(
+        init_model(SAM_CONFIG), 'banner', [], str(tmp_path))
     eps = tmp_path / 'figure.eps'
     eps.write_text('%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n'
                    'showpage\n')
@@ -159,15 +158,21 @@ def test_upload_of_attack_files_gets_a_message(app_module, tmp_path):
     mmcv.imwrite(np.full((64, 64, 3), 7, np.uint8), str(cut))
     cut.write_bytes(cut.read_bytes()[:80])
     expected = {
-        png_text_bomb(tmp_path / 'text.png', b'zTXt'): 'text.png: no '
+        png_text_bomb(tmp_path / 'text.png', b'zTXt'):
+        'text.png: no '
         'readable PNG, JPEG, BMP, TIFF, WEBP image header (ValueError: '
         'Decompressed',
-        png_text_bomb(tmp_path / 'icc.png', b'iCCP'): 'icc.png: no readable',
-        png_pixel_bomb(tmp_path / 'bomb.png', 9000, 9000): 'bomb.png is '
+        png_text_bomb(tmp_path / 'icc.png', b'iCCP'):
+        'icc.png: no readable',
+        png_pixel_bomb(tmp_path / 'bomb.png', 9000, 9000):
+        'bomb.png is '
         '9000 x 9000 pixels',
-        eps: 'figure.eps: no readable PNG',
-        empty: 'empty.png is an empty file',
-        cut: 'cut.png cannot be decoded',
+        eps:
+        'figure.eps: no readable PNG',
+        empty:
+        'empty.png is an empty file',
+        cut:
+        'cut.png cannot be decoded',
     }
     for path, message in expected.items():
         (session, _, status, *_), = list(app.load(str(path), None))
@@ -175,8 +180,8 @@ def test_upload_of_attack_files_gets_a_message(app_module, tmp_path):
 
 
 def test_weights_banner_and_checkpoints(app_module, tmp_path):
-    model, banner = app_module.load_model(SAMREF_CONFIG,
-                                          demo_work_dir=str(tmp_path))
+    model, banner = app_module.load_model(
+        SAMREF_CONFIG, demo_work_dir=str(tmp_path))
     assert 'RANDOM WEIGHTS' in banner
     (tmp_path / 'stage2').mkdir()
     for iters in (5, 10):
@@ -184,8 +189,8 @@ def test_weights_banner_and_checkpoints(app_module, tmp_path):
                    tmp_path / 'stage2' / f'iter_{iters}.pth')
     found = app_module.find_demo_checkpoint(model, str(tmp_path))
     assert found.endswith('iter_10.pth')
-    _, banner = app_module.load_model(SAMREF_CONFIG,
-                                      demo_work_dir=str(tmp_path))
+    _, banner = app_module.load_model(
+        SAMREF_CONFIG, demo_work_dir=str(tmp_path))
     assert 'make demo' in banner and 'iter_10.pth' in banner
     # SAM finds no stage-1 checkpoint there
     assert 'RANDOM' in app_module.load_model(
@@ -199,8 +204,10 @@ def test_weights_banner_and_checkpoints(app_module, tmp_path):
 
 
 def test_page_builds(app_module, example, tmp_path):
-    gr = pytest.importorskip('gradio', reason='gradio is optional: '
-                             'pip install -r requirements/optional.txt')
-    app = app_module.ClickApp(init_model(SAM_CONFIG), 'banner', [example],
-                              str(tmp_path))
+    gr = pytest.importorskip(
+        'gradio',
+        reason='gradio is optional: '
+        'pip install -r requirements/optional.txt')
+    app = app_module.ClickApp(
+        init_model(SAM_CONFIG), 'banner', [example], str(tmp_path))
     assert isinstance(app.build(), gr.Blocks)

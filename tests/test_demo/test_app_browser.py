@@ -56,15 +56,22 @@ def server(tmp_path):
     """The app on SAM-REF with random weights, on 127.0.0.1."""
     port = free_port()
     log = open(tmp_path / 'app.log', 'w')
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False',
-               OMP_NUM_THREADS='1', NO_PROXY='127.0.0.1')
+    env = dict(
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED='False',
+        OMP_NUM_THREADS='1',
+        NO_PROXY='127.0.0.1')
     process = subprocess.Popen([
         sys.executable,
         str(REPO_ROOT / 'demo' / 'app.py'),
         str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'), '--port',
         str(port), '--demo-work-dir',
         str(tmp_path / 'no_demo')
-    ], cwd=str(tmp_path), stdout=log, stderr=subprocess.STDOUT, env=env)
+    ],
+                               cwd=str(tmp_path),
+                               stdout=log,
+                               stderr=subprocess.STDOUT,
+                               env=env)
     url = f'http://127.0.0.1:{port}/'
     deadline = time.monotonic() + TIMEOUT
     try:
@@ -140,8 +147,7 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     browser.get(server)
     wait_for(browser, lambda d: 'RANDOM WEIGHTS' in text_of(d, 'banner'),
              'the banner')
-    upload = browser.find_element(By.CSS_SELECTOR,
-                                  '#upload input[type=file]')
+    upload = browser.find_element(By.CSS_SELECTOR, '#upload input[type=file]')
     # A file that is not an image gets a message, not a trace.
     notes = tmp_path / 'notes.txt'
     notes.write_text('hello')
@@ -154,13 +160,14 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
                          '#upload button[aria-label="Clear"]').click()
 
     upload = wait_for(
-        browser, lambda d: d.find_elements(By.CSS_SELECTOR,
-                                           '#upload input[type=file]'),
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, '#upload input[type=file]'),
         'the cleared upload')[0]
     upload.send_keys(str(path))
-    wait_for(browser,
-             lambda d: 'object.png (400 x 300), encoded' in text_of(
-                 d, 'status'), 'the encoded picture')
+    wait_for(
+        browser,
+        lambda d: 'object.png (400 x 300), encoded' in text_of(d, 'status'),
+        'the encoded picture')
     image = view_image(browser)
     before = image.get_attribute('src')
     browser.save_screenshot(str(shots / '1_uploaded.png'))
@@ -184,9 +191,8 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     browser.save_screenshot(str(shots / '2_clicked_with_stages.png'))
 
     # A negative click next, then undo.
-    browser.find_element(By.XPATH,
-                         '//*[@id="mode"]//label[contains(., "negative")]'
-                         ).click()
+    browser.find_element(
+        By.XPATH, '//*[@id="mode"]//label[contains(., "negative")]').click()
     ActionChains(browser).move_to_element_with_offset(
         view_image(browser), -180 * scale, -130 * scale).click().perform()
     wait_for(browser, lambda d: 'Click 2 (-) at' in text_of(d, 'status'),
@@ -212,9 +218,10 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     # A bundled example replaces the picture and its clicks.
     browser.find_element(By.XPATH,
                          '//button[contains(., "shapes_0.png")]').click()
-    wait_for(browser,
-             lambda d: 'shapes_0.png (480 x 360), encoded' in text_of(
-                 d, 'status'), 'the example')
+    wait_for(
+        browser,
+        lambda d: 'shapes_0.png (480 x 360), encoded' in text_of(d, 'status'),
+        'the example')
     assert 'Click 1' not in text_of(browser, 'status')
     wait_for(browser,
              lambda d: not d.find_elements(By.CSS_SELECTOR, '#exported a'),

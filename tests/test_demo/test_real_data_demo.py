@@ -4,9 +4,9 @@ import importlib.util
 import cv2
 import pytest
 import torch
-from testing_utils import REPO_ROOT, build_from_config
 
 from samref.datasets import make_shapes_dataset
+from testing_utils import REPO_ROOT, build_from_config
 
 
 @pytest.fixture
@@ -64,8 +64,8 @@ def test_trains_both_stages_on_coco_mval_and_evaluates_on_grabcut(
     assert all(s['num_objects'] == num_objects for s in summaries.values())
     assert (work_dir / 'sam' / 'iter_2.pth').is_file()
     # Stage 2 starts from the given refiners: two small steps away.
-    trained = torch.load(work_dir / 'samref' / 'iter_2.pth',
-                         weights_only=True)['state_dict']
+    trained = torch.load(
+        work_dir / 'samref' / 'iter_2.pth', weights_only=True)['state_dict']
     for key in ('global_refiner.error_detail.weight',
                 'patch_refiner.image_fusion.weight'):
         assert (trained[key] - refiners[key]).abs().max() < 1e-2

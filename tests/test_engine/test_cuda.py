@@ -64,24 +64,23 @@ def test_click_logits_on_cuda_equal_the_cpus(name, strict_float32):
         features = model.encode_image(padded_input(model, 0))
         outputs, steps = None, []
         for k in range(1, len(CLICKS) + 1):
-            points = torch.tensor([[c[:2] for c in CLICKS[:k]]],
-                                  device=device)
-            labels = torch.tensor([[c[2] for c in CLICKS[:k]]],
-                                  device=device)
+            points = torch.tensor([[c[:2] for c in CLICKS[:k]]], device=device)
+            labels = torch.tensor([[c[2] for c in CLICKS[:k]]], device=device)
             outputs = model.interact(features, points, labels, outputs)
             steps.append((outputs.prediction_logits.cpu(), outputs.branch))
         runs[device.type] = steps
-    for (cpu_logits, cpu_branch), (gpu_logits, gpu_branch) in zip(
-            runs['cpu'], runs['cuda']):
+    for (cpu_logits, cpu_branch), (gpu_logits,
+                                   gpu_branch) in zip(runs['cpu'],
+                                                      runs['cuda']):
         assert cpu_branch == gpu_branch
-        torch.testing.assert_close(gpu_logits, cpu_logits, atol=2e-3,
-                                   rtol=2e-3)
+        torch.testing.assert_close(
+            gpu_logits, cpu_logits, atol=2e-3, rtol=2e-3)
 
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    return str(make_shapes_dataset(
-        str(tmp_path_factory.mktemp('shapes')), 6, seed=3))
+    return str(
+        make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), 6, seed=3))
 
 
 def train_command(config, shapes, work_dir, iters, interval, *extra):
@@ -123,8 +122,9 @@ def test_two_training_iterations_on_cuda(shapes, tmp_path, stage, amp):
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = next(tmp_path.rglob('*.log')).read_text()
     # mmengine logs the GPU memory of each iteration on CUDA.
-    losses = re.findall(r'Iter\(train\) \[2/2\].*? memory: \d+.*? loss: '
-                        r'(\S+)', log)
+    losses = re.findall(
+        r'Iter\(train\) \[2/2\].*? memory: \d+.*? loss: '
+        r'(\S+)', log)
     assert losses and all(float(v) == float(v) for v in losses), log[-2000:]
     checkpoint = load_checkpoint_file(tmp_path / 'iter_2.pth')
     assert checkpoint['meta']['iter'] == 2
@@ -145,8 +145,8 @@ def test_killed_cuda_run_resumes_at_its_iteration(shapes, tmp_path):
         time.sleep(0.1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    last = load_checkpoint_file((tmp_path / 'last_checkpoint').read_text()
-                                .strip())
+    last = load_checkpoint_file(
+        (tmp_path / 'last_checkpoint').read_text().strip())
     resumed = subprocess.run(
         command + ['--resume'],
         cwd=REPO_ROOT,
@@ -155,8 +155,7 @@ def test_killed_cuda_run_resumes_at_its_iteration(shapes, tmp_path):
         timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     log = sorted(tmp_path.rglob('*.log'))[-1].read_text()
-    assert re.search(rf'resumed epoch: 0, iter: {last["meta"]["iter"]}\b',
-                     log)
+    assert re.search(rf'resumed epoch: 0, iter: {last["meta"]["iter"]}\b', log)
     assert load_checkpoint_file(tmp_path / 'iter_6.pth')['meta']['iter'] == 6
 
 

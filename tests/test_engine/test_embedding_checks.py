@@ -70,8 +70,8 @@ def half(path, marker):
 
 
 def integers(path, marker):
-    save_tensor_file(torch.zeros(EMBEDDING_SHAPE[1:], dtype=torch.int64),
-                     str(path))
+    save_tensor_file(
+        torch.zeros(EMBEDDING_SHAPE[1:], dtype=torch.int64), str(path))
 
 
 def getattr_attack(path, marker):
@@ -153,10 +153,11 @@ def write_embedding_folder(folder, tensor_writer, key='k-float16'):
 def test_embedding_file_that_carries_code_is_refused(tmp_path, attack):
     marker = tmp_path / 'code_ran'
     load = write_embedding_folder(
-        tmp_path / 'embeddings',
-        lambda path: TENSOR_ATTACKS[attack](path, marker))
-    with pytest.raises(RuntimeError,
-                       match='k-float16.safetensors: it is not a safetensors'):
+        tmp_path / 'embeddings', lambda path: TENSOR_ATTACKS[attack]
+        (path, marker))
+    with pytest.raises(
+            RuntimeError,
+            match='k-float16.safetensors: it is not a safetensors'):
         load(packed_sample('a.jpg'))
     assert not marker.exists()
 
@@ -172,9 +173,11 @@ def test_embedding_folder_of_an_earlier_layout_is_refused(tmp_path):
         json.dumps(
             dict(
                 meta=dict(encoder='x', input_size=256),
-                files={'a.jpg': {
-                    'orig': dict(file='a.pt', img_shape=[16, 16])
-                }})))
+                files={
+                    'a.jpg': {
+                        'orig': dict(file='a.pt', img_shape=[16, 16])
+                    }
+                })))
     with pytest.raises(ValueError, match='earlier layout.*extract'):
         LoadImageEmbedding(str(folder))(packed_sample('a.jpg'))
     assert not marker.exists()
@@ -184,8 +187,8 @@ def test_embedding_file_of_wrong_shape_is_named(tmp_path):
     load = write_embedding_folder(
         tmp_path / 'embeddings',
         lambda path: save_tensor_file(torch.zeros(256, 16), str(path)))
-    with pytest.raises(ValueError,
-                       match=r'k-float16.safetensors holds .* \(256, 16\)'):
+    with pytest.raises(
+            ValueError, match=r'k-float16.safetensors holds .* \(256, 16\)'):
         load(packed_sample('a.jpg'))
     load = write_embedding_folder(
         tmp_path / 'good',
@@ -220,7 +223,9 @@ def test_foreign_embeddings_are_never_used(tmp_path):
 
     def extract(checkpoint):
         extract_embeddings(
-            cfg, init_model(cfg, str(checkpoint)), str(out),
+            cfg,
+            init_model(cfg, str(checkpoint)),
+            str(out),
             show_progress=False)
         return embedding_files(out)
 
@@ -240,14 +245,21 @@ def test_foreign_embeddings_are_never_used(tmp_path):
     # encoder's), even though the config does not ask for the check.
     cfg = Config.fromfile(str(EMBEDDINGS))
     cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': shapes,
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.dataset.pipeline.5.embedding_dir': str(out),
-        'train_cfg.max_iters': 1,
+        'train_dataloader.dataset.data_root':
+        shapes,
+        'train_dataloader.batch_size':
+        2,
+        'train_dataloader.num_workers':
+        0,
+        'train_dataloader.dataset.pipeline.5.embedding_dir':
+        str(out),
+        'train_cfg.max_iters':
+        1,
         **NO_VALIDATION,
-        'work_dir': str(tmp_path / 'train'),
-        'load_from': str(first),
+        'work_dir':
+        str(tmp_path / 'train'),
+        'load_from':
+        str(first),
     })
     cfg.custom_hooks = []
     cfg.experiment_name = 'foreign_embeddings'

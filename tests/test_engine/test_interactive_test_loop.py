@@ -105,8 +105,9 @@ def test_loop_writes_complete_results(focuscut_root, tmp_path,
     assert (tmp_path / 'run' / 'miou_curve.png').stat().st_size > 0
 
 
-def test_perfect_prediction_is_clicked_at_the_origin(
-        focuscut_root, tmp_path, tiny_checkpoint, monkeypatch):
+def test_perfect_prediction_is_clicked_at_the_origin(focuscut_root, tmp_path,
+                                                     tiny_checkpoint,
+                                                     monkeypatch):
     """After a perfect mask the model gets the negative click at (0, 0)."""
     cfg = make_config(focuscut_root, tmp_path / 'perfect', tiny_checkpoint)
     runner = RUNNERS.build(cfg)
@@ -145,8 +146,7 @@ def test_perfect_prediction_is_clicked_at_the_origin(
         assert calls[1:] == [([0.0, 0.0], 0)] * (NUM_CLICKS - 1)
 
 
-def test_evaluation_is_deterministic(focuscut_root, tmp_path,
-                                     tiny_checkpoint):
+def test_evaluation_is_deterministic(focuscut_root, tmp_path, tiny_checkpoint):
     first, _, _, _ = run_eval(
         make_config(focuscut_root, tmp_path / 'a', tiny_checkpoint))
     second, _, _, _ = run_eval(
@@ -244,8 +244,7 @@ def test_two_processes_gather_identical_results(focuscut_root, tmp_path,
         'bash',
         str(REPO_ROOT / 'tools' / 'dist_test.sh'),
         str(CONFIG_DIR / 'sam' / 'sam_vit-tiny_grabcut.py'), tiny_checkpoint,
-        '2',
-        '--interactive', '--num-clicks',
+        '2', '--interactive', '--num-clicks',
         str(NUM_CLICKS), '--work-dir',
         str(work_dir), '--cfg-options',
         f'test_dataloader.dataset.data_root={focuscut_root}',
@@ -314,9 +313,8 @@ def test_test_script_evaluates_several_benchmarks_at_once(
     assert results['summary']['COCO-MVal']['num_objects'] == len(
         os.listdir(os.path.join(shapes, 'gt')))
     # --show-dir: the first two objects, both of the first Toy image
-    assert sorted(os.listdir(tmp_path / 'show')) == [
-        'Toy_im0_0.png', 'Toy_im0_1.png'
-    ]
+    assert sorted(os.listdir(tmp_path /
+                             'show')) == ['Toy_im0_0.png', 'Toy_im0_1.png']
     bad = subprocess.run([
         sys.executable,
         str(REPO_ROOT / 'tools' / 'test.py'),
@@ -355,9 +353,9 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
                                              monkeypatch):
     from samref.engine import interactive_test_loop
     drawn = []
-    monkeypatch.setattr(interactive_test_loop, 'draw_click_progress',
-                        lambda *args: drawn.append(args) or np.zeros(
-                            (4, 4, 3), np.uint8))
+    monkeypatch.setattr(
+        interactive_test_loop, 'draw_click_progress',
+        lambda *args: drawn.append(args) or np.zeros((4, 4, 3), np.uint8))
     cfg = make_config(
         focuscut_root,
         tmp_path / 'samref',

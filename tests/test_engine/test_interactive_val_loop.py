@@ -47,10 +47,14 @@ def test_first_objects_stops_inside_the_image_that_fills_the_budget():
 
 def test_val_metrics_per_benchmark_and_their_mean():
     metrics = {
-        'interactive/A/NoC85': 2.0, 'interactive/A/NoC90': 3.0,
-        'interactive/A/mIoU@5': 0.8, 'interactive/A/NoF90': 1,
-        'interactive/B/NoC85': 4.0, 'interactive/B/NoC90': 5.0,
-        'interactive/B/mIoU@5': 0.6, 'interactive/B/part/NoC90': 9.0
+        'interactive/A/NoC85': 2.0,
+        'interactive/A/NoC90': 3.0,
+        'interactive/A/mIoU@5': 0.8,
+        'interactive/A/NoF90': 1,
+        'interactive/B/NoC85': 4.0,
+        'interactive/B/NoC90': 5.0,
+        'interactive/B/mIoU@5': 0.6,
+        'interactive/B/part/NoC90': 9.0
     }
     result = InteractiveValLoop.val_metrics(metrics)
     assert result['NoC90'] == 4.0 and result['A/NoC90'] == 3.0
@@ -61,10 +65,17 @@ def test_val_metrics_per_benchmark_and_their_mean():
     }
     single = {k: v for k, v in metrics.items() if '/A/' in k}
     assert InteractiveValLoop.val_metrics(single) == {
-        'NoC85': 2.0, 'NoC90': 3.0, '5-mIoU': pytest.approx(80.0)}
+        'NoC85': 2.0,
+        'NoC90': 3.0,
+        '5-mIoU': pytest.approx(80.0)
+    }
     assert InteractiveValLoop.val_metrics(
-        {'interactive/A/NoC85': 2.0, 'interactive/A/NoC90': 3.0,
-         'interactive/A/mIoU@3': 0.5}, num_clicks=3)['3-mIoU'] == 50.0
+        {
+            'interactive/A/NoC85': 2.0,
+            'interactive/A/NoC90': 3.0,
+            'interactive/A/mIoU@3': 0.5
+        },
+        num_clicks=3)['3-mIoU'] == 50.0
     with pytest.raises(RuntimeError, match='NoCMetric'):
         InteractiveValLoop.val_metrics({'mIoU': 0.5})
     with pytest.raises(RuntimeError, match='NoCMetric'):
@@ -73,27 +84,40 @@ def test_val_metrics_per_benchmark_and_their_mean():
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    return str(make_shapes_dataset(
-        str(tmp_path_factory.mktemp('shapes')), 6, seed=5))
+    return str(
+        make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), 6, seed=5))
 
 
 def train(shapes, work_dir, validate):
     cfg = Config.fromfile(str(STAGE1))
     cfg.merge_from_dict({
-        'train_dataloader.dataset.data_root': shapes,
-        'train_dataloader.batch_size': 2,
-        'train_dataloader.num_workers': 0,
-        'train_cfg.max_iters': 4,
-        'param_scheduler.0.end': 1,
-        'param_scheduler.1.begin': 1,
-        'param_scheduler.1.end': 4,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': 100,
-        'work_dir': str(work_dir),
-        'load_from': None,
-        'experiment_name': os.path.basename(work_dir),
+        'train_dataloader.dataset.data_root':
+        shapes,
+        'train_dataloader.batch_size':
+        2,
+        'train_dataloader.num_workers':
+        0,
+        'train_cfg.max_iters':
+        4,
+        'param_scheduler.0.end':
+        1,
+        'param_scheduler.1.begin':
+        1,
+        'param_scheduler.1.end':
+        4,
+        'default_hooks.logger.interval':
+        1,
+        'default_hooks.checkpoint.interval':
+        100,
+        'work_dir':
+        str(work_dir),
+        'load_from':
+        None,
+        'experiment_name':
+        os.path.basename(work_dir),
         # A visualizer of its own (mmengine reuses one of the same name).
-        'visualizer.name': f'visualizer_{os.path.basename(work_dir)}',
+        'visualizer.name':
+        f'visualizer_{os.path.basename(work_dir)}',
     })
     if validate:
         cfg.val_dataloader = cfg.test_dataloader
@@ -128,8 +152,8 @@ def test_validation_while_training(shapes, tmp_path):
     assert all('NoC85: ' in line and '5-mIoU: ' in line for line in lines)
     # The visualizer backend got them, at the training step.
     records = [
-        json.loads(line) for line in next(
-            (tmp_path / 'val').rglob('scalars.json')).read_text().splitlines()
+        json.loads(line) for line in next((
+            tmp_path / 'val').rglob('scalars.json')).read_text().splitlines()
     ]
     validations = [r for r in records if 'NoC90' in r]
     assert [r['step'] for r in validations] == [2, 4]

@@ -73,8 +73,7 @@ def interactions(model, root: str) -> np.ndarray:
     return np.array(results)
 
 
-def demo_runner(config, root: str, iters: int, work_dir: str,
-                load_from=None):
+def demo_runner(config, root: str, iters: int, work_dir: str, load_from=None):
     """A runner of a demo config, shortened to ``iters`` on ``root``."""
     cfg = Config.fromfile(str(config))
     warmup = cfg.param_scheduler[0]['end']
@@ -135,15 +134,14 @@ def test_a_positive_click_on_a_missed_part_adds_it(trained):
 
 
 @pytest.mark.slow
-def test_refiners_improve_the_masks_of_the_sam_they_refine(
-        stage1, tmp_path):
+def test_refiners_improve_the_masks_of_the_sam_they_refine(stage1, tmp_path):
     # The refiners read the picture at full resolution: trained briefly on
     # the SAM above, they take its masks closer to the objects (measured:
     # first click 0.490 -> 0.518, second 0.534 -> 0.554; refiners that kept
     # SAM's masks would gain nothing, and with the refiners' BatchNorm
     # tested on running averages the second click was no better than SAM's).
-    runner = demo_runner(STAGE2, stage1['root'], STAGE2_ITERS,
-                         str(tmp_path), stage1['checkpoint'])
+    runner = demo_runner(STAGE2, stage1['root'], STAGE2_ITERS, str(tmp_path),
+                         stage1['checkpoint'])
     runner.train()
     sam, refined = stage1['after'], interactions(runner.model, stage1['root'])
     assert refined[:, 0].mean() > sam[:, 0].mean() + 0.01, refined[:, 0]

@@ -39,8 +39,7 @@ def make_runner(work_dir, max_iters=4, **kwargs):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         default_hooks=dict(
-            checkpoint=dict(
-                type='CheckpointHook', interval=2, by_epoch=False),
+            checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
             logger=dict(type='LoggerHook', interval=1)),
         default_scope='mmseg',
         experiment_name=f'safe_load_{work_dir.name}',
@@ -113,8 +112,9 @@ def test_toolbox_checkpoint_needs_no_global_beyond_torch_defaults(trained):
     assert torch.serialization.get_unsafe_globals_in_checkpoint(
         str(ckpt)) == []
     content = torch.load(ckpt, weights_only=True)  # nothing registered
-    assert {'meta', 'state_dict', 'message_hub', 'optimizer',
-            'param_schedulers'} <= set(content)
+    assert {
+        'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'
+    } <= set(content)
 
 
 @pytest.mark.parametrize('attack', sorted(ATTACKS))
@@ -177,8 +177,7 @@ def test_resume_does_not_run_config_text(tmp_path, trained):
     assert not marker.exists()
 
 
-def test_foreign_checkpoint_loads_its_weights_only_with_the_opt_in(
-        tmp_path):
+def test_foreign_checkpoint_loads_its_weights_only_with_the_opt_in(tmp_path):
     """A checkpoint of another mmengine project (numpy values, history
     buffers) is refused, and its weights load with drop_foreign_objects."""
     import numpy as np
@@ -188,11 +187,14 @@ def test_foreign_checkpoint_loads_its_weights_only_with_the_opt_in(
     weights = ToyModel().state_dict()
     ckpt = tmp_path / 'foreign.pth'
     torch.save(
-        dict(state_dict=weights, meta=dict(seed=np.int64(3)),
-             message_hub=hub.state_dict()), ckpt)
+        dict(
+            state_dict=weights,
+            meta=dict(seed=np.int64(3)),
+            message_hub=hub.state_dict()), ckpt)
     runner = make_runner(tmp_path / 'refused', load_from=str(ckpt))
-    with pytest.raises(pickle.UnpicklingError,
-                       match='foreign.pth.*numpy values.*drop-foreign'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match='foreign.pth.*numpy values.*drop-foreign'):
         runner.load_or_resume()
     runner = make_runner(
         tmp_path / 'opted', load_from=str(ckpt), drop_foreign_objects=True)
@@ -215,8 +217,9 @@ def test_checkpoint_of_another_model_is_an_error(tmp_path):
     ckpt = tmp_path / 'other.pth'
     torch.save({'state_dict': torch.nn.Conv2d(3, 8, 3).state_dict()}, ckpt)
     runner = make_runner(tmp_path / 'victim', load_from=str(ckpt))
-    with pytest.raises(RuntimeError,
-                       match=r'other.pth does not fit.*linear \(2 tensors\)'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'other.pth does not fit.*linear \(2 tensors\)'):
         runner.load_or_resume()
     # Every tensor present but of the wrong shape.
     wrong = {

@@ -25,8 +25,8 @@ EMBEDDINGS = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2_embeddings.py'
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    return str(make_shapes_dataset(
-        str(tmp_path_factory.mktemp('shapes')), 6, seed=3))
+    return str(
+        make_shapes_dataset(str(tmp_path_factory.mktemp('shapes')), 6, seed=3))
 
 
 def options(shapes, work_dir, iters=2, interval=None):
@@ -75,19 +75,16 @@ def test_each_stage_trains_only_its_modules(shapes, tmp_path):
     # Stage 1 as the real configs set it: SAM's encoders frozen (so without
     # the demo's loss on the image embeddings).
     runner = build_runner(
-        STAGE1, options(shapes, tmp_path / 's1'),
-        **{
+        STAGE1, options(shapes, tmp_path / 's1'), **{
             'model.frozen_modules': ('image_encoder', 'prompt_encoder'),
-            'model.losses': dict(
+            'model.losses':
+            dict(
                 _delete_=True,
-                decoder=dict(
-                    type='NormalizedFocalLoss', loss_name='loss_nfl'))
+                decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'))
         })
     before = snapshot(runner.model)
     runner.train()
-    assert changed_modules(before, snapshot(runner.model)) == {
-        'mask_decoder'
-    }
+    assert changed_modules(before, snapshot(runner.model)) == {'mask_decoder'}
     stage1 = str(tmp_path / 's1' / 'iter_2.pth')
     runner = build_runner(
         STAGE2, options(shapes, tmp_path / 's2'), load_from=stage1)
@@ -95,9 +92,8 @@ def test_each_stage_trains_only_its_modules(shapes, tmp_path):
     before = snapshot(runner.model)
     runner.train()
     after = snapshot(runner.model)
-    assert changed_modules(before, after) == {
-        'global_refiner', 'patch_refiner'
-    }
+    assert changed_modules(before,
+                           after) == {'global_refiner', 'patch_refiner'}
     # SAM's weights are the stage-1 ones.
     stage1_weights = load_checkpoint_file(stage1)['state_dict']
     for key, value in stage1_weights.items():
@@ -188,8 +184,11 @@ def test_killed_run_resumes_at_its_iteration(shapes, tmp_path):
     last = load_checkpoint_file(last_path)
     resumed_from = last['meta']['iter']
     subprocess.run(
-        command + ['--resume'], cwd=REPO_ROOT, check=True,
-        capture_output=True, timeout=400)
+        command + ['--resume'],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        timeout=400)
     logs = sorted(work_dir.rglob('*.log'))
     assert re.search(rf'resumed epoch: 0, iter: {resumed_from}\b',
                      logs[-1].read_text())
@@ -216,12 +215,13 @@ def test_pre_extracted_embeddings_replace_the_encoder(shapes, tmp_path):
         str(checkpoint), '--cfg-options',
         f'train_dataloader.dataset.data_root={shapes}'
     ]
-    subprocess.run(tool, cwd=REPO_ROOT, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        tool, cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
     index = json.loads((out / 'index.json').read_text())
     assert len(index['files']) == len(os.listdir(os.path.join(shapes, 'img')))
-    assert all(set(views) == {'orig', 'flip-horizontal'}
-               for views in index['files'].values())
+    assert all(
+        set(views) == {'orig', 'flip-horizontal'}
+        for views in index['files'].values())
     store = out / index['meta']['encoder'][:20]
     first = next(iter(index['files'].values()))['orig']['key']
     assert first.endswith('-float16')
@@ -232,11 +232,10 @@ def test_pre_extracted_embeddings_replace_the_encoder(shapes, tmp_path):
     mtimes = {p.name: p.stat().st_mtime_ns for p in store.iterdir()}
     assert len(mtimes) == 2 * 6 < 2 * len(index['files'])
     assert all((store / f'{view["key"]}.safetensors').is_file()
-               for views in index['files'].values()
-               for view in views.values())
+               for views in index['files'].values() for view in views.values())
     # A second run finds every file and writes none again (resumable).
-    subprocess.run(tool, cwd=REPO_ROOT, check=True, capture_output=True,
-                   timeout=300)
+    subprocess.run(
+        tool, cwd=REPO_ROOT, check=True, capture_output=True, timeout=300)
     assert {p.name: p.stat().st_mtime_ns for p in store.iterdir()} == mtimes
 
     overrides = options(shapes, tmp_path / 'with_embeddings')

@@ -48,8 +48,8 @@ def test_padded_distance_of_the_bounding_box_is_that_of_the_map():
         region = np.zeros((40, 56), dtype=np.uint8)
         for _ in range(rng.integers(0, 4)):
             x, y = rng.integers(-5, 60), rng.integers(-5, 45)
-            cv2.circle(region, (int(x), int(y)), int(rng.integers(0, 12)),
-                       1, -1)
+            cv2.circle(region, (int(x), int(y)), int(rng.integers(0, 12)), 1,
+                       -1)
         exact = ndimage.distance_transform_edt(np.pad(region, 1))[1:-1, 1:-1]
         np.testing.assert_array_equal(
             padded_distance(region.astype(bool)), exact.astype(np.float32))
@@ -159,8 +159,8 @@ def test_shapes_are_checked():
     with pytest.raises(ValueError, match='H x W'):
         ClickSimulator(np.zeros((2, 2, 1), np.int8))
     with pytest.raises(ValueError, match='does not match'):
-        ClickSimulator(np.zeros((2, 2), np.int8)).next_click(
-            np.zeros((3, 2), bool))
+        ClickSimulator(np.zeros((2, 2),
+                                np.int8)).next_click(np.zeros((3, 2), bool))
 
 
 def test_simulation_is_deterministic():

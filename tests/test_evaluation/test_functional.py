@@ -44,8 +44,8 @@ def test_nof_uses_the_number_of_clicks_as_budget():
 
 
 def test_miou_curve_is_the_mean_per_click():
-    np.testing.assert_allclose(miou_curve(IOUS),
-                               [0.55, 0.70333333, 0.70333333, 0.81666667])
+    np.testing.assert_allclose(
+        miou_curve(IOUS), [0.55, 0.70333333, 0.70333333, 0.81666667])
 
 
 def test_bad_shapes_are_rejected():

@@ -54,8 +54,8 @@ def test_groups_by_dataset_and_part(tmp_path, monkeypatch):
         assert row in printed
     content = json.loads((tmp_path / 'results.json').read_text())
     assert content['label'] == 'toy' and content['num_clicks'] == 4
-    assert [s['dataset'] for s in content['samples']] == ['HQ', 'HQ',
-                                                          'GrabCut']
+    assert [s['dataset']
+            for s in content['samples']] == ['HQ', 'HQ', 'GrabCut']
     assert content['summary']['HQ/DIS']['NoC90'] == 2
     assert (tmp_path / 'miou_curve.png').stat().st_size > 0
     assert not list(tmp_path.glob('*.tmp'))
@@ -75,11 +75,13 @@ def test_nof_printed_and_saved_counts_the_last_click_as_failure(
     monkeypatch.setattr(noc_metric, 'print_log',
                         lambda msg, **kwargs: printed.append(msg))
     metric = NoCMetric(output_dir=str(tmp_path))
-    metric.process({}, [
-        record('D', None, [0.5, 0.86, 0.96]),  # 0.9 and 0.95 at click 3
-        record('D', None, [0.5, 0.96, 0.96]),  # 0.95 at click 2
-        record('D', None, [0.5, 0.6, 0.7]),  # never
-    ])
+    metric.process(
+        {},
+        [
+            record('D', None, [0.5, 0.86, 0.96]),  # 0.9 and 0.95 at click 3
+            record('D', None, [0.5, 0.96, 0.96]),  # 0.95 at click 2
+            record('D', None, [0.5, 0.6, 0.7]),  # never
+        ])
     metrics = metric.compute_metrics(metric.results)
     # The budget is 3 clicks: reaching a threshold at click 3 fails.
     assert metrics['D/NoF85'] == 1

@@ -9,12 +9,12 @@ from mmseg.structures import SegDataSample
 
 from samref.apis import InteractivePredictor
 from samref.models import ClickLoss, FocSAMRefiner
-from samref.models.utils import focus_window_mask
-from samref.models.utils.deform_conv import (ModulatedDeformConv3x3,
-                                             sampled_modulated_deform_conv)
 from samref.models.heads import focsam_refiner
 from samref.models.heads.focsam_refiner import (DynamicWindowBlock,
                                                 NullSlotAttention, PDyReLU)
+from samref.models.utils import focus_window_mask
+from samref.models.utils.deform_conv import (ModulatedDeformConv3x3,
+                                             sampled_modulated_deform_conv)
 from testing_utils import CONFIG_DIR, build_from_config
 
 FOCSAM_TINY = 'focsam/focsam_vit-tiny.py'
@@ -107,11 +107,9 @@ def test_block_computes_only_the_windows_touching_the_focus(shift):
     assert torch.equal(changed, expected)
     # One window of nine selected: the coverage scale (w = 1, b = 0) turns
     # the mean over all windows into that window's token.
-    windows = block.partition(
-        torch.roll(x, (-2, -2), (2, 3)) if shift else x)
+    windows = block.partition(torch.roll(x, (-2, -2), (2, 3)) if shift else x)
     index = 4 if not shift else 0  # row-major window holding cell (5, 5)
-    alone = block.token_update(token,
-                               windows[index:index + 1].flatten(2).mT)
+    alone = block.token_update(token, windows[index:index + 1].flatten(2).mT)
     torch.testing.assert_close(new_token, alone)
 
 
@@ -122,8 +120,8 @@ def test_refiner_has_the_released_size():
     params = sum(p.numel() for p in refiner.parameters())
     assert 25.0e6 < params < 25.8e6
     assert [b.shift for b in refiner.blocks] == [False, True] * 6
-    assert [b.coverage_scale is None for b in refiner.blocks
-            ] == [False] * 11 + [True]
+    assert [b.coverage_scale is None
+            for b in refiner.blocks] == [False] * 11 + [True]
 
 
 def test_training_draws_the_focus_expansion():
@@ -132,12 +130,10 @@ def test_training_draws_the_focus_expansion():
     refiner.train()
     ratios = np.array([refiner.current_expand_ratio() for _ in range(200)])
     assert ratios.min() >= 1.0 and ratios.max() <= 1.4
-    assert ratios.std() > 0.05 and not np.allclose(ratios[:, 0],
-                                                   ratios[:, 1])
+    assert ratios.std() > 0.05 and not np.allclose(ratios[:, 0], ratios[:, 1])
     with refiner.fixed_expand_ratio((1.1, 1.3)):
-        assert {refiner.current_expand_ratio() for _ in range(5)} == {
-            (1.1, 1.3)
-        }
+        assert {refiner.current_expand_ratio()
+                for _ in range(5)} == {(1.1, 1.3)}
         refiner.eval()
         assert refiner.current_expand_ratio() == (1.1, 1.3)
     assert refiner.current_expand_ratio() == (1.4, 1.4)
@@ -146,8 +142,8 @@ def test_training_draws_the_focus_expansion():
 def click_through(model, clicks):
     """Run clicks through the predictor, returning every output."""
     predictor = InteractivePredictor(model)
-    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (96, 128, 3), dtype=np.uint8)
     predictor.set_image(image)
     outputs, previous = [], None
     for k in range(1, len(clicks) + 1):
@@ -187,10 +183,12 @@ def test_refines_once_at_the_second_click_then_reuses_the_embedding():
         assert torch.equal(out.interaction.state['image_embeddings'], calls[0])
     assert not torch.allclose(calls[0], original)
     # The first click is SAM's; later ones decode the refined embedding.
-    sam = build_from_config('sam/sam_vit-tiny.py',
-                            model={k: v
-                                   for k, v in SMALL.items()
-                                   if k != 'refiner'}).eval()
+    sam = build_from_config(
+        'sam/sam_vit-tiny.py',
+        model={
+            k: v
+            for k, v in SMALL.items() if k != 'refiner'
+        }).eval()
     sam.load_state_dict(model.state_dict(), strict=False)
     _, sam_outputs = click_through(sam, CLICKS[:1])
     torch.testing.assert_close(outputs[0].interaction.logits,
@@ -218,9 +216,10 @@ def test_coarse_pass_returns_mask_token_zero():
     hook = model.mask_decoder.output_upscaling.register_forward_hook(
         lambda module, args, out: upscaled.append(out))
     try:
-        logits, token = model.coarse_decode(
-            features['image_embeddings'], torch.tensor([[[100.0, 60.0]]]),
-            torch.ones(1, 1, dtype=torch.long), None)
+        logits, token = model.coarse_decode(features['image_embeddings'],
+                                            torch.tensor([[[100.0, 60.0]]]),
+                                            torch.ones(1, 1, dtype=torch.long),
+                                            None)
     finally:
         hook.remove()
     assert token.shape == (1, 1, 256)
@@ -300,8 +299,8 @@ def test_sampled_deform_conv_matches_mmcv_kernel():
     offset = torch.randn(2, 18, 7, 9) * 3
     mask = torch.rand(2, 9, 7, 9)
     weight = torch.randn(4, 5, 3, 3)
-    expected = modulated_deform_conv2d(x, offset, mask, weight, None, 1, 1,
-                                       1, 1, 1)
+    expected = modulated_deform_conv2d(x, offset, mask, weight, None, 1, 1, 1,
+                                       1, 1)
     torch.testing.assert_close(
         sampled_modulated_deform_conv(x, offset, mask, weight, 1),
         expected,
@@ -367,14 +366,13 @@ def test_deform_conv_starts_as_focsam_initialises_it():
         conv = block.window_update.deform_conv
         kernel = conv.weight.detach().double().flatten()
         assert kernel.mean().abs() < 1e-4
-        assert kernel.std().item() == pytest.approx((2 / 2560)**0.5,
-                                                    rel=0.01)
+        assert kernel.std().item() == pytest.approx((2 / 2560)**0.5, rel=0.01)
         kurtosis = ((kernel - kernel.mean())**4).mean() / kernel.var()**2
         assert kurtosis.item() == pytest.approx(3.0, abs=0.05)  # normal
         offset_weight = conv.conv_offset.weight.detach().double()
         assert offset_weight.abs().max() <= bound
-        assert offset_weight.std().item() == pytest.approx(bound / 3**0.5,
-                                                           rel=0.02)
+        assert offset_weight.std().item() == pytest.approx(
+            bound / 3**0.5, rel=0.02)
         offset_bias = conv.conv_offset.bias.detach()
         assert offset_bias.abs().max() <= bound
         assert (offset_bias != 0).all()
@@ -396,8 +394,10 @@ def test_loss_pools_the_click_loss_over_the_batch():
     # clicks, averaged together as FocSAM's clk_loss does.
     np.random.seed(0)
     model = small_focsam().train()
-    model.click_sampler.num_extra_clicks = lambda gamma: {0.6: 0, 0.9: 2}[
-        gamma]
+    model.click_sampler.num_extra_clicks = lambda gamma: {
+        0.6: 0,
+        0.9: 2
+    }[gamma]
     calls = []
     hook = model.losses['click'].register_forward_hook(
         lambda module, args, out: calls.append(args))
@@ -476,12 +476,10 @@ def test_a_group_shares_its_click_numbers_and_lvis_refines_earlier():
     # P(r) ~ g^r over 0..20: mean r is 1.5 for g = 0.6 (COCO and the
     # default), 0.54 for LVIS's 0.35.
     lvis = [
-        model.draw_simulations(batch[1:2])[0].refine_step
-        for _ in range(2000)
+        model.draw_simulations(batch[1:2])[0].refine_step for _ in range(2000)
     ]
     coco = [
-        model.draw_simulations(batch[:1])[0].refine_step
-        for _ in range(2000)
+        model.draw_simulations(batch[:1])[0].refine_step for _ in range(2000)
     ]
     assert np.mean(lvis) == pytest.approx(0.538, abs=0.06)
     assert np.mean(coco) == pytest.approx(1.5, abs=0.1)
@@ -500,5 +498,4 @@ def test_training_settings_are_checked():
     with pytest.raises(ValueError, match=r"refine_gamma_by_source\['lvis'\]"):
         small_focsam(train_cfg=dict(refine_gamma_by_source=dict(lvis=1.5)))
     with pytest.raises(ValueError, match='losses.encoder'):
-        small_focsam(
-            losses=dict(encoder=dict(type='PrototypeSimilarityLoss')))
+        small_focsam(losses=dict(encoder=dict(type='PrototypeSimilarityLoss')))

@@ -59,8 +59,7 @@ def focsam_name(key: str) -> str:
     if key.startswith('refiner.'):
         rest = key[len('refiner.'):]
         block = re.match(r'^(blocks\.\d+\.)(.+)$', rest)
-        head, rest = (block.group(1), block.group(2)) if block else ('',
-                                                                     rest)
+        head, rest = (block.group(1), block.group(2)) if block else ('', rest)
         for ours, theirs in REFINER_PARTS:
             if rest.startswith(ours):
                 return 'refine_head.' + head + theirs + rest[len(ours):]
@@ -83,8 +82,7 @@ def load_converter():
 def small(tmp_path):
     config = tmp_path / 'focsam_small.py'
     config.write_text(
-        SMALL_CONFIG.format(
-            base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
+        SMALL_CONFIG.format(base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
     torch.manual_seed(0)
     model = init_model(config).eval()
     with torch.no_grad():  # no parameter left at its initial value
@@ -116,8 +114,7 @@ def test_documented_layout_of_the_released_refiner():
         'refine_head.blocks.5.cls2img.norm2.bias': (256, ),
         'refine_head.blocks.0.cls2img.relu1.pixel_scale': (512, ),
         'refine_head.blocks.0.cls2img.relu1.pixel_mlp.0.weight': (256, 1),
-        'refine_head.blocks.0.cls2img.relu1.channel_mlp.2.weight':
-        (512, 256),
+        'refine_head.blocks.0.cls2img.relu1.channel_mlp.2.weight': (512, 256),
         'refine_head.blocks.7.cls2img.conv2.dcn_offset.weight':
         (27, 256, 3, 3),
         'refine_head.blocks.7.cls2img.conv2.dcn.weight': (256, 256, 3, 3),
@@ -137,12 +134,13 @@ def test_converted_checkpoint_loads_strictly_and_predicts_the_same(
     src, dst = tmp_path / 'iter_160000.pth', tmp_path / 'converted.pth'
     state = focsam_checkpoint(model, src)
     assert any(k.startswith('refine_head.blocks.1.cls2img') for k in state)
-    count = load_converter().main([str(src), str(dst), '--config',
-                                   str(config)])
+    count = load_converter().main(
+        [str(src), str(dst), '--config',
+         str(config)])
     assert count == len(model.state_dict())
     loaded = init_model(config, str(dst), strict=True)
-    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (96, 128, 3), dtype=np.uint8)
     outputs = []
     for m in (model, loaded):
         predictor = InteractivePredictor(m)
@@ -154,11 +152,13 @@ def test_converted_checkpoint_loads_strictly_and_predicts_the_same(
         outputs.append(out)
     assert outputs[0].interaction.branch == ['sam']  # the third click
     converted, original = (out.interaction for out in outputs[::-1])
-    torch.testing.assert_close(converted.state['image_embeddings'],
-                               original.state['image_embeddings'],
-                               rtol=0, atol=0)
-    torch.testing.assert_close(converted.logits, original.logits, rtol=0,
-                               atol=0)
+    torch.testing.assert_close(
+        converted.state['image_embeddings'],
+        original.state['image_embeddings'],
+        rtol=0,
+        atol=0)
+    torch.testing.assert_close(
+        converted.logits, original.logits, rtol=0, atol=0)
 
 
 def test_every_unmapped_missing_and_misshapen_key_is_listed(small, tmp_path):
@@ -178,8 +178,7 @@ def test_every_unmapped_missing_and_misshapen_key_is_listed(small, tmp_path):
         load_converter().main([str(src), str(dst), '--config', str(config)])
     message = str(error.value)
     for key in ('refine_head.blocks.0.cls2img.relu2.weight',
-                'auxiliary_head.conv.weight',
-                'mask_decoder.iou_token.weight',
+                'auxiliary_head.conv.weight', 'mask_decoder.iou_token.weight',
                 'refiner.blocks.1.window_update.gamma_conv',
                 'refiner.token_proj.bias: checkpoint (7,)'):
         assert key in message

@@ -37,8 +37,8 @@ def test_error_region_weight():
     target = torch.tensor([1, 0]).reshape(1, 1, 1, 2)
     region = torch.tensor([True, False]).reshape(1, 1, 1, 2)
     plain = NormalizedFocalLoss()(pred, target, region)
-    weighted = NormalizedFocalLoss(error_weight=1.5, loss_weight=2.0)(
-        pred, target, region)
+    weighted = NormalizedFocalLoss(
+        error_weight=1.5, loss_weight=2.0)(pred, target, region)
     # Pixel losses are equal; the weighted one counts 1.5 + 1 over 2.
     assert weighted.item() == pytest.approx(2.0 * plain.item() * 1.25)
 

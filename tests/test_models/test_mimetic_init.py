@@ -18,8 +18,8 @@ def test_init_cfg_ties_every_attention_of_sam():
     decoder = [m for m in model.modules() if isinstance(m, DecoderAttn)]
     encoder = [m for m in model.modules() if isinstance(m, EncoderAttn)]
     assert decoder and encoder
-    assert not any(torch.equal(m.q_proj.weight, m.k_proj.weight)
-                   for m in decoder)
+    assert not any(
+        torch.equal(m.q_proj.weight, m.k_proj.weight) for m in decoder)
     model.init_cfg = dict(type='MimeticAttention', gain=2.0)
     query = decoder[0].q_proj.weight.clone()
     values = encoder[0].qkv.weight[-1].clone()

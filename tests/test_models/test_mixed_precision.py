@@ -33,11 +33,10 @@ def training_batch(model, count: int = 2) -> dict:
     return dict(inputs=torch.stack(inputs), data_samples=samples)
 
 
-@pytest.mark.parametrize(
-    'config,trained',
-    [('demo/sam_tiny_256_stage1.py', 'mask_decoder'),
-     ('demo/samref_tiny_256_stage2.py', 'global_refiner'),
-     ('focsam/focsam_vit-tiny_256_shapes.py', 'refiner')])
+@pytest.mark.parametrize('config,trained',
+                         [('demo/sam_tiny_256_stage1.py', 'mask_decoder'),
+                          ('demo/samref_tiny_256_stage2.py', 'global_refiner'),
+                          ('focsam/focsam_vit-tiny_256_shapes.py', 'refiner')])
 def test_models_train_under_autocast(config, trained):
     torch.manual_seed(0)
     np.random.seed(0)

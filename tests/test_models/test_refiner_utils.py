@@ -49,8 +49,7 @@ def test_patch_box_covers_the_changed_component_of_the_click():
 def test_patch_box_minimum_size_clipping_and_fallback():
     new = np.zeros((64, 64), bool)
     new[60:62, 60:62] = True  # a tiny change in the corner
-    box = select_patch_box(new, new & False, (61.0, 61.0), (64, 48), 1.4,
-                           16.0)
+    box = select_patch_box(new, new & False, (61.0, 61.0), (64, 48), 1.4, 16.0)
     # Grown to 16 x 16 and shifted inside the valid area, 64 rows x 48
     # columns.
     assert box == pytest.approx((32.0, 48.0, 48.0, 64.0))
@@ -99,8 +98,8 @@ def test_paste_window_takes_the_pixels_whose_centres_are_inside(stride):
 @pytest.mark.parametrize('scale', [1.0, 0.25])
 def test_roi_crop_matches_mmcv_roi_align_on_cpu(scale):
     torch.manual_seed(0)
-    maps = torch.randn(2, 5, 40, 48).contiguous(
-        memory_format=torch.channels_last)
+    maps = torch.randn(2, 5, 40,
+                       48).contiguous(memory_format=torch.channels_last)
     rois = torch.tensor([
         [0, 0.0, 0.0, 192.0, 160.0],  # the whole map at scale 1/4
         [1, 10.3, 7.9, 150.2, 90.0],  # larger than the crop: 2-3 samples
@@ -125,8 +124,8 @@ def test_channel_group_norm_is_instance_norm_built_by_mmcv():
     norm.bias.data.normal_()
     reference = torch.nn.InstanceNorm2d(6, affine=True)
     reference.load_state_dict(norm.state_dict())
-    x = torch.randn(2, 6, 9, 7).contiguous(
-        memory_format=torch.channels_last) * 3 + 1
+    x = torch.randn(2, 6, 9,
+                    7).contiguous(memory_format=torch.channels_last) * 3 + 1
     out = norm(x)
     torch.testing.assert_close(out, reference(x), rtol=1e-4, atol=1e-4)
     # Each sample by its own statistics, in eval mode too.
@@ -143,8 +142,8 @@ def test_channel_norm_off_the_cpu_keeps_the_layout(dtype):
     norm = ChannelGroupNorm(6)
     norm.weight.data.normal_()
     norm.bias.data.normal_()
-    x = (torch.randn(2, 6, 9, 7) * 3 + 1).to(dtype).contiguous(
-        memory_format=torch.channels_last)
+    x = (torch.randn(2, 6, 9, 7) * 3 +
+         1).to(dtype).contiguous(memory_format=torch.channels_last)
     out = channel_norm_keeping_layout(x, norm.weight, norm.bias, norm.eps)
     assert out.dtype == dtype
     assert out.is_contiguous(memory_format=torch.channels_last)

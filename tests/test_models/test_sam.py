@@ -29,8 +29,8 @@ def reference_predictor(model: SAM) -> SamPredictor:
 @pytest.fixture
 def picture():
     # Odd, non-square size: resize rounding and padding both matter.
-    return np.random.default_rng(0).integers(0, 256, (301, 457, 3),
-                                             dtype=np.uint8)
+    return np.random.default_rng(0).integers(
+        0, 256, (301, 457, 3), dtype=np.uint8)
 
 
 @pytest.mark.parametrize('mask_output', ['single', 'best_iou'])
@@ -76,8 +76,8 @@ def test_forward_predict_scales_clicks_like_predictor(tiny_sam, picture):
     predictor = InteractivePredictor(tiny_sam)
     predictor.set_image(picture, channel_order='rgb')
     expected = predictor.predict([(100.0, 50.0)], [1])
-    packed = predictor.pipeline(dict(img=np.ascontiguousarray(
-        picture[..., ::-1])))
+    packed = predictor.pipeline(
+        dict(img=np.ascontiguousarray(picture[..., ::-1])))
     sample = packed['data_samples']
     sample.clicks = InstanceData(
         points=torch.tensor([[100.0, 50.0]]), labels=torch.tensor([1]))
@@ -102,8 +102,8 @@ def test_official_vit_b_checkpoint_loads_strictly(tmp_path):
     official = sam_model_registry['vit_b']()
     path = tmp_path / OFFICIAL['b'][1]
     torch.save(official.state_dict(), path)
-    model = init_model(CONFIG_DIR / 'sam' / 'sam_vit-b.py', str(path),
-                       strict=True)
+    model = init_model(
+        CONFIG_DIR / 'sam' / 'sam_vit-b.py', str(path), strict=True)
     ours = model.state_dict()
     for key, value in official.state_dict().items():
         assert torch.equal(ours[key], value), key
@@ -113,8 +113,8 @@ def test_official_vit_b_checkpoint_loads_strictly(tmp_path):
 def test_tiny_checkpoint_round_trips_strictly(tiny_sam, tmp_path):
     path = tmp_path / 'tiny.pth'
     torch.save(tiny_sam.state_dict(), path)
-    other = init_model(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py', str(path),
-                       strict=True)
+    other = init_model(
+        CONFIG_DIR / 'sam' / 'sam_vit-tiny.py', str(path), strict=True)
     for key, value in tiny_sam.state_dict().items():
         assert torch.equal(other.state_dict()[key], value), key
 
@@ -137,8 +137,8 @@ def test_official_large_checkpoints_load_strictly(size, tmp_path):
     path = tmp_path / OFFICIAL[size][1]
     torch.save(official.state_dict(), path)
     del official
-    init_model(CONFIG_DIR / 'sam' / f'sam_vit-{size}.py', str(path),
-               strict=True)
+    init_model(
+        CONFIG_DIR / 'sam' / f'sam_vit-{size}.py', str(path), strict=True)
 
 
 def test_wrong_size_checkpoint_fails_strict_loading(tiny_sam, tmp_path):
@@ -152,8 +152,7 @@ def test_wrong_size_checkpoint_fails_strict_loading(tiny_sam, tmp_path):
 def test_encoder_arch_presets():
     assert SAMImageEncoder.arch_settings['huge']['depth'] == 32
     encoder = SAMImageEncoder(
-        arch=dict(
-            embed_dim=32, depth=1, num_heads=1, global_attn_indexes=[0]),
+        arch=dict(embed_dim=32, depth=1, num_heads=1, global_attn_indexes=[0]),
         img_size=64)
     assert encoder(torch.zeros(1, 3, 64, 64)).shape == (1, 256, 4, 4)
     with pytest.raises(KeyError, match='gigantic'):

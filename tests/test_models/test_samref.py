@@ -48,8 +48,7 @@ def test_global_diff_on_the_valid_area_is_exact():
     # of the computed area (the same area in training and testing).
     torch.manual_seed(0)
     gd = GlobalDiffRefiner(
-        channels=16, num_blocks=2, reduce_channels=8,
-        norm_cfg=dict(type='BN'))
+        channels=16, num_blocks=2, reduce_channels=8, norm_cfg=dict(type='BN'))
     randomise_norms(gd)
     gd.eval()
     feats = gd.image_features(
@@ -61,8 +60,8 @@ def test_global_diff_on_the_valid_area_is_exact():
         torch.testing.assert_close(part[name][..., :40, :50],
                                    full[name][..., :40, :50])
     # Outside the image nothing is refined.
-    torch.testing.assert_close(part['logits'][..., 40:, :],
-                               prompt[:, 2:3, 40:, :])
+    torch.testing.assert_close(part['logits'][..., 40:, :], prompt[:, 2:3,
+                                                                   40:, :])
     assert (part['error'][..., :, 50:] < -100).all()
 
 
@@ -75,8 +74,8 @@ def test_refiner_normalises_alike_in_training_and_testing(norm_cfg, alike):
     # averages in testing, and the trained refiners lost to SAM at test.
     torch.manual_seed(0)
     extra = {} if norm_cfg is None else dict(norm_cfg=norm_cfg)
-    gd = GlobalDiffRefiner(channels=16, num_blocks=2, reduce_channels=8,
-                           **extra)
+    gd = GlobalDiffRefiner(
+        channels=16, num_blocks=2, reduce_channels=8, **extra)
     randomise_norms(gd)
     feats = gd.image_features(
         torch.randn(1, 3, 128, 128), torch.randn(1, 256, 8, 8))
@@ -88,9 +87,8 @@ def test_refiner_normalises_alike_in_training_and_testing(norm_cfg, alike):
 
 def test_batch_norm_in_the_refiners_is_warned_about():
     with pytest.warns(UserWarning, match='batch norms'):
-        build_from_config(
-            SAMREF_TINY,
-            **{'model.global_refiner.norm_cfg': dict(type='BN')})
+        build_from_config(SAMREF_TINY,
+                          **{'model.global_refiner.norm_cfg': dict(type='BN')})
 
 
 @torch.no_grad()
@@ -127,8 +125,8 @@ def with_error_area(result, area):
 
 def interact_twice(model):
     predictor = InteractivePredictor(model)
-    image = np.random.default_rng(0).integers(0, 256, (96, 128, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (96, 128, 3), dtype=np.uint8)
     predictor.set_image(image)
     first = predictor.predict([(60, 40)], [1])
     return predictor, first
@@ -143,8 +141,8 @@ def test_selector_keeps_the_previous_mask_outside_the_window(samref_tiny):
     grew = with_error_area(first, -1)
     second = predictor.predict(*clicks, grew)
     assert second.interaction.branch == ['patch']
-    x0, y0, x1, y1 = (
-        second.interaction.patch_refinement['boxes'][0] / 4).tolist()
+    x0, y0, x1, y1 = (second.interaction.patch_refinement['boxes'][0] /
+                      4).tolist()
     inside = torch.zeros(256, 256, dtype=torch.bool)
     inside[math.floor(y0):math.ceil(y1), math.floor(x0):math.ceil(x1)] = 1
     torch.testing.assert_close(second.interaction.logits[0, 0][~inside],
@@ -199,8 +197,8 @@ def test_bfloat16_refiners_agree_with_float32(samref_tiny):
         SAMREF_TINY, model=dict(use_selector=False,
                                 refiner_dtype='bfloat16')).eval()
     model.load_state_dict(samref_tiny.state_dict())
-    reference = build_from_config(SAMREF_TINY,
-                                  model=dict(use_selector=False)).eval()
+    reference = build_from_config(
+        SAMREF_TINY, model=dict(use_selector=False)).eval()
     reference.load_state_dict(samref_tiny.state_dict())
     outs = [interact_twice(m)[1] for m in (model, reference)]
     assert outs[0].interaction.global_refinement['features'].dtype == \
@@ -212,8 +210,7 @@ def test_bfloat16_refiners_agree_with_float32(samref_tiny):
                                outs[1].interaction.patch_refinement['boxes'])
     diff = (outs[0].interaction.logits - outs[1].interaction.logits).abs()
     assert 0 < diff.max() < 0.1 * outs[1].interaction.logits.abs().max()
-    same = (outs[0].interaction.logits > 0) == (
-        outs[1].interaction.logits > 0)
+    same = (outs[0].interaction.logits > 0) == (outs[1].interaction.logits > 0)
     assert same.float().mean() > 0.99
     # Training keeps float32.
     model.train()
@@ -225,11 +222,11 @@ def test_unknown_refiner_dtype_is_rejected():
         build_from_config(SAMREF_TINY, model=dict(refiner_dtype='float16'))
 
 
-@pytest.mark.parametrize(
-    'switches',
-    [dict(use_global=False),
-     dict(use_patch=False),
-     dict(use_global=False, use_selector=False)])
+@pytest.mark.parametrize('switches', [
+    dict(use_global=False),
+    dict(use_patch=False),
+    dict(use_global=False, use_selector=False)
+])
 def test_inconsistent_switches_are_rejected(switches):
     with pytest.raises(ValueError, match='need'):
         build_from_config(SAMREF_TINY, model=switches)
@@ -271,9 +268,8 @@ def test_losses_of_equation_three_reach_only_the_refiners():
                              torch.ones(2, 1, dtype=torch.long))
     losses = model.interaction_losses(outputs, gt)
     assert set(losses) == {
-        'loss_nfl', 'loss_dice_global', 'loss_bce_global',
-        'loss_bnfl_global', 'loss_dice_patch', 'loss_bce_patch',
-        'loss_bnfl_patch'
+        'loss_nfl', 'loss_dice_global', 'loss_bce_global', 'loss_bnfl_global',
+        'loss_dice_patch', 'loss_bce_patch', 'loss_bnfl_patch'
     }
     assert all(torch.isfinite(v) for v in losses.values())
     sum(losses.values()).backward()
@@ -292,8 +288,7 @@ def test_error_head_losses_match_hand_values(samref_tiny):
     target[..., :2, :2] = 1
     out = dict(error=torch.zeros(1, 1, 4, 4), logits=torch.zeros(1, 1, 4, 4))
     losses = samref_tiny.refiner_losses('global', out,
-                                        torch.full((1, 1, 4, 4), -5.0),
-                                        target)
+                                        torch.full((1, 1, 4, 4), -5.0), target)
     assert losses['loss_bce_global'].item() == pytest.approx(math.log(2))
     # V-Net dice: 1 - 2 * sum(p t) / (sum(p^2) + sum(t^2)), eps 1e-3.
     dice = 1 - 2 * 2.0 / ((4.0 + 1e-3) + (4.0 + 1e-3))
@@ -308,7 +303,8 @@ def test_refined_dice_leaves_out_ignored_pixels():
         model=dict(
             losses=dict(
                 global_refined_dice=dict(
-                    type='DiceLoss', use_sigmoid=True,
+                    type='DiceLoss',
+                    use_sigmoid=True,
                     loss_name='loss_dice_refined'))))
     target = torch.zeros(1, 1, 4, 4, dtype=torch.long)
     target[..., :2, :2] = 1
@@ -320,8 +316,7 @@ def test_refined_dice_leaves_out_ignored_pixels():
                                   target)
     # p = 0.5 on the 12 valid pixels, 0 on the ignored ones.
     dice = 1 - 2 * 2.0 / ((12 * 0.25 + 1e-3) + (4.0 + 1e-3))
-    assert losses['loss_dice_refined'].item() == pytest.approx(
-        dice, rel=1e-5)
+    assert losses['loss_dice_refined'].item() == pytest.approx(dice, rel=1e-5)
 
 
 def test_stage_one_sam_trains_only_the_decoder():
@@ -389,22 +384,26 @@ def test_refiners_work_at_a_quarter_of_the_input_on_8_pixel_patches():
     model = build_from_config(SAMREF_TINY, model=PATCH_8_AT_256).eval()
     predictor, first = interact_twice(model)
     assert first.interaction.logits.shape == (1, 1, 64, 64)
-    assert first.interaction.global_refinement['features'].shape[-2:] == (
-        64, 64)
+    assert first.interaction.global_refinement['features'].shape[-2:] == (64,
+                                                                          64)
     # The fed-back S/4 logits are SAM's mask prompt at its S/2 size.
     second = predictor.predict([(60, 40), (20, 20)], [1, 0], first)
     assert second.interaction.logits.shape == (1, 1, 64, 64)
     # Without refiners the logits are SAM's, each 2 x 2 block averaged.
     bare = build_from_config(
         SAMREF_TINY,
-        model=dict(PATCH_8_AT_256, use_global=False, use_patch=False,
-                   use_selector=False)).eval()
+        model=dict(
+            PATCH_8_AT_256,
+            use_global=False,
+            use_patch=False,
+            use_selector=False)).eval()
     bare.load_state_dict(model.state_dict())
     sam = build_from_config(
         'sam/sam_vit-tiny.py',
-        model={k: v
-               for k, v in PATCH_8_AT_256.items()
-               if k != 'global_refiner'}).eval()
+        model={
+            k: v
+            for k, v in PATCH_8_AT_256.items() if k != 'global_refiner'
+        }).eval()
     sam.load_state_dict(model.state_dict(), strict=False)
     sam_out = interact_twice(sam)[1]
     assert sam_out.interaction.logits.shape == (1, 1, 128, 128)
@@ -415,7 +414,10 @@ def test_refiners_work_at_a_quarter_of_the_input_on_8_pixel_patches():
 
 def test_global_diff_upscales_stride_8_embeddings_once():
     refiner = GlobalDiffRefiner(
-        channels=8, reduce_channels=4, num_blocks=1, embed_channels=16,
+        channels=8,
+        reduce_channels=4,
+        num_blocks=1,
+        embed_channels=16,
         embed_stride=8)
     features = refiner.image_features(
         torch.zeros(1, 3, 64, 64), torch.zeros(1, 16, 8, 8))
@@ -443,8 +445,10 @@ def test_detail_bce_scores_the_detail_map_everywhere_but_ignored_pixels():
     detail[..., 3, :] = -50.0  # ignored, would cost 50 each
     # The error map is closed everywhere: equation (3) alone would not
     # reach the detail map; this term does, on all 12 valid pixels.
-    out = dict(error=torch.full((1, 1, 4, 4), -20.0), detail=detail,
-               logits=torch.zeros(1, 1, 4, 4))
+    out = dict(
+        error=torch.full((1, 1, 4, 4), -20.0),
+        detail=detail,
+        logits=torch.zeros(1, 1, 4, 4))
     losses = model.refiner_losses('global', out, torch.zeros(1, 1, 4, 4),
                                   target)
     expected = (4 * math.log1p(math.exp(-2.0)) + 8 * math.log(2)) / 12
@@ -459,14 +463,15 @@ def test_detail_bce_scores_the_detail_map_everywhere_but_ignored_pixels():
 ])
 def test_a_misspelt_loss_term_fails_at_build_with_the_valid_names(
         config, term):
-    with pytest.raises(ValueError, match=f"no loss term '{term}'; its terms "
-                       r'are decoder: decoder, decoder_dice; encoder'):
+    with pytest.raises(
+            ValueError,
+            match=f"no loss term '{term}'; its terms "
+            r'are decoder: decoder, decoder_dice; encoder'):
         build_from_config(
             config, model=dict(losses={term: dict(type='DiceLoss')}))
 
 
-@pytest.mark.parametrize('config',
-                         [SAMREF_TINY, 'focsam/focsam_vit-tiny.py'])
+@pytest.mark.parametrize('config', [SAMREF_TINY, 'focsam/focsam_vit-tiny.py'])
 def test_every_model_refuses_training_a_frozen_encoder(config):
     """The guard of SAM's constructor runs for its subclasses too: they
     freeze through it."""
@@ -474,6 +479,5 @@ def test_every_model_refuses_training_a_frozen_encoder(config):
         build_from_config(
             config,
             model=dict(
-                losses=dict(
-                    encoder=dict(type='PrototypeSimilarityLoss')),
+                losses=dict(encoder=dict(type='PrototypeSimilarityLoss')),
                 frozen_modules=('image_encoder', )))

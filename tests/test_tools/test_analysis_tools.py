@@ -47,8 +47,8 @@ def test_benchmark_spc_compares_models_in_one_run():
 def test_benchmark_spc_ablates_stages_and_refiner_precision():
     samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
     rows = load_tool('benchmark_spc').main([
-        samref, '--ablate-stages', '--refiner-dtypes', 'float32',
-        'bfloat16', '--clicks', '2', '--samples', '1'
+        samref, '--ablate-stages', '--refiner-dtypes', 'float32', 'bfloat16',
+        '--clicks', '2', '--samples', '1'
     ])
     labels = [row[0][len(samref) + 1:] for row in rows[1:]]
     assert labels == [
@@ -61,8 +61,7 @@ def test_benchmark_spc_ablates_stages_and_refiner_precision():
 
 def test_benchmarks_need_one_checkpoint_per_config():
     with pytest.raises(SystemExit, match='one checkpoint per config'):
-        load_tool('benchmark_spc').main(
-            [TINY, TINY, '--checkpoints', 'a.pth'])
+        load_tool('benchmark_spc').main([TINY, TINY, '--checkpoints', 'a.pth'])
 
 
 def write_results(path, label, curve):
@@ -113,8 +112,7 @@ def test_benchmark_train_step_times_both_ways(monkeypatch):
 
     monkeypatch.setattr(SAMImageEncoder, 'forward', counting)
     rows = tool.main([
-        str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'), '--steps',
-        '1'
+        str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'), '--steps', '1'
     ])
     # 2 steps with the encoder, 1 call to extract, none with embeddings.
     assert len(encoder_calls) == 3
@@ -127,12 +125,10 @@ def test_benchmark_spc_ablates_only_the_samref_configs():
     tool = load_tool('benchmark_spc')
     runs = tool.expand(tool.parse_args([TINY, samref, '--ablate-stages']))
     # SAM's config is timed as it is: no SAM-REF stage switch reaches it.
-    assert [(label, options) for label, _, _, options in runs[:1]] == [
-        (TINY, {})
-    ]
-    assert [label[len(samref) + 1:] for label, *_ in runs[1:]] == [
-        'SAM', '+GD', '+GD+PD', '+GD+PD+DPS'
-    ]
+    assert [(label, options)
+            for label, _, _, options in runs[:1]] == [(TINY, {})]
+    assert [label[len(samref) + 1:] for label, *_ in runs[1:]
+            ] == ['SAM', '+GD', '+GD+PD', '+GD+PD+DPS']
     assert all('model.use_global' in options for *_, options in runs[1:])
 
 

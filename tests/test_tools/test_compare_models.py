@@ -20,10 +20,18 @@ def load_tool():
 def write_results(folder, curves, noc90):
     folder.mkdir(parents=True)
     summary = {
-        dataset: dict({f'mIoU@{k}': v
-                       for k, v in enumerate(curve, 1)},
-                      NoC85=1.0, NoC90=noc90[dataset], NoC95=3.0, NoF90=2,
-                      NoF95=4, SPC=0.5, SPC_no_encoder=0.02)
+        dataset:
+        dict({
+            f'mIoU@{k}': v
+            for k, v in enumerate(curve, 1)
+        },
+             NoC85=1.0,
+             NoC90=noc90[dataset],
+             NoC95=3.0,
+             NoF90=2,
+             NoF95=4,
+             SPC=0.5,
+             SPC_no_encoder=0.02)
         for dataset, curve in curves.items()
     }
     path = folder / 'results.json'
@@ -71,16 +79,15 @@ def test_evaluates_sam_and_focsam_on_the_same_clicks(tmp_path):
     root = tmp_path / 'GrabCut'
     (root / 'data_GT').mkdir(parents=True)
     (root / 'boundary_GT').mkdir()
-    image = np.random.default_rng(0).integers(0, 256, (40, 48, 3),
-                                              dtype=np.uint8)
+    image = np.random.default_rng(0).integers(
+        0, 256, (40, 48, 3), dtype=np.uint8)
     cv2.imwrite(str(root / 'data_GT' / 'toy.jpg'), image)
     gt = np.zeros((40, 48), np.uint8)
     gt[10:30, 12:36] = 255
     cv2.imwrite(str(root / 'boundary_GT' / 'toy.bmp'), gt)
     focsam = tmp_path / 'focsam_small.py'
     focsam.write_text(
-        SMALL_FOCSAM.format(
-            base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
+        SMALL_FOCSAM.format(base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
     rows = load_tool().main([
         '--configs',
         str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'),

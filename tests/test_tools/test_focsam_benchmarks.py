@@ -21,8 +21,7 @@ def load_tool(name: str):
 def small_focsam(tmp_path) -> str:
     path = tmp_path / 'focsam_small.py'
     path.write_text(
-        SMALL_FOCSAM.format(
-            base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
+        SMALL_FOCSAM.format(base=CONFIG_DIR / 'focsam' / 'focsam_vit-tiny.py'))
     return str(path)
 
 
@@ -44,6 +43,6 @@ def test_spc_times_the_refine_click_and_sat_side_by_side(tmp_path):
 
 
 def test_sat_accepts_focsam(tmp_path):
-    rows = load_tool('benchmark_sat').main([small_focsam(tmp_path),
-                                           '--grid', '2'])
+    rows = load_tool('benchmark_sat').main(
+        [small_focsam(tmp_path), '--grid', '2'])
     assert float(rows[1][1]) > 0

@@ -24,8 +24,9 @@ def test_browse_dataset_draws_the_training_targets(tmp_path):
     # browse_dataset.py passes this view as it is; mmseg's visualizer then
     # draws its labels on a copy with the view's strides, which OpenCV 5
     # refuses whatever the dataset (mmseg's own too), so contiguous here.
-    image = np.ascontiguousarray(
-        item['inputs'].permute(1, 2, 0).numpy()[..., [2, 1, 0]])
+    image = np.ascontiguousarray(item['inputs'].permute(1, 2,
+                                                        0).numpy()[...,
+                                                                   [2, 1, 0]])
     sample = item['data_samples'].numpy()
     out_file = str(tmp_path / 'browse' / 'first.png')
     visualizer.add_datasample(

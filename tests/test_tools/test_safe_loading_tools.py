@@ -38,8 +38,8 @@ def run_tool(*args):
 
 
 @pytest.mark.parametrize('attack', sorted(ATTACKS))
-def test_test_script_refuses_code_carrying_checkpoint(
-        tmp_path, shapes, sam_weights, attack):
+def test_test_script_refuses_code_carrying_checkpoint(tmp_path, shapes,
+                                                      sam_weights, attack):
     marker = tmp_path / 'code_ran'
     ckpt = ATTACKS[attack](tmp_path / 'carrier.pth', marker, sam_weights)
     proc = run_tool(REPO_ROOT / 'tools' / 'test.py', SAM_TINY, ckpt,
@@ -67,8 +67,8 @@ def test_test_script_strict(tmp_path, shapes, sam_weights):
 
 
 @pytest.mark.parametrize('attack', sorted(ATTACKS))
-def test_train_resume_refuses_code_carrying_load_from(
-        tmp_path, shapes, attack):
+def test_train_resume_refuses_code_carrying_load_from(tmp_path, shapes,
+                                                      attack):
     marker = tmp_path / 'code_ran'
     torch.manual_seed(0)
     weights = init_model(STAGE2).state_dict()
@@ -97,14 +97,15 @@ def run_entry_points(tmp_path, pairs):
     its reports and the megabytes its peak memory grew by."""
     spec = tmp_path / 'spec.json'
     spec.write_text(json.dumps([[entry, str(path)] for entry, path in pairs]))
-    proc = subprocess.run(
-        [sys.executable,
-         str(REPO_ROOT / 'tests' / 'loading_entry_points.py'),
-         str(spec)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600)
+    proc = subprocess.run([
+        sys.executable,
+        str(REPO_ROOT / 'tests' / 'loading_entry_points.py'),
+        str(spec)
+    ],
+                          cwd=tmp_path,
+                          capture_output=True,
+                          text=True,
+                          timeout=600)
     out = tmp_path / 'spec.json.out'
     lines = [json.loads(line) for line in out.read_text().splitlines()] \
         if out.exists() else []
@@ -122,12 +123,15 @@ def test_every_checkpoint_loader_refuses_process_attacks(tmp_path):
     weights = {'weight': torch.ones(2)}
     megabytes = 512
     files = {
-        'numpy_pointer': PROCESS_ATTACKS['numpy_pointer'](
-            tmp_path / 'pointer.pth', None, weights),
-        'case_twin': PROCESS_ATTACKS['case_twin'](
-            tmp_path / 'twin.pth', tmp_path / 'code_ran', weights),
-        'deflate_bomb': PROCESS_ATTACKS['deflate_bomb'](
-            tmp_path / 'bomb.pth', None, weights, megabytes),
+        'numpy_pointer':
+        PROCESS_ATTACKS['numpy_pointer'](tmp_path / 'pointer.pth', None,
+                                         weights),
+        'case_twin':
+        PROCESS_ATTACKS['case_twin'](tmp_path / 'twin.pth',
+                                     tmp_path / 'code_ran', weights),
+        'deflate_bomb':
+        PROCESS_ATTACKS['deflate_bomb'](tmp_path / 'bomb.pth', None, weights,
+                                        megabytes),
     }
     # mmengine's resume walks what it loads recursively.
     deep = PROCESS_ATTACKS['nesting'](tmp_path / 'deep.pth', None, weights)
@@ -149,16 +153,16 @@ def test_every_image_reader_refuses_image_bombs(tmp_path):
     empty.write_bytes(b'')
     files = {
         png_pixel_bomb(tmp_path / 'pixels.png', 9000, 9000):
-            'is 9000 x 9000 pixels, more than the limit of 67108864',
+        'is 9000 x 9000 pixels, more than the limit of 67108864',
         png_pixel_bomb(tmp_path / 'huge.png', 40000, 40000, complete=False):
-            'declares 1600000000 pixels, more than the limit',
+        'declares 1600000000 pixels, more than the limit',
         png_text_bomb(tmp_path / 'ztxt.png', b'zTXt'): 'Decompressed',
         png_text_bomb(tmp_path / 'iccp.png', b'iCCP'): 'Decompressed',
         empty: 'empty',
     }
-    reports, grown = run_entry_points(
-        tmp_path, [(entry, path) for entry in IMAGE_ENTRIES
-                   for path in files])
+    reports, grown = run_entry_points(tmp_path, [(entry, path)
+                                                 for entry in IMAGE_ENTRIES
+                                                 for path in files])
     assert len(reports) == len(IMAGE_ENTRIES) * len(files)
     for report in reports:
         error = report['error'] or ''

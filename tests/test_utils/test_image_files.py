@@ -23,13 +23,15 @@ def test_pixel_bomb_is_live_for_plain_decoding(tmp_path):
 
 def test_pixel_bomb_is_refused_before_decoding(tmp_path):
     path = png_pixel_bomb(tmp_path / 'bomb.png', 9000, 9000)
-    with pytest.raises(ImageFileError,
-                       match=f'{path} is 9000 x 9000 pixels, more than the '
-                       f'limit of {MAX_IMAGE_PIXELS} pixels'):
+    with pytest.raises(
+            ImageFileError,
+            match=f'{path} is 9000 x 9000 pixels, more than the '
+            f'limit of {MAX_IMAGE_PIXELS} pixels'):
         read_image(str(path))
     # The limit is a setting.
-    assert read_image(str(path), max_pixels=9000 * 9000,
-                      flag='unchanged').shape == (9000, 9000)
+    assert read_image(
+        str(path), max_pixels=9000 * 9000,
+        flag='unchanged').shape == (9000, 9000)
     assert read_image_size(str(path), max_pixels=9000 * 9000) == (9000, 9000)
 
 
@@ -37,9 +39,10 @@ def test_header_bomb_beyond_pil_limit_is_named(tmp_path):
     """PIL refuses its own decompression bombs (2x its limit) on opening;
     the error still names the file, the size and our limit."""
     path = png_pixel_bomb(tmp_path / 'huge.png', 40000, 40000, False)
-    with pytest.raises(ImageFileError,
-                       match='huge.png declares 1600000000 pixels, more '
-                       'than the limit'):
+    with pytest.raises(
+            ImageFileError,
+            match='huge.png declares 1600000000 pixels, more '
+            'than the limit'):
         read_image(str(path))
 
 
@@ -47,8 +50,8 @@ def test_header_bomb_beyond_pil_limit_is_named(tmp_path):
 def test_text_chunk_bomb_is_named(tmp_path, kind):
     path = png_text_bomb(tmp_path / 'text.png', kind)
     assert path.stat().st_size < 2**18
-    with pytest.raises(ImageFileError,
-                       match='text.png: no readable PNG, JPEG'):
+    with pytest.raises(
+            ImageFileError, match='text.png: no readable PNG, JPEG'):
         read_image(str(path))
 
 
@@ -59,8 +62,8 @@ def test_empty_and_foreign_files_are_named(tmp_path):
         read_image(str(empty))
     text = tmp_path / 'notes.png'
     text.write_text('not an image')
-    with pytest.raises(ImageFileError,
-                       match='notes.png: no readable PNG, JPEG'):
+    with pytest.raises(
+            ImageFileError, match='notes.png: no readable PNG, JPEG'):
         read_image(str(text))
     with pytest.raises(FileNotFoundError, match='missing.png'):
         read_image(str(tmp_path / 'missing.png'))
@@ -74,8 +77,8 @@ def test_formats_restrict_the_readers(tmp_path):
     assert read_image_size(str(path)) == (4, 3)
     with pytest.raises(ImageFileError, match='no readable PNG, JPEG image'):
         read_image_size(str(path), formats=('PNG', 'JPEG'))
-    with pytest.raises(ImageFileError,
-                       match='a.gif: no readable PNG, JPEG, BMP, TIFF'):
+    with pytest.raises(
+            ImageFileError, match='a.gif: no readable PNG, JPEG, BMP, TIFF'):
         read_image(str(path))
     for suffix in ('png', 'jpg', 'bmp', 'tif', 'webp', 'ppm'):
         path = str(tmp_path / f'a.{suffix}')

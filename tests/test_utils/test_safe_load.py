@@ -36,11 +36,12 @@ WEIGHTS = {'weight': torch.arange(6.).reshape(2, 3), 'bias': torch.ones(2)}
 def run_python(code: str, timeout: int = 120) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (a crash ends that process
     only)."""
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          cwd=REPO_ROOT,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout)
 
 
 class PlainRecord:
@@ -66,8 +67,7 @@ def test_case_twin_is_live_when_getattr_is_allowed(tmp_path):
     """torch reads the payload of ``DATA.pkl``, not the harmless
     ``data.pkl`` a case-sensitive scan would look at."""
     marker = tmp_path / 'code_ran'
-    path = PROCESS_ATTACKS['case_twin'](tmp_path / 'twin.pth', marker,
-                                        WEIGHTS)
+    path = PROCESS_ATTACKS['case_twin'](tmp_path / 'twin.pth', marker, WEIGHTS)
     with zipfile.ZipFile(path) as archive:
         assert sum(n.endswith('/data.pkl') for n in archive.namelist()) == 1
     with torch.serialization.safe_globals([builtins.getattr]):
@@ -171,8 +171,9 @@ def test_code_carrying_checkpoint_is_refused_through_mmengine(
     """mmengine's own loader (torch.load's default weights-only load, with
     no global added by samref) refuses it too."""
     marker = tmp_path / 'code_ran'
-    path = ATTACKS[attack](tmp_path / 'carrier.pth', marker,
-                           {'weight': torch.ones(2, 1)})
+    path = ATTACKS[attack](tmp_path / 'carrier.pth', marker, {
+        'weight': torch.ones(2, 1)
+    })
     with pytest.raises(pickle.UnpicklingError):
         load_checkpoint(torch.nn.Linear(1, 2, bias=False), str(path))
     assert not marker.exists()
@@ -188,12 +189,12 @@ def test_code_carrying_checkpoint_is_refused_through_mmengine(
     ('shared_lists', 'expand to more than'),
     ('altered_published', r'published checkpoint with SHA-256 \w{8}'),
 ])
-def test_process_attack_is_refused_with_the_file_named(
-        tmp_path, attack, reason):
+def test_process_attack_is_refused_with_the_file_named(tmp_path, attack,
+                                                       reason):
     marker = tmp_path / 'code_ran'
     size = dict(deflate_bomb=(64, ))  # MB: the check reads no record
-    path = PROCESS_ATTACKS[attack](tmp_path / 'carrier.pth', marker,
-                                   WEIGHTS, *size.get(attack, ()))
+    path = PROCESS_ATTACKS[attack](tmp_path / 'carrier.pth', marker, WEIGHTS,
+                                   *size.get(attack, ()))
     with pytest.raises((pickle.UnpicklingError, RuntimeError),
                        match=reason) as error:
         load_checkpoint_file(str(path))
@@ -239,8 +240,8 @@ def test_cyclic_checkpoint_is_refused(tmp_path):
     torch.save(dict(state_dict=WEIGHTS, meta=dict(note='SLOT')), path)
     slot = b'X' + struct.pack('<I', 4) + b'SLOT'
     # A list put in the memo and appended to itself.
-    cycle = b']r' + struct.pack('<I', 9999) + b'j' + struct.pack(
-        '<I', 9999) + b'a'
+    cycle = b']r' + struct.pack('<I', 9999) + b'j' + struct.pack('<I',
+                                                                 9999) + b'a'
     replace_in_pickle(path, slot, cycle)
     with pytest.raises(RuntimeError, match='contains itself'):
         load_checkpoint_file(str(path))
@@ -258,8 +259,11 @@ def mmengine_checkpoint(path, numpy_names: str = 'numpy._core') -> None:
             state_dict=WEIGHTS,
             message_hub=hub.state_dict()), path)
     if numpy_names != 'numpy._core':
-        replace_in_pickle(path, b'numpy._core.multiarray',
-                          f'{numpy_names}.multiarray'.encode(), count=None)
+        replace_in_pickle(
+            path,
+            b'numpy._core.multiarray',
+            f'{numpy_names}.multiarray'.encode(),
+            count=None)
 
 
 def test_checkpoint_of_another_mmengine_project_needs_the_opt_in(tmp_path):
@@ -269,9 +273,8 @@ def test_checkpoint_of_another_mmengine_project_needs_the_opt_in(tmp_path):
         load_checkpoint_file(str(path))
     message = str(error.value)
     for part in (str(path), 'numpy values', 'numpy.dtype',
-                 'history buffers of an mmengine message hub',
-                 'getattr', '--drop-foreign-objects',
-                 'drop_foreign_objects=True'):
+                 'history buffers of an mmengine message hub', 'getattr',
+                 '--drop-foreign-objects', 'drop_foreign_objects=True'):
         assert part in message
     loaded = load_checkpoint_file(str(path), drop_foreign_objects=True)
     for key, value in WEIGHTS.items():
@@ -282,18 +285,18 @@ def test_checkpoint_of_another_mmengine_project_needs_the_opt_in(tmp_path):
         '<dropped numpy._core.multiarray.scalar>'
     assert isinstance(loaded['message_hub']['log_scalars']['train/loss'],
                       ForeignObject)
-    assert not any(
-        'numpy' in str(item)
-        for item in torch.serialization.get_safe_globals())
+    assert not any('numpy' in str(item)
+                   for item in torch.serialization.get_safe_globals())
 
 
 def test_numpy_1x_names_are_named_as_such(tmp_path):
     path = tmp_path / 'old.pth'
     mmengine_checkpoint(path, numpy_names='numpy.core')
-    with pytest.raises(pickle.UnpicklingError,
-                       match='numpy values pickled under numpy 1.x names '
-                       r'\(numpy.core.multiarray._reconstruct, '
-                       r'numpy.core.multiarray.scalar\).*opt in'):
+    with pytest.raises(
+            pickle.UnpicklingError,
+            match='numpy values pickled under numpy 1.x names '
+            r'\(numpy.core.multiarray._reconstruct, '
+            r'numpy.core.multiarray.scalar\).*opt in'):
         load_checkpoint_file(str(path))
     loaded = load_checkpoint_file(str(path), drop_foreign_objects=True)
     torch.testing.assert_close(loaded['state_dict']['bias'], WEIGHTS['bias'])
@@ -325,9 +328,14 @@ def test_own_plain_checkpoint_loads(tmp_path):
     path = tmp_path / 'plain.pth'
     checkpoint = dict(
         state_dict=WEIGHTS,
-        meta=dict(iter=3, lr=[0.1, 0.2], shape=torch.Size([2, 3]),
-                  device=torch.device('cpu'), dtype=torch.float16,
-                  blob=b'\x00\x01', name='x'))
+        meta=dict(
+            iter=3,
+            lr=[0.1, 0.2],
+            shape=torch.Size([2, 3]),
+            device=torch.device('cpu'),
+            dtype=torch.float16,
+            blob=b'\x00\x01',
+            name='x'))
     torch.save(checkpoint, path)
     loaded = load_checkpoint_file(str(path))
     assert loaded['meta'] == checkpoint['meta']
@@ -398,8 +406,8 @@ def test_tensor_file_round_trip(tmp_path, dtype):
 def test_pickled_tensor_file_is_not_read(tmp_path, attack):
     marker = tmp_path / 'code_ran'
     path = TENSOR_ATTACKS[attack](tmp_path / 'embedding.pt', marker)
-    with pytest.raises(RuntimeError,
-                       match='embedding.pt: it is not a safetensors file'):
+    with pytest.raises(
+            RuntimeError, match='embedding.pt: it is not a safetensors file'):
         load_tensor_file(str(path))
     assert not marker.exists()
 
@@ -444,8 +452,8 @@ def test_urls_are_downloaded_then_loaded_under_the_policy(
     torch.save({'weight': torch.ones(3)}, served / 'good.pth')
     local = resolve_checkpoint(f'{url}/good.pth')
     assert local.startswith(str(tmp_path / 'torch_home'))
-    torch.testing.assert_close(load_checkpoint_file(local)['weight'],
-                               torch.ones(3))
+    torch.testing.assert_close(
+        load_checkpoint_file(local)['weight'], torch.ones(3))
     marker = tmp_path / 'code_ran'
     ATTACKS[attack](served / 'bad.pth', marker, {'weight': torch.ones(3)})
     with pytest.raises(pickle.UnpicklingError, match='bad.pth'):
@@ -460,8 +468,8 @@ def test_published_url_is_checked_while_downloading(http_folder):
     name = next(p.name for p in served.iterdir())
     (served / 'model-00000000.pth').write_bytes((served / name).read_bytes())
     local = resolve_checkpoint(f'{url}/{name}')
-    torch.testing.assert_close(load_checkpoint_file(local)['weight'],
-                               torch.ones(3))
+    torch.testing.assert_close(
+        load_checkpoint_file(local)['weight'], torch.ones(3))
     with pytest.raises(RuntimeError, match='invalid hash value'):
         resolve_checkpoint(f'{url}/model-00000000.pth')
 

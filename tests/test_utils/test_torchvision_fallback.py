@@ -25,8 +25,7 @@ def test_to_pil_image_scales_float_tensors_like_torchvision():
     chw = torch.tensor([[[0.0, 0.5]], [[1.0, 0.999]], [[0.25, 0.1]]])
     pixels = np.asarray(fallback.to_pil_image(chw))
     # torchvision multiplies by 255 and truncates to uint8.
-    np.testing.assert_array_equal(pixels,
-                                  [[[0, 255, 63], [127, 254, 25]]])
+    np.testing.assert_array_equal(pixels, [[[0, 255, 63], [127, 254, 25]]])
 
 
 def test_to_pil_image_rejects_bad_input():

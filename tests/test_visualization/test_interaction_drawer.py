@@ -4,8 +4,7 @@ import pytest
 
 from samref.visualization import (draw_interaction, draw_panel_grid,
                                   pick_mask_color)
-from samref.visualization.interaction_drawer import (BOX_COLOR,
-                                                     MASK_PALETTE,
+from samref.visualization.interaction_drawer import (BOX_COLOR, MASK_PALETTE,
                                                      NEGATIVE_COLOR,
                                                      POSITIVE_COLOR)
 

@@ -14,12 +14,28 @@ def write_scalars(work_dir, timestamp, records):
 
 
 def test_reads_the_newest_run_and_keeps_training_records(tmp_path):
-    write_scalars(tmp_path, '20260101_000000',
-                  [{'loss': 9.0, 'loss_nfl': 9.0, 'step': 20}])
+    write_scalars(tmp_path, '20260101_000000', [{
+        'loss': 9.0,
+        'loss_nfl': 9.0,
+        'step': 20
+    }])
     write_scalars(tmp_path, '20260102_000000', [
-        {'loss': 1.0, 'loss_nfl': 0.4, 'loss_dice': 0.6, 'step': 20},
-        {'Shapes/NoC90': 19.0, 'step': 40},
-        {'loss': 0.8, 'loss_nfl': 0.3, 'loss_dice': 0.5, 'step': 40},
+        {
+            'loss': 1.0,
+            'loss_nfl': 0.4,
+            'loss_dice': 0.6,
+            'step': 20
+        },
+        {
+            'Shapes/NoC90': 19.0,
+            'step': 40
+        },
+        {
+            'loss': 0.8,
+            'loss_nfl': 0.3,
+            'loss_dice': 0.5,
+            'step': 40
+        },
     ])
     records = read_training_scalars(str(tmp_path))
     assert [r['step'] for r in records] == [20, 40]

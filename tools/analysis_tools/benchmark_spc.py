@@ -90,8 +90,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def expand(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str],
-                                                   dict]]:
+def expand(
+        args: argparse.Namespace
+) -> List[Tuple[str, str, Optional[str], dict]]:
     """``(label, config, checkpoint, options)`` of every model to time."""
     checkpoints = args.checkpoints or [None] * len(args.configs)
     if len(checkpoints) != len(args.configs):
@@ -105,9 +106,7 @@ def expand(args: argparse.Namespace) -> List[Tuple[str, str, Optional[str],
             refined = is_samref and switches.get('use_global', True)
             for dtype in args.refiner_dtypes if refined else ['float32']:
                 options = dict(args.cfg_options or {})
-                options.update(
-                    {f'model.{k}': v
-                     for k, v in switches.items()})
+                options.update({f'model.{k}': v for k, v in switches.items()})
                 label = f'{config} {suffix}'.strip()
                 if dtype != 'float32':
                     options['model.refiner_dtype'] = dtype
@@ -153,8 +152,8 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
                     ]
                 for name, seconds in result['stage_times'].items():
                     stages[name] = stages.get(name, 0.0) + seconds
-            sat = None if args.sat is None else measure_sat(
-                model, args.sat)['total']
+            sat = None if args.sat is None else measure_sat(model,
+                                                            args.sat)['total']
         click = statistics.median(clicks)
         spc = statistics.median(spcs)
         reference = reference or (click, spc)

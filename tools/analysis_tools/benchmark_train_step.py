@@ -98,7 +98,9 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     wrapper_cfg = model.cfg.optim_wrapper
     if args.amp:
         wrapper_cfg = dict(
-            wrapper_cfg, type='AmpOptimWrapper', dtype=args.amp,
+            wrapper_cfg,
+            type='AmpOptimWrapper',
+            dtype=args.amp,
             loss_scale='dynamic')
     optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
     batch = make_batch(model, args.batch_size)
@@ -108,18 +110,22 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         embeddings = model.image_encoder(batch['inputs'])
     for sample, embedding in zip(batch['data_samples'], embeddings):
         sample.image_embeddings = embedding.half().float()
-    with_embeddings, embeddings_peak = time_steps(model, optim_wrapper,
-                                                  batch, args.steps)
+    with_embeddings, embeddings_peak = time_steps(model, optim_wrapper, batch,
+                                                  args.steps)
 
     def megabytes(peak: Optional[float]) -> str:
         return '-' if peak is None else f'{peak:.0f}'
 
     rows = [['training step', 'seconds (median)', 'speed-up', 'peak MB'],
-            ['with the image encoder', f'{with_encoder:.3f}', '1.00x',
-             megabytes(encoder_peak)],
-            ['with pre-extracted embeddings', f'{with_embeddings:.3f}',
-             f'{with_encoder / with_embeddings:.2f}x',
-             megabytes(embeddings_peak)]]
+            [
+                'with the image encoder', f'{with_encoder:.3f}', '1.00x',
+                megabytes(encoder_peak)
+            ],
+            [
+                'with pre-extracted embeddings', f'{with_embeddings:.3f}',
+                f'{with_encoder / with_embeddings:.2f}x',
+                megabytes(embeddings_peak)
+            ]]
     print(f'{args.config}, batch {args.batch_size}, device {args.device}, '
           f'{args.amp or "float32"}, {torch.get_num_threads()} threads')
     print(AsciiTable(rows).table)

@@ -179,8 +179,9 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         raise SystemExit('give either --configs (to evaluate) or --results')
     sources = args.results or args.configs
     labels = args.labels or [
-        osp.splitext(osp.basename(osp.dirname(path) if args.results else
-                                  path))[0] for path in sources
+        osp.splitext(
+            osp.basename(osp.dirname(path) if args.results else path))[0]
+        for path in sources
     ]
     if len(labels) != len(sources) or len(set(labels)) != len(labels):
         raise SystemExit('give one distinct label per model')

@@ -106,8 +106,10 @@ def count_interaction(model, num_clicks: int, seed: int = 0) -> dict:
         features = model.encode_image(inputs)
     session = InteractiveSession(
         model, features,
-        dict(img_shape=(size, size), ori_shape=(size, size),
-             scale_factor=(1.0, 1.0)))
+        dict(
+            img_shape=(size, size),
+            ori_shape=(size, size),
+            scale_factor=(1.0, 1.0)))
     simulator = ClickSimulator(synthetic_object(size, seed))
     pred = np.zeros((size, size), dtype=bool)
     clicks, branches = [], []
@@ -180,8 +182,7 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
             f'{100 * branches.count("patch") / len(branches):.0f}'
         rows.append([
             config, f'{sum(result["encode"].values()) / 1e9:.2f}',
-            gflops(result['encode']),
-            f'{sum(per_click.values()) / 1e9:.2f}',
+            gflops(result['encode']), f'{sum(per_click.values()) / 1e9:.2f}',
             gflops(per_click), patch
         ])
         del model

@@ -47,8 +47,8 @@ def grid_ceiling_iou(gt: np.ndarray, img_shape: Tuple[int, int],
         raise ValueError(f'grid {grid} does not divide the input size '
                          f'{input_size}')
     h, w = img_shape
-    obj = cv2.resize((gt == 1).astype(np.float32), (w, h),
-                     interpolation=cv2.INTER_AREA)
+    obj = cv2.resize(
+        (gt == 1).astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     padded = np.zeros((input_size, input_size), np.float32)
     padded[:h, :w] = obj
     cells = padded.reshape(grid, input_size // grid, grid,
@@ -129,9 +129,9 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     rows = [['grid', 'mIoU'] + [f'IoU >= {t:g}' for t in args.thresholds]]
     for column, grid in enumerate(args.grids):
         column_ious = ious[:, column]
-        rows.append([f'{grid} x {grid}', f'{100 * column_ious.mean():.2f}'] +
-                    [f'{np.mean(column_ious >= t):.0%}'
-                     for t in args.thresholds])
+        rows.append(
+            [f'{grid} x {grid}', f'{100 * column_ious.mean():.2f}'] +
+            [f'{np.mean(column_ious >= t):.0%}' for t in args.thresholds])
     print(f'{args.config}: {len(ious)} objects')
     print(AsciiTable(rows).table)
     return rows

@@ -38,9 +38,10 @@ def load_curves(path: str, label: Optional[str]) -> 'OrderedDict':
                          f'{error}') from None
     label = label or content.get('label') or osp.basename(
         osp.dirname(osp.abspath(path)))
-    return OrderedDict((f'{label} {name}', [
-        metrics[f'mIoU@{k}'] for k in range(1, num_clicks + 1)
-    ]) for name, metrics in summary.items())
+    return OrderedDict(
+        (f'{label} {name}',
+         [metrics[f'mIoU@{k}'] for k in range(1, num_clicks + 1)])
+        for name, metrics in summary.items())
 
 
 def main(argv: Optional[List[str]] = None) -> str:

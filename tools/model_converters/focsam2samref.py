@@ -58,8 +58,7 @@ def _attention(theirs: str, ours: str) -> dict:
     renames = {}
     for their_proj, our_proj in (('q_proj', 'q_proj'), ('k_proj', 'k_proj'),
                                  ('v_proj', 'v_proj'), ('proj', 'out_proj')):
-        renames.update(
-            _params(f'{theirs}.{their_proj}', f'{ours}.{our_proj}'))
+        renames.update(_params(f'{theirs}.{their_proj}', f'{ours}.{our_proj}'))
     return renames
 
 
@@ -125,7 +124,7 @@ def convert_key(key: str) -> Optional[str]:
 
 
 def convert_state_dict(
-        state_dict: Mapping[str, torch.Tensor]
+    state_dict: Mapping[str, torch.Tensor]
 ) -> Tuple['OrderedDict[str, torch.Tensor]', List[str]]:
     """Rename a FocSAM state dict.
 
@@ -165,9 +164,12 @@ def problems(model: torch.nn.Module, converted: Mapping[str, torch.Tensor],
     """Everything that prevents a strict load, by kind (empty when none)."""
     report = checkpoint_key_report(model, converted)
     found = {
-        'not mapped (FocSAM keys without a counterpart)': unmapped,
-        'missing (model keys the checkpoint lacks)': report['new'],
-        'left over (converted keys the model lacks)': report['unexpected'],
+        'not mapped (FocSAM keys without a counterpart)':
+        unmapped,
+        'missing (model keys the checkpoint lacks)':
+        report['new'],
+        'left over (converted keys the model lacks)':
+        report['unexpected'],
         'shape mismatch': [
             f'{key}: checkpoint {tuple(converted[key].shape)}, model '
             f'{tuple(model.state_dict()[key].shape)}'
@@ -209,8 +211,10 @@ def convert(src: str,
     model = build_model(config)
     found = problems(model, converted, unmapped)
     if found:
-        lines = [f'{src} does not load strictly into {config}; nothing '
-                 f'written:']
+        lines = [
+            f'{src} does not load strictly into {config}; nothing '
+            f'written:'
+        ]
         for kind, keys in found.items():
             lines.append(f'  {kind} ({len(keys)}):')
             lines += [f'    {key}' for key in keys]
@@ -249,8 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         'beyond tensors and plain data, each replaced by an inert '
         'placeholder (refused without it)')
     args = parser.parse_args(argv)
-    count = convert(args.src, args.dst, args.config,
-                    args.drop_foreign_objects)
+    count = convert(args.src, args.dst, args.config, args.drop_foreign_objects)
     print(f'{count} tensors written to {args.dst}; they load strictly into '
           f'{args.config}')
     return count

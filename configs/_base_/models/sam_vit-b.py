@@ -30,7 +30,8 @@ model = dict(
     # centre, n ~ gamma^n extra clicks simulated without gradient.
     train_cfg=dict(
         click_sampler=dict(
-            type='IterativeClickSampler', max_extra_clicks=20,
+            type='IterativeClickSampler',
+            max_extra_clicks=20,
             margin_ratio=1.7)),
     # 'single': mask token 0 at every click (FocSAM); 'best_iou': multimask
     # output, the mask with the best predicted IoU (SegNext).

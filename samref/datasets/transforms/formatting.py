@@ -23,11 +23,11 @@ class PackInteractiveInputs(BaseTransform):
             when present.
     """
 
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_path', 'ori_shape',
-                                             'img_shape', 'scale_factor',
-                                             'dataset_name', 'subset')
-                 ) -> None:
+    def __init__(
+        self,
+        meta_keys: Sequence[str] = ('img_path', 'ori_shape', 'img_shape',
+                                    'scale_factor', 'dataset_name', 'subset')
+    ) -> None:
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: dict) -> dict:
@@ -42,8 +42,7 @@ class PackInteractiveInputs(BaseTransform):
         img = results['img']
         if img.ndim == 2:
             img = img[..., None]
-        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0,
-                                                                     1)))
+        inputs = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
         sample = SegDataSample()
         if 'gt_object_masks' in results:
             sample.gt_object_masks = torch.from_numpy(

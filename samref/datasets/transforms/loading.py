@@ -154,9 +154,9 @@ class LoadObjectMasks(BaseTransform):
                     f'is {width}x{height}')
             if not (mask == 1).any():
                 raise MaskFileError(
-                    f'{object_name(obj)} has no object pixel'
-                    + (f' for instance {obj["instance_id"]}'
-                       if obj.get('instance_id') is not None else ''))
+                    f'{object_name(obj)} has no object pixel' +
+                    (f' for instance {obj["instance_id"]}' if obj.
+                     get('instance_id') is not None else ''))
             masks.append(mask)
         results['gt_object_masks'] = np.stack(masks)
         return results

@@ -78,8 +78,7 @@ class NoCMetric(BaseMetric):
         self.results.extend(data_samples)
 
     @staticmethod
-    def summarize(objects: List[dict],
-                  encode_time: float) -> Dict[str, float]:
+    def summarize(objects: List[dict], encode_time: float) -> Dict[str, float]:
         """Metrics of one group of objects.
 
         Args:
@@ -110,9 +109,7 @@ class NoCMetric(BaseMetric):
                 stages[name] = stages.get(name, 0.0) + seconds
         for name, seconds in stages.items():
             summary[f'stage_{name}'] = seconds / max(clicks, 1)
-        branches = [
-            b for obj in objects for b in obj.get('branches', []) if b
-        ]
+        branches = [b for obj in objects for b in obj.get('branches', []) if b]
         for name in sorted(set(branches)):
             summary[f'branch_{name}'] = branches.count(name) / len(branches)
         return summary
@@ -137,9 +134,8 @@ class NoCMetric(BaseMetric):
             for name in names:
                 groups.setdefault(name, []).extend(record['objects'])
                 encode[name] = encode.get(name, 0.0) + record['encode_time']
-        summaries = OrderedDict(
-            (name, self.summarize(objects, encode[name]))
-            for name, objects in groups.items())
+        summaries = OrderedDict((name, self.summarize(objects, encode[name]))
+                                for name, objects in groups.items())
         self.print_tables(summaries)
         if self.output_dir:
             self.save(results, summaries)
@@ -164,8 +160,8 @@ class NoCMetric(BaseMetric):
         def keys(prefix):
             return sorted({
                 key[len(prefix):]
-                for summary in summaries.values() for key in summary
-                if key.startswith(prefix)
+                for summary in summaries.values()
+                for key in summary if key.startswith(prefix)
             })
 
         stage_names, branch_names = keys('stage_'), keys('branch_')
@@ -232,7 +228,9 @@ class NoCMetric(BaseMetric):
         curves = OrderedDict((f'{name} ({s["num_objects"]} objects)',
                               [s[f'mIoU@{k}'] for k in clicks])
                              for name, s in summaries.items())
-        plot = plot_miou_curves(
-            curves, osp.join(self.output_dir, 'miou_curve.png'), self.label)
-        print_log(f'results written to {path}, mIoU curve to {plot}',
-                  logger='current')
+        plot = plot_miou_curves(curves,
+                                osp.join(self.output_dir, 'miou_curve.png'),
+                                self.label)
+        print_log(
+            f'results written to {path}, mIoU curve to {plot}',
+            logger='current')

@@ -6,6 +6,6 @@ from .sam_mask_decoder import SAMMaskDecoder
 from .sam_prompt_encoder import SAMPromptEncoder
 
 __all__ = [
-    'FocSAMRefiner', 'GlobalDiffRefiner', 'PatchDiffRefiner',
-    'SAMMaskDecoder', 'SAMPromptEncoder', 'refine'
+    'FocSAMRefiner', 'GlobalDiffRefiner', 'PatchDiffRefiner', 'SAMMaskDecoder',
+    'SAMPromptEncoder', 'refine'
 ]

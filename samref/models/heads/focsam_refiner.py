@@ -159,8 +159,7 @@ class PDyReLU(nn.Module):
             self.pixel_bias
         channel = self.channel_mlp(x.mean(dim=1, keepdim=True)) * \
             self.channel_scale.exp() + self.channel_bias
-        return torch.maximum(
-            self._linear(x, pixel), self._linear(x, channel))
+        return torch.maximum(self._linear(x, pixel), self._linear(x, channel))
 
 
 class WindowUpdate(nn.Module):
@@ -272,8 +271,7 @@ class DynamicWindowBlock(nn.Module):
         ``B*nH*nW x C x s x s``, in row-major order per image."""
         batch, channels, height, width = x.shape
         size = self.window_size
-        x = x.view(batch, channels, height // size, size, width // size,
-                   size)
+        x = x.view(batch, channels, height // size, size, width // size, size)
         return x.permute(0, 2, 4, 1, 3, 5).reshape(-1, channels, size, size)
 
     def unpartition(self, windows: Tensor, batch: int, height: int,
@@ -281,8 +279,8 @@ class DynamicWindowBlock(nn.Module):
         """Inverse of :meth:`partition`."""
         size = self.window_size
         channels = windows.shape[1]
-        x = windows.view(batch, height // size, width // size, channels,
-                         size, size)
+        x = windows.view(batch, height // size, width // size, channels, size,
+                         size)
         return x.permute(0, 3, 1, 4, 2, 5).reshape(batch, channels, height,
                                                    width)
 
@@ -329,8 +327,8 @@ class DynamicWindowBlock(nn.Module):
         x = x[..., :height, :width]
         new_token = tokens.view(batch, per_image, 1, -1).mean(dim=1)
         if self.coverage_scale is not None:
-            share = selected.view(batch, per_image).float().mean(
-                dim=1).clamp(min=0.01)
+            share = selected.view(
+                batch, per_image).float().mean(dim=1).clamp(min=0.01)
             scale = self.coverage_scale(-share.log()[:, None]).exp()
             new_token = token + scale[:, :, None] * (new_token - token)
         return x, new_token
@@ -364,15 +362,16 @@ class FocSAMRefiner(nn.Module):
             scaling in training. Defaults to (1.0, 1.4).
     """
 
-    def __init__(self,
-                 embed_dims: int = 256,
-                 depth: int = 12,
-                 num_heads: int = 8,
-                 mlp_ratio: float = 4.0,
-                 window_size: int = 16,
-                 expand_ratio: Union[float, Tuple[float, float]] = 1.4,
-                 train_expand_range: Tuple[float, float] = (1.0, 1.4)
-                 ) -> None:
+    def __init__(
+        self,
+        embed_dims: int = 256,
+        depth: int = 12,
+        num_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        window_size: int = 16,
+        expand_ratio: Union[float, Tuple[float, float]] = 1.4,
+        train_expand_range: Tuple[float, float] = (1.0, 1.4)
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f'depth must be >= 1, got {depth}')

@@ -154,11 +154,11 @@ class GlobalDiffRefiner(BaseModule):
             image=self.image_fusion(inputs),
             embeddings=[proj(upscaled) for proj in self.embedding_projections])
 
-    def forward(self,
-                image_features: Dict[str, Tensor],
-                prompt_map: Tensor,
-                valid_size: Optional[Tuple[int, int]] = None
-                ) -> Dict[str, Tensor]:
+    def forward(
+            self,
+            image_features: Dict[str, Tensor],
+            prompt_map: Tensor,
+            valid_size: Optional[Tuple[int, int]] = None) -> Dict[str, Tensor]:
         """Refine for the current clicks.
 
         Args:
@@ -177,26 +177,25 @@ class GlobalDiffRefiner(BaseModule):
         """
         coarse = prompt_map[:, 2:3]
         size = tuple(prompt_map.shape[-2:])
-        if valid_size is not None and all(
-                v >= s for v, s in zip(valid_size, size)):
+        if valid_size is not None and all(v >= s
+                                          for v, s in zip(valid_size, size)):
             valid_size = None  # nothing is padding
         window = (Ellipsis, slice(0, size[0]), slice(0, size[1]))
         if valid_size is not None:
-            window = (Ellipsis, slice(0, min(size[0], valid_size[0] +
-                                             self.margin)),
+            window = (Ellipsis,
+                      slice(0, min(size[0], valid_size[0] + self.margin)),
                       slice(0, min(size[1], valid_size[1] + self.margin)))
         feats = image_features['image'][window] + self.prompt_fusion(
             prompt_map[window].contiguous(memory_format=torch.channels_last))
-        for block, embedding in zip(self.blocks,
-                                    image_features['embeddings']):
+        for block, embedding in zip(self.blocks, image_features['embeddings']):
             feats = block(feats + embedding[window])
         error, detail = self.error_detail(self.reduce(feats)).split(1, dim=1)
         outputs = dict(features=feats, error=error, detail=detail)
         if valid_size is not None:
             # Only the image is refined: outside it no error, the coarse
             # logits as detail, no features.
-            valid = (Ellipsis, slice(0, valid_size[0]),
-                     slice(0, valid_size[1]))
+            valid = (Ellipsis, slice(0,
+                                     valid_size[0]), slice(0, valid_size[1]))
             defaults = dict(
                 features=feats.new_zeros(feats.shape[:2] + size),
                 error=error.new_full(error.shape[:2] + size, -1e4),
@@ -204,6 +203,5 @@ class GlobalDiffRefiner(BaseModule):
             for name, full in defaults.items():
                 full[valid] = outputs[name][valid]
                 outputs[name] = full
-        outputs['logits'] = refine(outputs['error'], outputs['detail'],
-                                   coarse)
+        outputs['logits'] = refine(outputs['error'], outputs['detail'], coarse)
         return outputs

@@ -44,8 +44,9 @@ def normalized_focal_loss(pred: Tensor,
     pt = torch.where(valid > 0, 1 - (positive.to(pred.dtype) - prob).abs(),
                      torch.ones_like(prob))
     focal = (1 - pt)**gamma
-    scale = valid.sum(dims, keepdim=True) / (
-        focal.sum(dims, keepdim=True) + eps)
+    scale = valid.sum(
+        dims, keepdim=True) / (
+            focal.sum(dims, keepdim=True) + eps)
     focal = focal * scale.detach()
     loss = -alpha_t * focal * torch.log(torch.clamp(pt + eps, max=1.0))
     if weight is not None:

@@ -14,8 +14,8 @@ from torch import Tensor
 from .interaction import Interaction
 
 
-def logits_to_original(logits: Tensor, input_size: int,
-                       img_shape: Tuple[int, int],
+def logits_to_original(logits: Tensor, input_size: int, img_shape: Tuple[int,
+                                                                         int],
                        ori_shape: Tuple[int, int]) -> Tensor:
     """Bring logits over the padded input back to the original size.
 
@@ -202,8 +202,8 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
         if mode not in ('tensor', 'predict'):
             raise RuntimeError(f'Invalid mode "{mode}". Only supports loss, '
                                'predict and tensor mode')
-        if data_samples is None or not all(
-                'clicks' in sample for sample in data_samples):
+        if data_samples is None or not all('clicks' in sample
+                                           for sample in data_samples):
             raise ValueError(f'forward(mode={mode!r}) needs data samples '
                              'that carry clicks')
         points, labels = self.clicks_to_input_frame(data_samples)

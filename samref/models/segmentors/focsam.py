@@ -140,8 +140,8 @@ class FocSAM(SAM):
         self.freeze()
 
     def coarse_decode(self, image_embeddings: Tensor, points: Tensor,
-                      labels: Tensor, prev_logits: Optional[Tensor]
-                      ) -> Tuple[Tensor, Tensor]:
+                      labels: Tensor,
+                      prev_logits: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
         """The decoder pass whose outputs steer the refiner.
 
         Args:
@@ -278,9 +278,10 @@ class FocSAM(SAM):
         embeddings = torch.stack(stored).to(inputs) \
             if all(e is not None for e in stored) else None
         features = self.encode_image(inputs, embeddings)
-        per_sample = [{k: v[i:i + 1]
-                       for k, v in features.items()}
-                      for i in range(len(data_samples))]
+        per_sample = [{
+            k: v[i:i + 1]
+            for k, v in features.items()
+        } for i in range(len(data_samples))]
         simulated = []
         draws = self.draw_simulations(data_samples)
         for i, (sample, draw) in enumerate(zip(data_samples, draws)):
@@ -292,8 +293,8 @@ class FocSAM(SAM):
                                          draw.refine_step))
         outputs = []
         with self.refiner.fixed_expand_ratio(self.draw_expand_ratio()):
-            for features_i, (points, labels, previous) in zip(
-                    per_sample, simulated):
+            for features_i, (points, labels,
+                             previous) in zip(per_sample, simulated):
                 outputs.append(
                     self.interact(features_i, points, labels, previous))
         points, labels = stack_clicks([(p, lb) for p, lb, _ in simulated])
@@ -365,13 +366,13 @@ class FocSAM(SAM):
         return (random.uniform(*self.refiner.train_expand_range),
                 random.uniform(*self.refiner.train_expand_range))
 
-    def simulate_clicks(self,
-                        features: Dict[str, Tensor],
-                        gt: Tensor,
-                        gamma: float,
-                        num_extra_clicks: Optional[int] = None,
-                        refine_step: Optional[int] = None
-                        ) -> Tuple[Tensor, Tensor, dict]:
+    def simulate_clicks(
+            self,
+            features: Dict[str, Tensor],
+            gt: Tensor,
+            gamma: float,
+            num_extra_clicks: Optional[int] = None,
+            refine_step: Optional[int] = None) -> Tuple[Tensor, Tensor, dict]:
         """SAM's click simulation with the embedding refined at a given
         click.
 

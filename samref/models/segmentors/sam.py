@@ -85,9 +85,9 @@ class SAM(BaseInteractiveSegmentor):
         if unknown:
             raise ValueError(
                 f'{type(self).__name__} has no loss term '
-                f'{", ".join(map(repr, unknown))}; its terms are '
-                + '; '.join(f'{stage}: {", ".join(terms)}'
-                            for stage, terms in self.loss_terms.items()))
+                f'{", ".join(map(repr, unknown))}; its terms are ' +
+                '; '.join(f'{stage}: {", ".join(terms)}'
+                          for stage, terms in self.loss_terms.items()))
         self.losses = nn.ModuleDict({
             term: MODELS.build(cfg)
             for term, cfg in (losses or {}).items()
@@ -170,10 +170,11 @@ class SAM(BaseInteractiveSegmentor):
         if len(image_embeddings) > 1:
             # SAM's decoder takes one image with any number of prompts.
             outs = [
-                self.decode(image_embeddings[i:i + 1], points[i:i + 1],
-                            labels[i:i + 1], None if prev_logits is None else
-                            prev_logits[i:i + 1], multimask_output)
-                for i in range(len(image_embeddings))
+                self.decode(
+                    image_embeddings[i:i + 1], points[i:i + 1],
+                    labels[i:i + 1],
+                    None if prev_logits is None else prev_logits[i:i + 1],
+                    multimask_output) for i in range(len(image_embeddings))
             ]
             return tuple(torch.cat(parts) for parts in zip(*outs))
         sparse, dense = self.prompt_encoder(
@@ -278,21 +279,19 @@ class SAM(BaseInteractiveSegmentor):
                                  'but the samples bring stored '
                                  'image_embeddings')
             loss = self.losses['encoder']
-            losses[loss.loss_name] = [
-                loss(features['image_embeddings'], gt)
-            ]
+            losses[loss.loss_name] = [loss(features['image_embeddings'], gt)]
         clicks = []
         for i, sample in enumerate(data_samples):
             sample_features = {
-                k: v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
+                k:
+                v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
                 [x[i:i + 1] for x in v] if isinstance(v, list) else v
                 for k, v in features.items()
             }
             points, labels, previous = self.simulate_clicks(
                 sample_features, gt[i:i + 1],
                 sample.metainfo.get('click_gamma', 0.6))
-            outputs = self.interact(sample_features, points, labels,
-                                    previous)
+            outputs = self.interact(sample_features, points, labels, previous)
             for name, value in self.interaction_losses(outputs,
                                                        gt[i:i + 1]).items():
                 losses.setdefault(name, []).append(value)
@@ -302,12 +301,13 @@ class SAM(BaseInteractiveSegmentor):
         return averaged
 
     @torch.no_grad()
-    def simulate_clicks(self,
-                        features: Dict[str, Tensor],
-                        gt: Tensor,
-                        gamma: float,
-                        num_extra_clicks: Optional[int] = None
-                        ) -> Tuple[Tensor, Tensor, dict]:
+    def simulate_clicks(
+            self,
+            features: Dict[str, Tensor],
+            gt: Tensor,
+            gamma: float,
+            num_extra_clicks: Optional[int] = None
+    ) -> Tuple[Tensor, Tensor, dict]:
         """The clicks before the training interaction of one sample.
 
         Args:
@@ -334,10 +334,9 @@ class SAM(BaseInteractiveSegmentor):
                 points, labels = self._click_tensors(clicks, gt.device)
                 previous = self.interact(features, points, labels, previous)
                 pred = self.postprocess_logits(previous.prediction_logits,
-                                               mask.shape,
-                                               mask.shape)[0, 0] > 0
-                click = self.click_sampler.next_click(mask,
-                                                      pred.cpu().numpy())
+                                               mask.shape, mask.shape)[0,
+                                                                       0] > 0
+                click = self.click_sampler.next_click(mask, pred.cpu().numpy())
                 if click is None:
                     break
                 clicks.append(click)

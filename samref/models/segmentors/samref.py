@@ -89,9 +89,8 @@ class SAMRef(SAM):
         global_refiner=('global_error_dice', 'global_error_bce',
                         'global_refined', 'global_refined_dice',
                         'global_detail_bce'),
-        patch_refiner=('patch_error_dice', 'patch_error_bce',
-                       'patch_refined', 'patch_refined_dice',
-                       'patch_detail_bce'))
+        patch_refiner=('patch_error_dice', 'patch_error_bce', 'patch_refined',
+                       'patch_refined_dice', 'patch_detail_bce'))
 
     def __init__(self,
                  image_encoder: ConfigType,
@@ -232,8 +231,8 @@ class SAMRef(SAM):
         sizes = []
         for dim in (2, 1):  # rows, then columns
             seen = nonzero.any(dim=dim)
-            last = torch.where(seen, torch.arange(seen.shape[1],
-                                                  device=seen.device),
+            last = torch.where(seen,
+                               torch.arange(seen.shape[1], device=seen.device),
                                -1).max(dim=1).values + 1
             sizes.append(torch.where(last > 0, last, self.input_size))
         return (-(-torch.stack(sizes, dim=1) // 4)).cpu()
@@ -268,8 +267,7 @@ class SAMRef(SAM):
         with timed(times, 'sam', device, timing):
             sam_prev = None if prev_logits is None else resize_logits(
                 prev_logits, self.prompt_encoder.mask_input_size)
-            sam = self.predict_mask(image_features, points, labels,
-                                    sam_prev)
+            sam = self.predict_mask(image_features, points, labels, sam_prev)
         # The refiners work at S/4 whatever SAM's token grid: an encoder
         # with 8-pixel patches gives S/2 logits, averaged down here.
         coarse = resize_logits(sam.logits, (self.map_size, ) * 2)
@@ -359,13 +357,12 @@ class SAMRef(SAM):
         masks = torch.stack([new_masks, prev_masks]).cpu().numpy()
         last = (self.last_clicks(points[index], labels[index]) /
                 4).cpu().numpy()
-        windows = [
-            [4 * v for v in select_patch_box(
-                new, prev, tuple(click), tuple(valid),
-                self.patch_expand_ratio, self.patch_min_size)]
-            for new, prev, click, valid in zip(
-                masks[0], masks[1], last, valid_sizes[selected].tolist())
-        ]
+        windows = [[
+            4 * v
+            for v in select_patch_box(new, prev, tuple(click), tuple(
+                valid), self.patch_expand_ratio, self.patch_min_size)
+        ] for new, prev, click, valid in zip(masks[0], masks[1], last,
+                                             valid_sizes[selected].tolist())]
         # The float32 values PatchDiff crops with, also on the host.
         windows = np.asarray(windows, dtype=np.float32)
         boxes = points.new_tensor(windows)
@@ -432,8 +429,9 @@ class SAMRef(SAM):
 
     def patch_target(self, gt: Tensor, patch: Dict[str, Tensor]) -> Tensor:
         """The ground truth inside PatchDiff's windows, at patch size."""
-        rois = torch.cat([patch['index'][:, None].to(patch['boxes']),
-                          patch['boxes']], dim=1)
+        rois = torch.cat(
+            [patch['index'][:, None].to(patch['boxes']), patch['boxes']],
+            dim=1)
         crop = self.patch_refiner.crop_image
         obj = crop((gt == 1).float(), rois)
         valid = crop((gt != -1).float(), rois)
@@ -458,13 +456,13 @@ class SAMRef(SAM):
         valid = target != -1
         error = ((coarse > 0) != (target == 1)) & valid
         inputs = {
-            'error_dice': (out['error'].masked_fill(~valid, -1e4),
-                           error.float()),
-            'error_bce': (out['error'],
-                          error.long().masked_fill(~valid, -1)[:, 0]),
+            'error_dice': (out['error'].masked_fill(~valid,
+                                                    -1e4), error.float()),
+            'error_bce': (out['error'], error.long().masked_fill(~valid,
+                                                                 -1)[:, 0]),
             'refined': (out['logits'], target, error),
-            'refined_dice': (out['logits'].masked_fill(~valid, -1e4),
-                             (target == 1).float()),
+            'refined_dice':
+            (out['logits'].masked_fill(~valid, -1e4), (target == 1).float()),
         }
         if 'detail' in out:
             inputs['detail_bce'] = (out['detail'],

@@ -9,6 +9,6 @@ from .roi_crop import RoICrop
 
 __all__ = [
     'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
-    'focus_window_mask', 'select_patch_box', 'RoICrop',
-    'MimeticAttentionInit', 'tie_query_key', 'ChannelGroupNorm'
+    'focus_window_mask', 'select_patch_box', 'RoICrop', 'MimeticAttentionInit',
+    'tie_query_key', 'ChannelGroupNorm'
 ]

@@ -77,5 +77,4 @@ class ChannelGroupNorm(nn.GroupNorm):
         if x.device.type == 'cpu' or x.dim() != 4 or \
                 not x.is_contiguous(memory_format=torch.channels_last):
             return super().forward(x)
-        return channel_norm_keeping_layout(x, self.weight, self.bias,
-                                           self.eps)
+        return channel_norm_keeping_layout(x, self.weight, self.bias, self.eps)

@@ -3,10 +3,7 @@ import torch
 from torch import Tensor
 
 
-def click_disk_maps(points: Tensor,
-                    labels: Tensor,
-                    size: int,
-                    box: Tensor,
+def click_disk_maps(points: Tensor, labels: Tensor, size: int, box: Tensor,
                     radius: float) -> Tensor:
     """Draw clicks as disks on maps covering a window of the input.
 
@@ -40,8 +37,6 @@ def click_disk_maps(points: Tensor,
     return torch.stack(maps, dim=1).to(points.dtype)
 
 
-def whole_input_box(batch: int, input_size: int,
-                    like: Tensor) -> Tensor:
+def whole_input_box(batch: int, input_size: int, like: Tensor) -> Tensor:
     """``B x 4`` boxes covering the whole padded input."""
-    return like.new_tensor([0.0, 0.0, input_size,
-                            input_size]).expand(batch, 4)
+    return like.new_tensor([0.0, 0.0, input_size, input_size]).expand(batch, 4)

@@ -32,8 +32,8 @@ def sampled_modulated_deform_conv(x: Tensor, offset: Tensor, mask: Tensor,
     out_h = height + 2 * padding - kernel_h + 1
     out_w = width + 2 * padding - kernel_w + 1
     num = kernel_h * kernel_w
-    kernel_y = torch.arange(kernel_h, device=x.device).repeat_interleave(
-        kernel_w)
+    kernel_y = torch.arange(
+        kernel_h, device=x.device).repeat_interleave(kernel_w)
     kernel_x = torch.arange(kernel_w, device=x.device).repeat(kernel_h)
     rows = torch.arange(out_h, device=x.device) - padding
     cols = torch.arange(out_w, device=x.device) - padding
@@ -43,10 +43,9 @@ def sampled_modulated_deform_conv(x: Tensor, offset: Tensor, mask: Tensor,
         offset[:, :, 1]
     # align_corners=True: -1 and 1 are the centres of the first and last
     # pixels, so a pixel coordinate p maps to 2 p / (size - 1) - 1.
-    grid = torch.stack([
-        2 * x_pos / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1
-    ],
-                       dim=-1).to(x.dtype)
+    grid = torch.stack(
+        [2 * x_pos / max(width - 1, 1) - 1, 2 * y / max(height - 1, 1) - 1],
+        dim=-1).to(x.dtype)
     sampled = F.grid_sample(
         x,
         grid.view(batch, num * out_h, out_w, 2),
@@ -103,8 +102,8 @@ class ModulatedDeformConv3x3(nn.Module):
     def reset_parameters(self) -> None:
         """mmcv's initialisation: a uniform kernel (bound ``1 / sqrt(fan
         in)``), a zero bias and zero offsets and modulation logits."""
-        bound = 1 / math.sqrt(self.in_channels * self.kernel_size[0] *
-                              self.kernel_size[1])
+        bound = 1 / math.sqrt(
+            self.in_channels * self.kernel_size[0] * self.kernel_size[1])
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
             nn.init.zeros_(self.bias)

@@ -25,7 +25,8 @@ def mask_boxes(masks: Tensor) -> Tensor:
             boxes.append([0, 0, width, height])
         else:
             boxes.append([
-                int(cols[0]), int(rows[0]),
+                int(cols[0]),
+                int(rows[0]),
                 int(cols[-1]) + 1,
                 int(rows[-1]) + 1
             ])
