@@ -1,6 +1,8 @@
 # Copyright (c) samref contributors. All rights reserved.
 """Paths and builders shared by the tests."""
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -29,3 +31,21 @@ NO_VALIDATION = {
     'val_evaluator': None
 }
 NO_VALIDATION_OPTIONS = [f'{key}=None' for key in NO_VALIDATION]
+
+
+def load_script(path: str) -> ModuleType:
+    """Import a command-line script of the repository (``tools/...``,
+    ``demo/...``) as a module, to call its ``main(argv)`` in-process.
+
+    Args:
+        path (str): The script, relative to the repository root.
+
+    Returns:
+        ModuleType: The script's module (its ``__name__`` is not
+        ``'__main__'``, so nothing runs on import).
+    """
+    file = REPO_ROOT / path
+    spec = importlib.util.spec_from_file_location(file.stem, file)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,6 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The web demo's callbacks, without a browser."""
-import importlib.util
 import json
 from types import SimpleNamespace
 
@@ -12,7 +11,7 @@ from pycocotools import mask as mask_utils
 
 from malicious_files import png_pixel_bomb, png_text_bomb
 from samref.apis import init_model
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, load_script
 
 SAM_CONFIG = str(CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py')
 SAMREF_CONFIG = str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py')
@@ -20,11 +19,7 @@ SAMREF_CONFIG = str(CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py')
 
 @pytest.fixture(scope='module')
 def app_module():
-    spec = importlib.util.spec_from_file_location(
-        'samref_app', REPO_ROOT / 'demo' / 'app.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/app.py')
 
 
 @pytest.fixture(scope='module')

@@ -1,23 +1,17 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 
 import cv2
 import pytest
 import torch
 
 from samref.datasets import make_shapes_dataset
-from testing_utils import REPO_ROOT, build_from_config
+from testing_utils import REPO_ROOT, build_from_config, load_script
 
 
 @pytest.fixture
 def real_data_demo(monkeypatch):
     monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.syspath_prepend(str(REPO_ROOT / 'demo'))
-    spec = importlib.util.spec_from_file_location(
-        'real_data_demo', REPO_ROOT / 'demo' / 'real_data_demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/real_data_demo.py')
 
 
 def grabcut_layout(root, pictures):

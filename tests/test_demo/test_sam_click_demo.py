@@ -1,19 +1,14 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 
 import cv2
 import numpy as np
 import pytest
 
-from testing_utils import REPO_ROOT
+from testing_utils import load_script
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location(
-        'sam_click_demo', REPO_ROOT / 'demo' / 'sam_click_demo.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('demo/sam_click_demo.py')
 
 
 def test_scene_and_scripted_clicks_are_deterministic():

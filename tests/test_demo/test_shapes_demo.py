@@ -1,17 +1,13 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 import os
 
-from testing_utils import REPO_ROOT
+from testing_utils import REPO_ROOT, load_script
 
 
 def test_main_job_trains_both_stages_and_compares(tmp_path, monkeypatch,
                                                   capsys):
     monkeypatch.chdir(REPO_ROOT)
-    spec = importlib.util.spec_from_file_location(
-        'shapes_demo', REPO_ROOT / 'demo' / 'shapes_demo.py')
-    demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(demo)
+    demo = load_script('demo/shapes_demo.py')
     summaries = demo.main([
         '--work-dir',
         str(tmp_path), '--stage1-iters', '2', '--stage2-iters', '2',

@@ -1,5 +1,4 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 import re
 
 import numpy as np
@@ -8,7 +7,7 @@ import torch
 
 from samref.apis import InteractivePredictor, init_model
 from samref.models import FocSAMRefiner
-from testing_utils import CONFIG_DIR, REPO_ROOT, build_from_config
+from testing_utils import CONFIG_DIR, build_from_config, load_script
 
 # FocSAM's names of our modules, written from the key table of its code
 # (docs: ../shared/design/FOCSAM.md, section 2), independently of the
@@ -71,11 +70,7 @@ def focsam_name(key: str) -> str:
 
 
 def load_converter():
-    path = REPO_ROOT / 'tools' / 'model_converters' / 'focsam2samref.py'
-    spec = importlib.util.spec_from_file_location('focsam2samref', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/model_converters/focsam2samref.py')
 
 
 @pytest.fixture

@@ -1,20 +1,15 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 import json
 
 import pytest
 
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, load_script
 
 TINY = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
 
 
 def load_tool(name: str):
-    path = REPO_ROOT / 'tools' / 'analysis_tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/analysis_tools/{name}.py')
 
 
 def test_benchmark_sat_times_every_grid_point(monkeypatch, capsys):

@@ -1,20 +1,15 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 import json
 
 import cv2
 import numpy as np
 import pytest
 
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, load_script
 
 
 def load_tool():
-    path = REPO_ROOT / 'tools' / 'analysis_tools' / 'compare_models.py'
-    spec = importlib.util.spec_from_file_location('compare_models', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/compare_models.py')
 
 
 def write_results(folder, curves, noc90):

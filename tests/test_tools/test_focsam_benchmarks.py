@@ -1,7 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, load_script
 
 SAM_TINY = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
 SMALL_FOCSAM = """
@@ -11,11 +10,7 @@ model = dict(refiner=dict(depth=2))
 
 
 def load_tool(name: str):
-    path = REPO_ROOT / 'tools' / 'analysis_tools' / f'{name}.py'
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f'tools/analysis_tools/{name}.py')
 
 
 def small_focsam(tmp_path) -> str:

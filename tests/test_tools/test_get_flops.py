@@ -1,18 +1,13 @@
 # Copyright (c) samref contributors. All rights reserved.
-import importlib.util
 
 import pytest
 
 from samref.apis import init_model
-from testing_utils import CONFIG_DIR, REPO_ROOT
+from testing_utils import CONFIG_DIR, load_script
 
 
 def load_get_flops():
-    path = REPO_ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'
-    spec = importlib.util.spec_from_file_location('get_flops', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('tools/analysis_tools/get_flops.py')
 
 
 def test_flops_per_stage_of_sam_and_samref():
