@@ -64,7 +64,7 @@ class PromptPredictor:
         self.time_stages = time_stages
         self.transform = ResizeLongestSide(model.input_size)
         # The click path is the model's own interact when it overrides SAM's.
-        self.refines = type(model).interact is not SAM.interact
+        self.has_click_path = type(model).interact is not SAM.interact
         self.reset_image()
 
     # ---------------------------------------------------------------- image
@@ -233,12 +233,8 @@ class PromptPredictor:
                 labels or labels without points.
         """
         self._check_image_set()
+        self._check_point_pair(point_coords, point_labels)
         coords, labels, boxes, masks = None, None, None, None
-        if (point_coords is None) != (point_labels is None):
-            raise ValueError('point_coords and point_labels come together: '
-                             'got only '
-                             + ('point_coords' if point_labels is None else
-                                'point_labels'))
         if point_coords is not None:
             points = self._array('point_coords', point_coords)
             if points.ndim != 2 or points.shape[1] != 2:
@@ -313,7 +309,8 @@ class PromptPredictor:
         """
         self._check_image_set()
         self._check_prompts(point_coords, point_labels, boxes, mask_input)
-        if self.refines and point_coords is not None and boxes is None \
+        if self.has_click_path and point_coords is not None \
+                and point_coords.shape[1] > 0 and boxes is None \
                 and not multimask_output:
             low_res, iou_predictions, logits = self._click(
                 point_coords, point_labels, mask_input)
@@ -425,6 +422,16 @@ class PromptPredictor:
         return array
 
     @staticmethod
+    def _check_point_pair(point_coords, point_labels) -> None:
+        """A ValueError when points come without labels or labels without
+        points."""
+        if (point_coords is None) != (point_labels is None):
+            raise ValueError('point_coords and point_labels come together: '
+                             'got only '
+                             + ('point_coords' if point_labels is None else
+                                'point_labels'))
+
+    @staticmethod
     def _check_labels(labels, allowed: Tuple[int, ...]) -> None:
         """A ValueError when a label is not one of ``allowed``."""
         values = labels.flatten().tolist()
@@ -444,11 +451,7 @@ class PromptPredictor:
         """ValueErrors for prompts of :meth:`predict_torch` that SAM cannot
         take."""
         batches = {}
-        if (point_coords is None) != (point_labels is None):
-            raise ValueError('point_coords and point_labels come together: '
-                             'got only '
-                             + ('point_coords' if point_labels is None else
-                                'point_labels'))
+        self._check_point_pair(point_coords, point_labels)
         if point_coords is not None:
             if point_coords.dim() != 3 or point_coords.shape[2] != 2:
                 raise ValueError('point_coords must be B x N x 2, got shape '

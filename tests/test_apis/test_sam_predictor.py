@@ -1,4 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -247,6 +249,16 @@ def test_focsam_refines_at_its_second_click(focsam, picture):
     assert predictor.last_interaction.state['refined'].tolist() == [True]
 
 
+def test_click_path_reports_its_times(samref, picture):
+    predictor = PromptPredictor(samref, time_stages=True)
+    predictor.set_image(picture)
+    predictor.predict(POINTS[:1], LABELS[:1], multimask_output=False)
+    assert predictor.interact_time > 0
+    assert {'sam', 'global_diff'} <= set(
+        predictor.last_interaction.stage_times)
+    assert not samref.time_stages  # the model's setting is kept
+
+
 def test_foreign_mask_input_is_the_previous_mask(samref, picture):
     predictor = ours(samref, picture)
     first = predictor.predict(POINTS[:1], LABELS[:1],
@@ -298,3 +310,29 @@ def test_predict_torch_and_images_refuse_bad_input(sam, picture):
         predictor.set_torch_image(torch.zeros(1, 3, 100, 100), (100, 100))
     with pytest.raises(TypeError, match='SAM-based'):
         PromptPredictor(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.cuda
+def test_predicts_on_cuda_as_on_the_cpu(samref, picture):
+    gpu = copy.deepcopy(samref).cuda()
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False  # the CPU's float32
+    try:
+        with torch.backends.cudnn.flags(allow_tf32=False):
+            runs = []
+            for model in (samref, gpu):
+                predictor = ours(model, picture)
+                first = predictor.predict(
+                    POINTS[:1], LABELS[:1], multimask_output=False,
+                    return_logits=True)
+                second = predictor.predict(
+                    POINTS, LABELS, mask_input=first[2],
+                    multimask_output=False, return_logits=True)
+                box = predictor.predict(box=BOX, return_logits=True)
+                runs.append(first + second + box)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+    assert predictor.get_image_embedding().is_cuda
+    for on_cpu, on_gpu in zip(*runs):
+        assert isinstance(on_gpu, np.ndarray)
+        np.testing.assert_allclose(on_gpu, on_cpu, rtol=2e-3, atol=2e-3)
