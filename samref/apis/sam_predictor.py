@@ -406,7 +406,7 @@ class PromptPredictor:
     def _check_image_set(self) -> None:
         if not self.is_image_set:
             raise RuntimeError('An image must be set with set_image() or '
-                               'set_torch_image() before mask prediction')
+                               'set_torch_image() first')
 
     @staticmethod
     def _array(name: str, value) -> np.ndarray:
