@@ -90,6 +90,10 @@ class InteractivePredictor:
     seconds in :attr:`encode_time`, the GPU synchronised); each call of
     :meth:`predict` then costs one interaction.
 
+    Images are BGR by default (OpenCV and mmcv read them so), where
+    ``SamPredictor`` takes RGB; :class:`~samref.apis.PromptPredictor` has
+    ``SamPredictor``'s interface and conventions.
+
     Args:
         model (BaseInteractiveSegmentor): The model, e.g. from
             :func:`init_model`.
@@ -127,8 +131,9 @@ class InteractivePredictor:
             image (np.ndarray): ``H x W x 3`` uint8 image. Its short side
                 must keep at least one pixel when the long side is resized
                 to the model input size.
-            channel_order (str): ``'bgr'`` (OpenCV/mmcv, default) or
-                ``'rgb'``.
+            channel_order (str): ``'bgr'`` (OpenCV/mmcv, default; the
+                opposite of ``SamPredictor.set_image``, which defaults to
+                RGB) or ``'rgb'``.
 
         Raises:
             ValueError: The image is not ``H x W x 3`` uint8, has more than
