@@ -24,18 +24,9 @@ model = dict(
     prompt_encoder={{_base_.sam_tiny_p8.prompt_encoder}},
     mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
-    global_refiner=dict(
-        channels=32,
-        reduce_channels=16,
-        embed_channels=128,
-        embed_stride=8,
-        error_prior=0.018),
+    global_refiner=dict(embed_channels=128, embed_stride=8, error_prior=0.018),
     patch_refiner=dict(
-        feat_channels=32,
-        channels=16,
-        patch_size=64,
-        disk_radius=2.0,
-        error_prior=0.018),
+        channels=16, patch_size=64, disk_radius=2.0, error_prior=0.018),
     disk_radius=1.0,
     patch_min_size=8.0,
     # Equation (3) without the Dice term of GlobalDiff's error map and with

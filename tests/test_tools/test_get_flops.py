@@ -25,10 +25,10 @@ def test_flops_per_stage_of_sam_and_samref():
     for sam_click, samref_click in zip(sam['clicks'], samref['clicks']):
         assert sam_click['mask_decoder'] == samref_click['mask_decoder'] > 0
         assert 'global_refiner' not in sam_click
-        # GlobalDiff's three 64-channel ResBasicBlocks, six 3x3
+        # GlobalDiff's three 32-channel ResBasicBlocks, six 3x3
         # convolutions at 256 x 256 (2 FLOPs a multiply-add), plus its
         # fusion and heads; the image fills the input, so all of it counts.
-        blocks = 6 * 2 * 64 * 64 * 9 * 256 * 256
+        blocks = 6 * 2 * 32 * 32 * 9 * 256 * 256
         assert samref_click['global_refiner'] == pytest.approx(
             blocks, rel=0.03)
     # The click-independent part of GlobalDiff is counted with the image.

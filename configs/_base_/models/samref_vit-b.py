@@ -5,20 +5,23 @@
 # forward (each has its own clicks), so BatchNorm would learn single-image
 # statistics and test with running averages
 # (docs/en/notes/demo_recipe.md#the-refiners-normalisation).
+# GlobalDiff's width is ours (the paper leaves it open): 32 channels cost a
+# quarter of 64's per click and were no less accurate on make demo's data
+# (docs/en/notes/speed.md#globaldiffs-width).
 _base_ = ['./sam_vit-b.py']
 model = dict(
     type='SAMRef',
     global_refiner=dict(
         type='GlobalDiffRefiner',
-        channels=64,
+        channels=32,
         embed_channels=256,
         num_blocks=3,
-        reduce_channels=32,
+        reduce_channels=16,
         image_kernel=7,
         norm_cfg=dict(type='ChannelGroupNorm')),
     patch_refiner=dict(
         type='PatchDiffRefiner',
-        feat_channels=64,
+        feat_channels=32,
         channels=32,
         patch_size=256,
         num_blocks=1,
