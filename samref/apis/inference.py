@@ -12,7 +12,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
-from ..utils.image_files import MAX_IMAGE_PIXELS
+from ..utils.image_files import MAX_IMAGE_PIXELS, check_image_array
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
 from ..utils.timer import timed
 from ..utils.weights import format_key_report, load_model_weights
@@ -139,21 +139,7 @@ class InteractivePredictor:
             ValueError: The image is not ``H x W x 3`` uint8, has more than
                 ``max_pixels`` pixels, or is too small or narrow to resize.
         """
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError('image must be an H x W x 3 uint8 array, got '
-                             f'shape {image.shape} and dtype {image.dtype}')
-        height, width = image.shape[:2]
-        if height * width > self.max_pixels:
-            raise ValueError(
-                f'image of {height} x {width} pixels is larger than the '
-                f'limit of {self.max_pixels} pixels (max_pixels)')
-        scale = self.model.input_size / max(height, width, 1)
-        resized = (int(height * scale + 0.5), int(width * scale + 0.5))
-        if min(resized) < 1:
-            raise ValueError(
-                f'image of {height} x {width} pixels cannot be segmented: '
-                f'resized to the model input size {self.model.input_size} '
-                f'it would be {resized[0]} x {resized[1]} pixels')
+        check_image_array(image, self.max_pixels, self.model.input_size)
         if channel_order not in ('bgr', 'rgb'):
             raise ValueError(f"channel_order must be 'bgr' or 'rgb', got "
                              f'{channel_order!r}')

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ..models.segmentors import SAM, Interaction, SAMRef
 from ..models.segmentors.sam import resize_logits
-from ..utils.image_files import MAX_IMAGE_PIXELS
+from ..utils.image_files import MAX_IMAGE_PIXELS, check_image_array
 from ..utils.timer import timed
 
 PredictorOutputs = Tuple[Tensor, Tensor, Tensor]
@@ -84,31 +84,14 @@ class PromptPredictor:
         if image_format not in ('RGB', 'BGR'):
             raise ValueError("image_format must be 'RGB' or 'BGR', got "
                              f'{image_format!r}')
-        if not isinstance(image, np.ndarray) or image.ndim != 3 or \
-                image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(
-                'image must be an H x W x 3 uint8 array, got '
-                f'{getattr(image, "shape", type(image).__name__)} of '
-                f'{getattr(image, "dtype", "no dtype")}')
-        height, width = image.shape[:2]
-        if height * width > self.max_pixels:
-            raise ValueError(
-                f'image of {height} x {width} pixels is larger than the '
-                f'limit of {self.max_pixels} pixels (max_pixels)')
-        resized = self.transform.get_preprocess_shape(height, width,
-                                                      self.model.input_size)
-        if min(height, width, *resized) < 1:
-            raise ValueError(
-                f'image of {height} x {width} pixels cannot be segmented: '
-                f'resized to the model input size {self.model.input_size} '
-                f'it would be {resized[0]} x {resized[1]} pixels')
+        check_image_array(image, self.max_pixels, self.model.input_size)
         if image_format == 'BGR':
             image = image[..., ::-1]
         resized_image = self.transform.apply_image(np.ascontiguousarray(image))
         self.set_torch_image(
             torch.as_tensor(resized_image,
                             device=self.device).permute(2, 0, 1)[None],
-            (height, width))
+            image.shape[:2])
 
     @torch.no_grad()
     def set_torch_image(self, transformed_image: Tensor,

@@ -1,8 +1,8 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .dist import prepare_cpu_distributed, release_process_group
 from .embedding_store import EmbeddingStore, encoder_fingerprint, tensor_digest
-from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, read_image,
-                          read_image_size)
+from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, check_image_array,
+                          read_image, read_image_size)
 from .safe_load import (ForeignObject, load_checkpoint_file, load_tensor_file,
                         resolve_checkpoint, save_tensor_file)
 from .torchvision_fallback import (import_segment_anything,
@@ -16,5 +16,6 @@ __all__ = [
     'resolve_checkpoint', 'checkpoint_key_report', 'format_key_report',
     'load_model_weights', 'MAX_IMAGE_PIXELS', 'ImageFileError', 'read_image',
     'read_image_size', 'prepare_cpu_distributed', 'release_process_group',
-    'EmbeddingStore', 'encoder_fingerprint', 'tensor_digest'
+    'EmbeddingStore', 'encoder_fingerprint', 'tensor_digest',
+    'check_image_array'
 ]

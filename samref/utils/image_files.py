@@ -152,3 +152,40 @@ def read_image(path: str,
         content = f.read()
     return decode_image(content, path, max_pixels, flag, channel_order,
                         backend)
+
+
+def check_image_array(image: np.ndarray, max_pixels: int,
+                      input_size: int) -> Tuple[int, int]:
+    """Check an image given as an array before a model encodes it.
+
+    Args:
+        image (np.ndarray): The image, ``H x W x 3`` uint8.
+        max_pixels (int): The largest ``H * W`` accepted.
+        input_size (int): The model's input side, to which the longer side
+            is resized.
+
+    Returns:
+        tuple[int, int]: ``(h, w)`` of the image resized to the input
+        size (the longer side ``input_size``, rounded as SAM rounds).
+
+    Raises:
+        ValueError: The image is not ``H x W x 3`` uint8, has more than
+            ``max_pixels`` pixels, or is too narrow to resize.
+    """
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or \
+            image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError('image must be an H x W x 3 uint8 array, got '
+                         f'{getattr(image, "shape", type(image).__name__)} of '
+                         f'{getattr(image, "dtype", "no dtype")}')
+    height, width = image.shape[:2]
+    if height * width > max_pixels:
+        raise ValueError(f'image of {height} x {width} pixels is larger than '
+                         f'the limit of {max_pixels} pixels (max_pixels)')
+    scale = input_size / max(height, width, 1)
+    resized = (int(height * scale + 0.5), int(width * scale + 0.5))
+    if min(height, width, *resized) < 1:
+        raise ValueError(
+            f'image of {height} x {width} pixels cannot be segmented: '
+            f'resized to the model input size {input_size} it would be '
+            f'{resized[0]} x {resized[1]} pixels')
+    return resized
