@@ -25,8 +25,7 @@ model = dict(
     mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
     train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
     global_refiner=dict(embed_channels=128, embed_stride=8, error_prior=0.018),
-    patch_refiner=dict(
-        channels=16, patch_size=64, disk_radius=2.0, error_prior=0.018),
+    patch_refiner=dict(patch_size=64, disk_radius=2.0, error_prior=0.018),
     disk_radius=1.0,
     patch_min_size=8.0,
     # Equation (3) without the Dice term of GlobalDiff's error map and with

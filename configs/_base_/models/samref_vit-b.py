@@ -5,8 +5,9 @@
 # forward (each has its own clicks), so BatchNorm would learn single-image
 # statistics and test with running averages
 # (docs/en/notes/demo_recipe.md#the-refiners-normalisation).
-# GlobalDiff's width is ours (the paper leaves it open): 32 channels cost a
-# quarter of 64's per click and were no less accurate on make demo's data
+# The refiners' widths are ours (the paper leaves them open): GlobalDiff's
+# 32 channels cost a quarter of 64's per click and were no less accurate on
+# make demo's data, PatchDiff's 16 were within 0.5 points of 32
 # (docs/en/notes/speed.md#globaldiffs-width).
 _base_ = ['./sam_vit-b.py']
 model = dict(
@@ -22,7 +23,7 @@ model = dict(
     patch_refiner=dict(
         type='PatchDiffRefiner',
         feat_channels=32,
-        channels=32,
+        channels=16,
         patch_size=256,
         num_blocks=1,
         disk_radius=5.0,
