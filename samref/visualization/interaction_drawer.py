@@ -53,9 +53,9 @@ def pick_mask_color(image: np.ndarray,
         tuple[int, int, int]: An RGB colour of :data:`MASK_PALETTE`.
     """
     check_image(image)
-    pixels = image[region] if region is not None and region.any() else \
-        image.reshape(-1, 3)
-    mean = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    weights = None if region is None or not region.any() else \
+        region.astype(np.uint8)
+    mean = cv2.mean(image, mask=weights)[:3]
     distances = [np.linalg.norm(np.subtract(c, mean)) for c in MASK_PALETTE]
     return MASK_PALETTE[int(np.argmax(distances))]
 
@@ -127,9 +127,10 @@ def draw_interaction(image: np.ndarray,
         mask = mask.astype(bool)
         if mask.any():
             color = tuple(mask_color or pick_mask_color(image, mask))
-            canvas[mask] = (canvas[mask] * (1 - MASK_ALPHA) +
-                            np.multiply(color, MASK_ALPHA) + 0.5).astype(
-                                np.uint8)
+            tinted = cv2.addWeighted(canvas, 1 - MASK_ALPHA,
+                                     np.full_like(canvas, color), MASK_ALPHA,
+                                     0)
+            np.copyto(canvas, tinted, where=mask[..., None])
             contours, _ = cv2.findContours(
                 mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(canvas, contours, -1, color, line_width,
