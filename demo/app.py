@@ -31,6 +31,7 @@ from typing import Any, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import mmcv
 import numpy as np
+import torch
 from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
@@ -654,11 +655,14 @@ class ClickApp:
             session = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=3):
+                    # JPEG: a picture is encoded in milliseconds and sent
+                    # in tens of kB, where PNG takes tens of milliseconds
+                    # and ten times the bytes
                     view = gr.Image(
                         label='Click on the object',
                         type='numpy',
                         interactive=False,
-                        format='png',
+                        format='jpeg',
                         elem_id='view')
                     status = gr.Markdown(self.status(None), elem_id='status')
                     gr.Markdown(KEYS_HELP, elem_id='keys')
@@ -694,7 +698,7 @@ class ClickApp:
                 label='Stages of the last click',
                 type='numpy',
                 interactive=False,
-                format='png',
+                format='jpeg',
                 show_label=False,
                 visible=False,
                 elem_id='stages')
@@ -833,8 +837,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--concurrency',
         type=int,
         default=len(os.sched_getaffinity(0)),
-        help='clicks and uploads of different users computed at once '
-        '(default: the CPU cores this process may use)')
+        help='clicks and uploads of different users computed at once, '
+        'each with cores / concurrency torch threads on a CPU (default: '
+        'the CPU cores this process may use)')
     args = parser.parse_args(argv)
     if args.concurrency < 1:
         parser.error(f'--concurrency must be at least 1, got '
@@ -851,6 +856,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     except AppError as error:
         raise SystemExit(f'error: {error}') from None
     print(banner.replace('*', '').replace('`', ''))
+    if torch.device(args.device).type == 'cpu':
+        # the clicks computed at once share the cores
+        torch.set_num_threads(
+            max(1,
+                len(os.sched_getaffinity(0)) // args.concurrency))
+    print(f'{args.concurrency} click(s) at once, '
+          f'{torch.get_num_threads()} torch thread(s) each')
     examples = make_examples(
         osp.join(tempfile.gettempdir(), 'samref_app_examples'))
     app = ClickApp(model, banner, examples)

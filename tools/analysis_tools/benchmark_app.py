@@ -3,10 +3,10 @@
 
 Starts ``demo/app.py`` in a subprocess on a free port of 127.0.0.1 (random
 weights of the config unless a checkpoint is given; the same weights are
-loaded here to check the masks), uploads a generated picture through
-``/upload`` and clicks through ``/click`` with ``gradio_client``: first one
-user, then ``--users`` users at once, each in its own thread with its own
-client (its own session) and its own click positions. It reports the
+loaded here to check the masks) and clicks through its endpoints with
+``gradio_client``: first one user, then ``--users`` users at once, each in
+its own thread with its own client (its own session), its own generated
+picture (``/upload``) and its own click positions (``/click``). It reports the
 median and 95th percentile of the round trips, the model's time per click
 (``click_ms`` of the endpoint: the interaction and the mask at the
 picture's size), their ratios, and whether every user's clicks and masks
@@ -160,11 +160,11 @@ def user_clicks(user: int, count: int, height: int,
 
 
 class User:
-    """One user of the app: its own client, session and clicks.
+    """One user of the app: its own client, session, picture and clicks.
 
     Args:
         url (str): The app.
-        picture (str): The picture it uploads.
+        picture (str): The picture it uploads (PNG).
         clicks (list[tuple[float, float, int]]): Its clicks.
         clicks_per_object (int): Clicks before it starts over.
         think (float): Seconds between a result and the next click.
@@ -176,12 +176,31 @@ class User:
         from gradio_client import Client, handle_file
         self.client = Client(url, verbose=False)
         self.client.predict(handle_file(picture), api_name='/upload')
+        self.picture = picture
         self.clicks = clicks
         self.clicks_per_object = clicks_per_object
         self.think = think
         self.round_trips: List[float] = []
         self.model_times: List[float] = []
         self.objects: List[dict] = []  # the last record of every object
+
+    def time_no_op(self, count: int) -> List[float]:
+        """Round trips of an endpoint that computes nothing: ``/export``
+        before any click. What the client and Gradio's queue take of every
+        round trip.
+
+        Args:
+            count (int): How many calls.
+
+        Returns:
+            list[float]: Seconds of each.
+        """
+        round_trips = []
+        for _ in range(count):
+            begin = time.perf_counter()
+            self.client.predict(api_name='/export')
+            round_trips.append(time.perf_counter() - begin)
+        return round_trips
 
     def run(self, start: Optional[threading.Barrier] = None) -> None:
         """Click all its clicks, timing each round trip.
@@ -208,21 +227,22 @@ class User:
         self.objects.append(record)
 
 
-def check_sessions(users: List[User], model, picture: np.ndarray) -> int:
+def check_sessions(users: List[User], model) -> int:
     """Recompute every object of every user alone and compare.
 
     Args:
         users (list[User]): Users after :meth:`User.run`.
         model: The app's model, loaded here with the same weights.
-        picture (np.ndarray): The uploaded picture, RGB.
 
     Returns:
         int: Objects whose clicks or mask differ from their own.
     """
     predictor = InteractivePredictor(model)
-    predictor.set_image(picture, channel_order='rgb')
     mismatches = 0
     for user in users:
+        predictor.set_image(
+            mmcv.imread(user.picture, channel_order='rgb'),
+            channel_order='rgb')
         for index, record in enumerate(user.objects):
             start = index * user.clicks_per_object
             own = user.clicks[start:start + user.clicks_per_object]
@@ -252,6 +272,50 @@ def cpu_model() -> str:
     return platform.processor() or 'unknown CPU'
 
 
+def click_as_users(args: argparse.Namespace, url: str,
+                   folder: str) -> Tuple[List[float], User, List[User]]:
+    """Click as one user, then as ``args.users`` users at once.
+
+    Args:
+        args (argparse.Namespace): The benchmark's arguments.
+        url (str): The app.
+        folder (str): Where the users' pictures go.
+
+    Returns:
+        tuple: The round trips of an endpoint that computes nothing, the
+        single user and the users who clicked at once.
+    """
+    height, width = args.size
+
+    def user(number: int, clicks: int, clicks_per_object: int,
+             think: float) -> User:
+        picture = osp.join(folder, f'picture_{number}.png')
+        mmcv.imwrite(
+            draw_sample((height, width), np.random.default_rng(number))[0],
+            picture)
+        return User(url, picture, user_clicks(number, clicks, height, width),
+                    clicks_per_object, think)
+
+    warmup = user(99, 3, 3, 0.0)
+    no_op = warmup.time_no_op(20)
+    warmup.run()
+    single = user(0, args.clicks, args.clicks_per_object, args.think)
+    single.run()
+    many = [
+        user(number, args.clicks, args.clicks_per_object, args.think)
+        for number in range(1, args.users + 1)
+    ]
+    start = threading.Barrier(len(many))
+    threads = [
+        threading.Thread(target=user.run, args=(start, )) for user in many
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return no_op, single, many
+
+
 def main(argv: Optional[List[str]] = None) -> dict:
     """Run the benchmark and print its table.
 
@@ -261,53 +325,32 @@ def main(argv: Optional[List[str]] = None) -> dict:
     Returns:
         dict: ``rows`` (the table), ``ratio_single`` (one user's median
         round trip over the median model time), ``ratio_users`` (the
-        users' p95 over one user's p95) and ``mismatches``.
+        users' p95 over one user's p95), ``no_op`` (the median round trip
+        of an endpoint that computes nothing) and ``mismatches``.
     """
     args = parse_args(argv)
     height, width = args.size
     torch.manual_seed(0)
     model = init_model(args.config, args.checkpoint)
-    work_dir = tempfile.mkdtemp(prefix='samref_benchmark_app_')
-    checkpoint = args.checkpoint
-    if checkpoint is None:  # the app loads the same random weights
-        checkpoint = osp.join(work_dir, 'random_weights.pth')
-        torch.save(model.state_dict(), checkpoint)
-    picture_path = osp.join(work_dir, 'picture.png')
-    mmcv.imwrite(
-        draw_sample((height, width), np.random.default_rng(3))[0],
-        picture_path)
-    process, url = start_app(args.config, checkpoint, args.concurrency,
-                             osp.join(work_dir, 'app.log'))
-    try:
-        warmup = User(url, picture_path, user_clicks(99, 3, height, width), 3,
-                      0.0)
-        warmup.run()
-        single = User(url, picture_path,
-                      user_clicks(0, args.clicks, height, width),
-                      args.clicks_per_object, args.think)
-        single.run()
-        many = [
-            User(url, picture_path,
-                 user_clicks(user, args.clicks, height, width),
-                 args.clicks_per_object, args.think)
-            for user in range(1, args.users + 1)
-        ]
-        start = threading.Barrier(len(many))
-        threads = [
-            threading.Thread(target=user.run, args=(start, )) for user in many
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    finally:
-        process.terminate()
+    with tempfile.TemporaryDirectory(prefix='samref_benchmark_app_') as tmp:
+        checkpoint = args.checkpoint
+        if checkpoint is None:  # the app loads the same random weights
+            checkpoint = osp.join(tmp, 'random_weights.pth')
+            torch.save(model.state_dict(), checkpoint)
+        process, url = start_app(args.config, checkpoint, args.concurrency,
+                                 osp.join(tmp, 'app.log'))
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    mismatches = check_sessions([single] + many, model,
-                                mmcv.imread(picture_path, channel_order='rgb'))
+            no_op, single, many = click_as_users(args, url, tmp)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        # the app's threads per click: the same rounding, the same masks
+        cores = len(os.sched_getaffinity(0))
+        torch.set_num_threads(max(1, cores // (args.concurrency or cores)))
+        mismatches = check_sessions([single] + many, model)
     objects = sum(len(user.objects) for user in [single] + many)
 
     rows = [[
@@ -329,8 +372,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         ])
     ratio_single = summary['1'][0] / summary['1'][2]
     ratio_users = summary[str(args.users)][1] / summary['1'][1]
-    print(f'web demo round trips: {args.config}, {height} x {width} picture, '
-          f'think time {args.think:g} s, app concurrency '
+    print(f'web demo round trips: {args.config}, {height} x {width} '
+          f'pictures, think time {args.think:g} s, app concurrency '
           f'{args.concurrency or "default"}; {cpu_model()}, '
           f'{len(os.sched_getaffinity(0))} cores')
     print(AsciiTable(rows).table)
@@ -338,12 +381,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
           '(target <= 2)')
     print(f'{args.users} users: p95 / one user\'s p95 {ratio_users:.2f} '
           '(target <= 2)')
+    print('an endpoint that computes nothing (/export before a click): '
+          f'median {statistics.median(no_op) * 1e3:.0f} ms')
     print(f'sessions isolated: {objects - mismatches} of {objects} objects '
           'have their own clicks and masks')
     return dict(
         rows=rows,
         ratio_single=ratio_single,
         ratio_users=ratio_users,
+        no_op=statistics.median(no_op),
         mismatches=mismatches)
 
 
