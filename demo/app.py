@@ -11,18 +11,27 @@ Without a checkpoint it loads the one ``make demo`` trained for the
 config's model (``work_dirs/demo/stage1`` for SAM, ``stage2`` for SAM-REF)
 when it exists and fits, and random weights otherwise, with a banner saying
 which. The server listens on 127.0.0.1 only.
+
+On the page a left click is positive, a right click (or a click with Shift
+held) negative; ``z`` (or Ctrl+Z) undoes, ``n`` starts the next object.
+Scripts click through the ``/click`` endpoint (``x``, ``y``, ``label``)
+after an ``/upload``, with ``gradio_client``.
 """
 import argparse
 import json
 import logging
+import math
+import numbers
 import os
 import os.path as osp
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
+import cv2
 import mmcv
 import numpy as np
+import torch
 from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
@@ -41,6 +50,56 @@ STAGE_SIDE = 320  # each picture of the stage panel
 DEMO_WORK_DIR = 'work_dirs/demo'
 LIMITS = (f'images up to {MAX_SIDE} x {MAX_SIDE} pixels and {MAX_FILE_MB} MB '
           '(PNG, JPEG, BMP, TIFF, WebP)')
+KEYS_HELP = ('Left click: positive; right click or Shift+click: negative; '
+             '`z` or Ctrl+Z: undo; `n`: next object.')
+# Mouse and keys of the page, added to its <head>. A right click on the
+# view is replayed as a Shift+click at the same place; every click on the
+# view records in `samrefNegativeClick` whether Shift was held, which
+# NEGATIVE_CLICK_JS reads before the click is sent. The keys press the
+# page's buttons, except while a text field has the focus.
+PAGE_SCRIPT = """
+<script>
+(() => {
+  window.samrefNegativeClick = false;
+  document.addEventListener('contextmenu', (event) => {
+    const image = event.target.closest && event.target.closest('#view img');
+    if (!image) return;
+    event.preventDefault();
+    image.dispatchEvent(new MouseEvent('click', {
+      bubbles: true, cancelable: true, shiftKey: true,
+      clientX: event.clientX, clientY: event.clientY}));
+  });
+  document.addEventListener('click', (event) => {
+    if (event.target.closest && event.target.closest('#view')) {
+      window.samrefNegativeClick = event.shiftKey;
+    }
+  }, true);
+  const buttons = {z: 'undo', n: 'next'};
+  const typing = 'textarea, [contenteditable], input:not([type=radio])' +
+    ':not([type=checkbox]):not([type=file]):not([type=button])';
+  document.addEventListener('keydown', (event) => {
+    const id = buttons[event.key.toLowerCase()];
+    const modified = event.altKey || event.metaKey ||
+      (event.ctrlKey && id !== 'undo');
+    if (!id || modified || event.repeat ||
+        (event.target.closest && event.target.closest(typing))) return;
+    const button = document.getElementById(id);
+    if (button) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+})();
+</script>
+"""
+# Runs in the page before a click on the view is sent: the inputs
+# (session, mode, show_stages), with the mode negative for a right click or
+# a Shift+click.
+NEGATIVE_CLICK_JS = """(session, mode, showStages) => {
+  const negative = window.samrefNegativeClick === true;
+  window.samrefNegativeClick = false;
+  return [session, negative ? 'negative' : mode, showStages];
+}"""
 logger = logging.getLogger('samref.app')
 
 
@@ -192,12 +251,24 @@ def make_examples(folder: str, count: int = 3) -> List[str]:
 @dataclass
 class Session:
     """One user's picture: the model's interactive session on it (clicks,
-    masks, finished objects) and the stage panel of each click."""
+    masks, finished objects) and the picture at display size, which the
+    view is drawn on at every click.
+
+    Attributes:
+        clicks (InteractiveSession): The model's session on the picture.
+        image (np.ndarray): ``H x W x 3`` uint8 RGB picture.
+        name (str): Its file name.
+        encode_seconds (float): Seconds to encode it.
+        display (np.ndarray): The picture scaled to at most
+            :data:`DISPLAY_SIDE` pixels.
+        scale (float): Display pixels per picture pixel.
+    """
     clicks: InteractiveSession
     image: np.ndarray
     name: str
     encode_seconds: float
-    panels: List[Optional[np.ndarray]] = field(default_factory=list)
+    display: np.ndarray
+    scale: float
 
     @property
     def steps(self) -> List[ClickResult]:
@@ -220,7 +291,11 @@ class ClickApp:
 
     Each callback takes the session (or None before an image) and returns
     the new session and what the page shows: the clickable view, a status
-    line, the stage panel and its timing line.
+    line, the stage panel and its timing line. The view is redrawn at every
+    click on the session's display-size picture; SAM-REF's stage panel only
+    when asked for (``show_stages``). Callbacks of different sessions may
+    run at the same time: a click changes its session only, and the model
+    only reads its weights (its ``time_stages`` is set once, here).
 
     Args:
         model (BaseInteractiveSegmentor): Any model of the toolbox.
@@ -246,16 +321,11 @@ class ClickApp:
         """The clickable picture: the mask and clicks, at display size."""
         if session is None:
             return None
-        image, scale = self.display_image(session.image)
         mask = session.mask
-        if mask is not None and scale != 1:
-            mask = mmcv.imresize(
-                mask.astype(np.uint8),
-                image.shape[1::-1],
-                interpolation='nearest').astype(bool)
-        clicks = [(x * scale, y * scale, p)
-                  for (x, y, p) in (s.click for s in session.steps)]
-        return draw_interaction(image, mask, clicks)
+        if mask is not None and session.scale != 1:
+            mask = self.display_mask(session, mask)
+        return draw_interaction(session.display, mask,
+                                self.display_clicks(session))
 
     @staticmethod
     def display_image(image: np.ndarray) -> Tuple[np.ndarray, float]:
@@ -266,43 +336,52 @@ class ClickApp:
         small = mmcv.imrescale(image, scale, interpolation='area')
         return small, small.shape[1] / image.shape[1]
 
-    def stage_panel(self, session: Session,
-                    result: ClickResult) -> Optional[np.ndarray]:
-        """SAM-REF's stages of a click side by side; None for other models.
+    @staticmethod
+    def display_mask(session: Session, mask: np.ndarray) -> np.ndarray:
+        """A mask of the picture at the display size (nearest pixels)."""
+        return cv2.resize(
+            mask.astype(np.uint8),
+            session.display.shape[1::-1],
+            interpolation=cv2.INTER_NEAREST).astype(bool)
+
+    @staticmethod
+    def display_clicks(session: Session) -> List[Tuple[float, float, bool]]:
+        """The current object's clicks in display pixels."""
+        return [(x * session.scale, y * session.scale, positive)
+                for (x, y, positive) in session.clicks.clicks]
+
+    def stage_panel(self, session: Optional[Session]) -> Optional[np.ndarray]:
+        """SAM-REF's stages of the last click side by side; None before a
+        click and for other models.
 
         SAM's coarse mask, GlobalDiff's error map (``Me > 0``) and detail
         map (``Md > 0``), and the final mask with the PatchDiff window.
         """
+        if session is None or not session.steps:
+            return None
+        result = session.steps[-1]
         interaction = result.interaction
         if interaction.global_refinement is None:
             return None
         to_mask = session.clicks.original_mask
         global_out = interaction.global_refinement
-        mask, box = result.mask, result.window
-        image, scale = self.display_image(session.image)
-        clicks = [(x * scale, y * scale, p)
-                  for (x, y, p) in (s.click for s in session.steps)]
-
-        def shrink(m: np.ndarray) -> np.ndarray:
-            return mmcv.imresize(
-                m.astype(np.uint8),
-                image.shape[1::-1],
-                interpolation='nearest').astype(bool)
-
+        box = result.window
         branch = (interaction.branch or [None])[0]
         views = [
             ('SAM coarse', to_mask(interaction.coarse), None),
             ('GlobalDiff error', to_mask(global_out['error']), None),
             ('GlobalDiff detail', to_mask(global_out['detail']), None),
             ('PatchDiff window' if box is not None else
-             f'final ({branch}; no PatchDiff)', mask, box),
+             f'final ({branch}; no PatchDiff)', result.mask, box),
         ]
+        clicks = self.display_clicks(session)
         panels = []
         for caption, view_mask, view_box in views:
             if view_box is not None:
-                view_box = tuple(v * scale for v in view_box)
-            panel = draw_interaction(image, shrink(view_mask), clicks,
-                                     view_box, caption)
+                view_box = tuple(v * session.scale for v in view_box)
+            panel = draw_interaction(session.display,
+                                     self.display_mask(session, view_mask),
+                                     clicks, view_box, caption)
             panels.append(
                 mmcv.imrescale(panel, STAGE_SIDE / max(panel.shape[:2])))
         return draw_panel_grid([panels])
@@ -347,49 +426,101 @@ class ClickApp:
         parts.append(f'whole click {step.click_time * 1e3:.1f} ms')
         return 'Stages of the last click: ' + '; '.join(parts) + '.'
 
-    def outputs(self, session: Optional[Session], note: str = '') -> tuple:
-        """``(session, view, status, stage panel, stage times)``."""
-        stages = session.panels[-1] if session and session.panels else None
+    @staticmethod
+    def click_record(session: Optional[Session]) -> dict:
+        """The current object's clicks and mask, for scripts.
+
+        Args:
+            session (Session, optional): The current session.
+
+        Returns:
+            dict: ``clicks`` (``[x, y, label]`` in picture pixels, label 1
+            positive, 0 negative), ``mask`` (COCO RLE with ``counts`` a
+            string; None before a click), ``mask_area`` (pixels),
+            ``objects`` (finished objects), ``interact_ms`` (the model's
+            interaction), ``click_ms`` (the whole click with the mask at
+            the picture's size), ``stage_ms`` and ``branch``.
+        """
+        steps = [] if session is None else session.steps
+        last = steps[-1] if steps else None
+        return dict(
+            clicks=[[x, y, int(positive)]
+                    for x, y, positive in (last.clicks if last else [])],
+            mask=None if last is None else mask_to_rle(last.mask),
+            mask_area=0 if last is None else int(last.mask.sum()),
+            objects=0 if session is None else len(session.objects),
+            interact_ms=None if last is None else last.interact_time * 1e3,
+            click_ms=None if last is None else last.click_time * 1e3,
+            stage_ms={} if last is None else {
+                name: seconds * 1e3
+                for name, seconds in last.interaction.stage_times.items()
+            },
+            branch=None if last is None else
+            (last.interaction.branch or [None])[0])
+
+    def outputs(self,
+                session: Optional[Session],
+                note: str = '',
+                show_stages: bool = False) -> tuple:
+        """What the page shows.
+
+        Args:
+            session (Session, optional): The current session.
+            note (str): Appended to the status line.
+            show_stages (bool): Draw SAM-REF's stage panel of the last
+                click. Defaults to False (None in its place).
+
+        Returns:
+            tuple: ``(session, view, status, stage panel, stage times)``.
+        """
+        stages = self.stage_panel(session) if show_stages else None
         return (session, self.view(session), self.status(session,
                                                          note), stages,
                 self.stage_times(session))
 
     # --------------------------------------------------------- callbacks
-    def load(self, path: Optional[str],
-             session: Optional[Session]) -> Iterator[tuple]:
+    def load(self,
+             path: Optional[str],
+             session: Optional[Session],
+             show_stages: bool = False) -> Iterator[tuple]:
         """Read and encode an uploaded picture (a generator: it first says
         that it is encoding, then shows the picture).
 
         Args:
             path (str, optional): The uploaded file; None when cleared.
             session (Session, optional): The current session.
+            show_stages (bool): See :meth:`outputs`.
 
         Yields:
             tuple: See :meth:`outputs`.
         """
         if path is None:
-            yield self.outputs(session)
+            yield self.outputs(session, show_stages=show_stages)
             return
         try:
             image = read_image(path)
         except AppError as error:
-            yield self.outputs(session, f'⚠️ {error}')
+            yield self.outputs(session, f'⚠️ {error}', show_stages)
             return
-        yield (session, image, f'Encoding {osp.basename(path)} '
+        display, scale = self.display_image(image)
+        yield (session, display, f'Encoding {osp.basename(path)} '
                f'({image.shape[1]} x {image.shape[0]})...', None, '')
         predictor = InteractivePredictor(self.model)
         try:
             predictor.set_image(image, channel_order='rgb')
         except ValueError as error:
-            yield self.outputs(session, f'⚠️ {error}')
+            yield self.outputs(session, f'⚠️ {error}', show_stages)
             return
-        session = Session(
-            predictor.new_session(time_stages=True), image, osp.basename(path),
-            predictor.encode_time)
+        session = Session(predictor.new_session(), image, osp.basename(path),
+                          predictor.encode_time, display, scale)
         yield self.outputs(session)
 
-    def click(self, session: Optional[Session], x: float, y: float,
-              positive: bool) -> tuple:
+    def click(self,
+              session: Optional[Session],
+              x: float,
+              y: float,
+              positive: bool,
+              show_stages: bool = False) -> tuple:
         """Add a click at ``(x, y)`` of the picture and predict.
 
         Args:
@@ -397,6 +528,7 @@ class ClickApp:
             x (float): Column in picture pixels.
             y (float): Row in picture pixels.
             positive (bool): A positive (object) or negative click.
+            show_stages (bool): See :meth:`outputs`.
 
         Returns:
             tuple: See :meth:`outputs`.
@@ -404,43 +536,84 @@ class ClickApp:
         if session is None:
             return self.outputs(None, '⚠️ Upload an image first.')
         try:
-            result = session.clicks.add_click(x, y, positive)
+            session.clicks.add_click(x, y, positive)
         except ValueError as error:
-            return self.outputs(session, f'⚠️ {error}')
-        session.panels.append(self.stage_panel(session, result))
-        return self.outputs(session)
+            return self.outputs(session, f'⚠️ {error}', show_stages)
+        return self.outputs(session, show_stages=show_stages)
 
-    def select(self, session: Optional[Session], mode: str, evt: Any) -> tuple:
+    def scripted_click(self, session: Optional[Session], x: Any, y: Any,
+                       label: Any) -> tuple:
+        """A click from a script: like :meth:`click`, but every problem is
+        raised (a script has no status line to read).
+
+        Args:
+            session (Session, optional): The current session.
+            x (float): Column in picture pixels, ``0 <= x <= W``.
+            y (float): Row in picture pixels, ``0 <= y <= H``.
+            label (int): 1 for a positive click, 0 for a negative one.
+
+        Returns:
+            tuple: See :meth:`outputs` (without the stage panel).
+
+        Raises:
+            AppError: No picture yet, ``x`` or ``y`` not a finite number or
+                outside the picture, or ``label`` not 0 or 1.
+        """
+        if session is None:
+            raise AppError('no picture yet: upload one first')
+        height, width = session.image.shape[:2]
+        for name, value, limit in (('x', x, width), ('y', y, height)):
+            if isinstance(value, bool) or \
+                    not isinstance(value, numbers.Real) or \
+                    not math.isfinite(value):
+                raise AppError(f'{name} must be a finite number of picture '
+                               f'pixels, got {value!r}')
+            if not 0 <= value <= limit:
+                raise AppError(f'{name} = {value} is outside the {width} x '
+                               f'{height} (W x H) picture: 0 <= {name} <= '
+                               f'{limit}')
+        if not isinstance(label, numbers.Real) or label not in (0, 1):
+            raise AppError('label must be 1 (positive click) or 0 (negative '
+                           f'click), got {label!r}')
+        return self.click(session, float(x), float(y), bool(label))
+
+    def select(self,
+               session: Optional[Session],
+               mode: str,
+               evt: Any,
+               show_stages: bool = False) -> tuple:
         """A click on the view (Gradio's select event, display pixels)."""
         if session is None:
             return self.outputs(None, '⚠️ Upload an image first.')
-        _, scale = self.display_image(session.image)
         height, width = session.image.shape[:2]
-        x = min(max(evt.index[0] / scale, 0), width)
-        y = min(max(evt.index[1] / scale, 0), height)
-        return self.click(session, x, y, mode == 'positive')
+        x = min(max(evt.index[0] / session.scale, 0), width)
+        y = min(max(evt.index[1] / session.scale, 0), height)
+        return self.click(session, x, y, mode == 'positive', show_stages)
 
-    def undo(self, session: Optional[Session]) -> tuple:
+    def undo(self,
+             session: Optional[Session],
+             show_stages: bool = False) -> tuple:
         """Take the last click back."""
-        if session is not None and session.steps:
+        if session is not None:
             session.clicks.undo()
-            session.panels.pop()
-        return self.outputs(session)
+        return self.outputs(session, show_stages=show_stages)
 
-    def reset(self, session: Optional[Session]) -> tuple:
+    def reset(self,
+              session: Optional[Session],
+              show_stages: bool = False) -> tuple:
         """Take all clicks of the current object back."""
         if session is not None:
             session.clicks.reset()
-            session.panels.clear()
-        return self.outputs(session)
+        return self.outputs(session, show_stages=show_stages)
 
-    def next_object(self, session: Optional[Session]) -> tuple:
+    def next_object(self,
+                    session: Optional[Session],
+                    show_stages: bool = False) -> tuple:
         """Keep the current mask as a finished object and start another."""
         if session is None or session.mask is None:
-            return self.outputs(session, 'No mask to keep yet.')
+            return self.outputs(session, 'No mask to keep yet.', show_stages)
         session.clicks.next_object()
-        session.panels.clear()
-        return self.outputs(session)
+        return self.outputs(session, show_stages=show_stages)
 
     def export(self, session: Optional[Session]) -> Tuple[list, str]:
         """Write the masks: the current one as PNG, all as COCO RLE JSON.
@@ -467,6 +640,11 @@ class ClickApp:
     def build(self):
         """The Gradio page.
 
+        Launch it with ``head=PAGE_SCRIPT`` (the right click and the keys)
+        and a queue whose ``default_concurrency_limit`` is the number of
+        clicks the machine computes at once: the events that run the model
+        share it.
+
         Returns:
             gradio.Blocks: The app, not yet launched.
         """
@@ -477,13 +655,17 @@ class ClickApp:
             session = gr.State(None)
             with gr.Row():
                 with gr.Column(scale=3):
+                    # JPEG: a picture is encoded in milliseconds and sent
+                    # in tens of kB, where PNG takes tens of milliseconds
+                    # and ten times the bytes
                     view = gr.Image(
                         label='Click on the object',
                         type='numpy',
                         interactive=False,
-                        format='png',
+                        format='jpeg',
                         elem_id='view')
                     status = gr.Markdown(self.status(None), elem_id='status')
+                    gr.Markdown(KEYS_HELP, elem_id='keys')
                 with gr.Column(scale=1):
                     upload = gr.File(
                         label=f'Upload an image ({LIMITS})',
@@ -494,7 +676,7 @@ class ClickApp:
                                     label='Or pick an example')
                     mode = gr.Radio(['positive', 'negative'],
                                     value='positive',
-                                    label='Next click',
+                                    label='Next left click',
                                     elem_id='mode')
                     with gr.Row():
                         undo = gr.Button('Undo', elem_id='undo')
@@ -506,43 +688,104 @@ class ClickApp:
                         file_count='multiple',
                         interactive=False,
                         elem_id='exported')
+            show_stages = gr.Checkbox(
+                False,
+                label='Show the stages of each click (SAM coarse, '
+                'GlobalDiff, PatchDiff)',
+                visible=isinstance(self.model, SAMRef),
+                elem_id='show-stages')
             stages = gr.Image(
                 label='Stages of the last click',
                 type='numpy',
                 interactive=False,
-                format='png',
+                format='jpeg',
                 show_label=False,
                 visible=False,
                 elem_id='stages')
             stage_times = gr.Markdown('', elem_id='stage-times')
+            # The scripted click: gradio_client's predict(x, y, label,
+            # api_name='/click'); not on the page.
+            script_x = gr.Number(label='x', visible=False)
+            script_y = gr.Number(label='y', visible=False)
+            script_label = gr.Number(
+                label='label (1 positive, 0 negative)', visible=False)
+            script_click = gr.Button(visible=False)
+            record = gr.JSON(visible=False)
             shown = [session, view, status, stages, stage_times]
+            model_event = dict(concurrency_id='model')
 
             def to_page(result: tuple) -> tuple:
-                # The stage panel shows only for models that have stages.
+                # The stage panel shows only when there is one.
                 state, image, line, panel, times = result
                 return (state, image, line,
                         gr.Image(value=panel, visible=panel
                                  is not None), times)
 
-            def on_upload(path, state):
-                for result in self.load(path, state):
+            def on_upload(path, state, show):
+                for result in self.load(path, state, show):
                     yield to_page(result)
 
-            def on_select(state, next_mode, evt: gr.SelectData):
-                return to_page(self.select(state, next_mode, evt))
+            def on_select(state, next_mode, show, evt: gr.SelectData):
+                return to_page(self.select(state, next_mode, evt, show))
+
+            def on_scripted_click(x, y, label, state):
+                try:
+                    state, image, line, _, times = self.scripted_click(
+                        state, x, y, label)
+                except AppError as error:
+                    raise gr.Error(str(error), print_exception=False) from None
+                return state, image, line, times, self.click_record(state)
 
             # a new picture: the files exported from the last one go
-            upload.change(on_upload, [upload, session],
-                          shown).then(lambda: None, None, files)
-            view.select(on_select, [session, mode], shown)
-            for button, callback in ((undo, self.undo), (reset, self.reset),
-                                     (next_object, self.next_object)):
+            upload.change(
+                on_upload, [upload, session, show_stages],
+                shown,
+                api_name='upload',
+                **model_event).then(
+                    lambda: None, None, files, api_visibility='private')
+            view.select(
+                on_select, [session, mode, show_stages],
+                shown,
+                js=NEGATIVE_CLICK_JS,
+                api_visibility='private',
+                **model_event)
+            script_click.click(
+                on_scripted_click, [script_x, script_y, script_label, session],
+                [session, view, status, stage_times, record],
+                api_name='click',
+                **model_event)
+            show_stages.change(
+                lambda state, show: to_page(self.outputs(state, '', show)),
+                [session, show_stages],
+                shown,
+                api_visibility='private')
+            for button, callback, name in ((undo, self.undo, 'undo'),
+                                           (reset, self.reset, 'reset'),
+                                           (next_object, self.next_object,
+                                            'next_object')):
                 button.click(
-                    lambda state, callback=callback: to_page(callback(state)),
-                    [session],
-                    shown)
-            export.click(self.export, [session], [files, status])
+                    lambda state, show, callback=callback: to_page(
+                        callback(state, show)), [session, show_stages],
+                    shown,
+                    api_name=name)
+            export.click(
+                self.export, [session], [files, status], api_name='export')
         return page
+
+
+def mask_to_rle(mask: np.ndarray) -> dict:
+    """A mask as COCO's compressed RLE.
+
+    Args:
+        mask (np.ndarray): ``H x W`` bool mask.
+
+    Returns:
+        dict: ``size`` (``[H, W]``) and ``counts`` (a string).
+    """
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(
+        size=[int(v) for v in rle['size']],
+        counts=rle['counts'].decode('ascii'))
 
 
 def coco_annotations(masks: Sequence[np.ndarray], file_name: str) -> dict:
@@ -559,15 +802,14 @@ def coco_annotations(masks: Sequence[np.ndarray], file_name: str) -> dict:
     height, width = masks[0].shape
     annotations = []
     for index, mask in enumerate(masks, start=1):
-        rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+        segmentation = mask_to_rle(mask)
+        rle = dict(segmentation, counts=segmentation['counts'].encode())
         annotations.append(
             dict(
                 id=index,
                 image_id=1,
                 category_id=1,
-                segmentation=dict(
-                    size=[int(v) for v in rle['size']],
-                    counts=rle['counts'].decode('ascii')),
+                segmentation=segmentation,
                 area=int(mask_utils.area(rle)),
                 bbox=[float(v) for v in mask_utils.toBbox(rle)],
                 iscrowd=0))
@@ -591,7 +833,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--demo-work-dir',
         default=DEMO_WORK_DIR,
         help='where make demo wrote its checkpoints')
-    return parser.parse_args(argv)
+    parser.add_argument(
+        '--concurrency',
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help='clicks and uploads of different users computed at once, '
+        'each with cores / concurrency torch threads on a CPU (default: '
+        'the CPU cores this process may use)')
+    args = parser.parse_args(argv)
+    if args.concurrency < 1:
+        parser.error(f'--concurrency must be at least 1, got '
+                     f'{args.concurrency}')
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -603,17 +856,25 @@ def main(argv: Optional[List[str]] = None) -> None:
     except AppError as error:
         raise SystemExit(f'error: {error}') from None
     print(banner.replace('*', '').replace('`', ''))
+    if torch.device(args.device).type == 'cpu':
+        # the clicks computed at once share the cores
+        torch.set_num_threads(
+            max(1,
+                len(os.sched_getaffinity(0)) // args.concurrency))
+    print(f'{args.concurrency} click(s) at once, '
+          f'{torch.get_num_threads()} torch thread(s) each')
     examples = make_examples(
         osp.join(tempfile.gettempdir(), 'samref_app_examples'))
     app = ClickApp(model, banner, examples)
     page = app.build()
-    page.queue().launch(
+    page.queue(default_concurrency_limit=args.concurrency).launch(
         server_name='127.0.0.1',
         server_port=args.port,
         max_file_size=f'{MAX_FILE_MB}mb',
         allowed_paths=[osp.dirname(examples[0]), app.export_dir],
         ssr_mode=False,
-        show_error=False)
+        show_error=False,
+        head=PAGE_SCRIPT)
 
 
 if __name__ == '__main__':

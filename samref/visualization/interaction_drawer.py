@@ -1,10 +1,11 @@
 # Copyright (c) samref contributors. All rights reserved.
 """Pictures of an interaction: a mask, its clicks and a refinement window.
 
-Everything is drawn with mmengine's :class:`~mmengine.visualization.Visualizer`
-(``draw_binary_masks``, ``draw_polygons``, ``draw_circles``, ``draw_bboxes``,
-``draw_texts``); the web demo, ``tools/test.py --show-dir`` and the demos
-share these functions.
+Masks, outlines, clicks and windows are drawn with OpenCV on a copy of the
+picture (a few milliseconds, so the web demo redraws its view at every
+click); captions and titles with mmengine's
+:class:`~mmengine.visualization.Visualizer` (``draw_texts``). The web demo,
+``tools/test.py --show-dir`` and the demos share these functions.
 """
 from typing import Optional, Sequence, Tuple
 
@@ -52,9 +53,9 @@ def pick_mask_color(image: np.ndarray,
         tuple[int, int, int]: An RGB colour of :data:`MASK_PALETTE`.
     """
     check_image(image)
-    pixels = image[region] if region is not None and region.any() else \
-        image.reshape(-1, 3)
-    mean = pixels.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    weights = None if region is None or not region.any() else \
+        region.astype(np.uint8)
+    mean = cv2.mean(image, mask=weights)[:3]
     distances = [np.linalg.norm(np.subtract(c, mean)) for c in MASK_PALETTE]
     return MASK_PALETTE[int(np.argmax(distances))]
 
@@ -62,6 +63,29 @@ def pick_mask_color(image: np.ndarray,
 def _text_size(height: int, width: int) -> int:
     """A caption font size (points) that stays legible on small panels."""
     return int(max(9, min(16, np.sqrt(height * width) / 40)))
+
+
+def _line_width(height: int, width: int) -> int:
+    """An outline width (pixels) that reads on small and large pictures."""
+    return max(1, int(round(np.sqrt(height * width) / 400)))
+
+
+def _draw_dashed_box(canvas: np.ndarray, corners: Sequence[float],
+                     color: Color, thickness: int) -> None:
+    """Outline ``(x0, y0, x1, y1)`` on ``canvas`` with dashes, in place."""
+    x0, y0, x1, y1 = corners
+    dash, gap = 5 * thickness, 3 * thickness
+    for start, end in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)),
+                       ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+        start, end = np.asarray(start), np.asarray(end)
+        length = float(np.abs(end - start).max())
+        for offset in np.arange(0.0, length + 1, dash + gap):
+            first = start + (end - start) * (offset / max(length, 1.0))
+            last = start + (end - start) * (
+                min(offset + dash, length) / max(length, 1.0))
+            cv2.line(canvas, tuple(int(round(v)) for v in first),
+                     tuple(int(round(v)) for v in last), color, thickness,
+                     cv2.LINE_AA)
 
 
 def draw_interaction(image: np.ndarray,
@@ -93,7 +117,8 @@ def draw_interaction(image: np.ndarray,
     """
     check_image(image)
     height, width = image.shape[:2]
-    visualizer = Visualizer(image=image)
+    line_width = _line_width(height, width)
+    canvas = image.copy()
     if mask is not None:
         mask = np.asarray(mask)
         if mask.shape != (height, width):
@@ -102,49 +127,45 @@ def draw_interaction(image: np.ndarray,
         mask = mask.astype(bool)
         if mask.any():
             color = tuple(mask_color or pick_mask_color(image, mask))
-            visualizer.draw_binary_masks(mask, colors=color, alphas=MASK_ALPHA)
+            tinted = cv2.addWeighted(canvas, 1 - MASK_ALPHA,
+                                     np.full_like(canvas, color), MASK_ALPHA,
+                                     0)
+            np.copyto(canvas, tinted, where=mask[..., None])
             contours, _ = cv2.findContours(
                 mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-            polygons = [c[:, 0] for c in contours if len(c) >= 3]
-            if polygons:
-                visualizer.draw_polygons(
-                    polygons, edge_colors=color, line_widths=1.5, alpha=1.0)
+            cv2.drawContours(canvas, contours, -1, color, line_width,
+                             cv2.LINE_AA)
     if box is not None:
         x0, y0, x1, y1 = (float(v) for v in box)
         if not (x0 <= x1 and y0 <= y1):
             raise ValueError(f'box (x0, y0, x1, y1) = {tuple(box)} is empty')
-        corners = np.clip([[x0, y0, x1, y1]], 0, [width - 1, height - 1] * 2)
-        visualizer.draw_bboxes(
-            corners,
-            edge_colors=BOX_COLOR,
-            line_styles='--',
-            line_widths=2,
-            alpha=1.0)
+        corners = np.clip([x0, y0, x1, y1], 0, [width - 1, height - 1] * 2)
+        _draw_dashed_box(canvas, corners, BOX_COLOR, 2 * line_width)
     if len(clicks):
         points = np.asarray([c[:2] for c in clicks], dtype=np.float64)
         if points.ndim != 2 or not np.isfinite(points).all():
             raise ValueError('clicks must be (x, y, is_positive) triples of '
                              'finite numbers')
         radius = max(3.0, 0.018 * np.sqrt(height * width))
-        radii = np.full(len(points), radius)
-        radii[-1] *= 1.4
-        visualizer.draw_circles(
-            points,
-            radii,
-            edge_colors='white',
-            line_widths=1.5,
-            face_colors=[
-                POSITIVE_COLOR if c[2] else NEGATIVE_COLOR for c in clicks
-            ],
-            alpha=1.0)
+        for index, (click, point) in enumerate(zip(clicks, points)):
+            scale = 1.4 if index == len(clicks) - 1 else 1.0
+            # OpenCV draws at sub-pixel positions in 1/16 pixel units
+            center = tuple(int(round(v * 16)) for v in point)
+            size = int(round(radius * scale * 16))
+            color = POSITIVE_COLOR if click[2] else NEGATIVE_COLOR
+            cv2.circle(canvas, center, size, color, -1, cv2.LINE_AA, 4)
+            cv2.circle(canvas, center, size, (255, 255, 255), line_width,
+                       cv2.LINE_AA, 4)
     if caption:
+        visualizer = Visualizer(image=canvas)
         visualizer.draw_texts(
             caption,
             np.array([3, 3]),
             font_sizes=_text_size(height, width),
             colors='white',
             bboxes=dict(facecolor='black', alpha=0.6, pad=2, edgecolor='none'))
-    return visualizer.get_image()
+        canvas = visualizer.get_image()
+    return canvas
 
 
 def draw_title(text: str, width: int, height: int = 24) -> np.ndarray:

@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The web demo's callbacks, without a browser."""
 import json
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import mmcv
@@ -89,20 +90,34 @@ def test_clicks_undo_reset_next_and_export(app_module, example, tmp_path):
     assert session.steps == [] and len(session.objects) == 1
 
 
-def test_samref_shows_its_stages(app_module, example, tmp_path):
+def test_samref_shows_its_stages_when_asked(app_module, example, tmp_path,
+                                            monkeypatch):
     torch.manual_seed(0)
     # the selector off: PatchDiff refines a window after every click
     model = init_model(
         SAMREF_CONFIG, cfg_options={'model.use_selector': False})
     app, steps = start(app_module, model, example, tmp_path)
+    drawn = []
+    stage_panel = app.stage_panel
+    monkeypatch.setattr(
+        app, 'stage_panel',
+        lambda session: drawn.append(1) or stage_panel(session))
     session, view, status, stages, times = app.click(steps[-1][0], 240, 180,
                                                      True)
-    assert stages is not None and stages.shape[1] > 3 * stages.shape[0]
+    assert stages is None and not drawn  # by default only the view
     for stage in ('sam', 'global_diff', 'patch_diff'):
         assert f'{stage} ' in times
     assert 'branch **patch**' in times
     x0, y0, x1, y1 = session.steps[-1].window
     assert 0 <= x0 < 240 < x1 <= 480 and 0 <= y0 < 180 < y1 <= 360
+    # shown on demand: the panel of the current click
+    first = app.outputs(session, show_stages=True)[3]
+    assert first.shape[1] > 3 * first.shape[0] and len(drawn) == 1
+    second = app.click(session, 100, 300, False, show_stages=True)[3]
+    assert second is not None and not np.array_equal(first, second)
+    np.testing.assert_array_equal(
+        app.undo(session, show_stages=True)[3], first)
+    assert app.reset(session, show_stages=True)[3] is None  # no click left
 
 
 def test_select_maps_display_pixels_to_the_picture(app_module, tmp_path):
@@ -206,3 +221,127 @@ def test_page_builds(app_module, example, tmp_path):
     app = app_module.ClickApp(
         init_model(SAM_CONFIG), 'banner', [example], str(tmp_path))
     assert isinstance(app.build(), gr.Blocks)
+
+
+def test_scripted_click_checks_its_input(app_module, example, tmp_path):
+    torch.manual_seed(0)
+    app, steps = start(app_module, init_model(SAM_CONFIG), example, tmp_path)
+    session = steps[-1][0]
+    with pytest.raises(app_module.AppError, match='upload one first'):
+        app.scripted_click(None, 1, 1, 1)
+    bad = {
+        ('12', 10, 1): "x must be a finite number of picture pixels, got '12'",
+        (10, float('nan'), 1): 'y must be a finite number',
+        (True, 10, 1): 'x must be a finite number',
+        (480.5, 10, 1): r'x = 480.5 is outside the 480 x 360 \(W x H\) '
+        r'picture: 0 <= x <= 480',
+        (10, -1, 1): 'y = -1 is outside',
+        (10, 10, 2): r'label must be 1 \(positive click\) or 0 \(negative '
+        r'click\), got 2',
+        (10, 10, None): 'label must be 1',
+        (10, 10, 'positive'): 'label must be 1',
+    }
+    for (x, y, label), message in bad.items():
+        with pytest.raises(app_module.AppError, match=message):
+            app.scripted_click(session, x, y, label)
+    assert not session.steps
+    assert app.click_record(session)['mask'] is None
+    app.scripted_click(session, 240.0, 180.0, 1.0)
+    session, view, status, _, _ = app.scripted_click(session, 20, 20, 0)
+    assert [s.click for s in session.steps] == [(240.0, 180.0, True),
+                                                (20.0, 20.0, False)]
+    assert 'Click 2 (-) at (20, 20)' in status
+    record = app.click_record(session)
+    assert record['clicks'] == [[240.0, 180.0, 1], [20.0, 20.0, 0]]
+    rle = dict(record['mask'], counts=record['mask']['counts'].encode())
+    np.testing.assert_array_equal(mask_utils.decode(rle), session.mask)
+    assert record['mask_area'] == int(session.mask.sum())
+    assert record['click_ms'] == pytest.approx(session.steps[-1].click_time *
+                                               1e3)
+    assert record['objects'] == 0
+    json.dumps(record)  # what the endpoint returns must be JSON
+
+
+def test_sessions_on_one_model_stay_apart(app_module, tmp_path):
+    """Two users' sessions on one model, clicking alternately and at the
+    same time, get what each gets alone."""
+    torch.manual_seed(0)
+    model = init_model(SAMREF_CONFIG)
+    pictures = app_module.make_examples(str(tmp_path / 'pictures'), 2)
+    clicks = [[(240, 180, True), (100, 80, False), (300, 200, True)],
+              [(60, 300, True), (400, 50, True), (200, 200, False)]]
+
+    def alone(picture, picture_clicks):
+        app = app_module.ClickApp(model, 'banner', [], str(tmp_path))
+        session = list(app.load(picture, None))[-1][0]
+        views = [app.click(session, *click)[1] for click in picture_clicks]
+        return [s.mask for s in session.steps], views
+
+    expected = [alone(p, c) for p, c in zip(pictures, clicks)]
+    assert not np.array_equal(expected[0][0][-1], expected[1][0][-1])
+    app = app_module.ClickApp(model, 'banner', [], str(tmp_path))
+    sessions = [list(app.load(p, None))[-1][0] for p in pictures]
+    views = [[], []]
+    for step in range(3):
+        for user in (0, 1):
+            views[user].append(
+                app.click(sessions[user], *clicks[user][step])[1])
+    for user in (0, 1):
+        masks, user_views = expected[user]
+        assert [s.click for s in sessions[user].steps
+                ] == [(float(x), float(y), p) for x, y, p in clicks[user]]
+        for mask, step in zip(masks, sessions[user].steps):
+            np.testing.assert_array_equal(step.mask, mask)
+        for view, expected_view in zip(views[user], user_views):
+            np.testing.assert_array_equal(view, expected_view)
+
+    def click_all(user):
+        session = list(app.load(pictures[user], None))[-1][0]
+        for click in clicks[user]:
+            app.click(session, *click)
+        return session
+
+    with ThreadPoolExecutor(2) as pool:
+        sessions = list(pool.map(click_all, (0, 1)))
+    for user in (0, 1):
+        for mask, step in zip(expected[user][0], sessions[user].steps):
+            np.testing.assert_array_equal(step.mask, mask)
+
+
+def test_scripted_clicks_through_gradio_client(app_module, example, tmp_path):
+    """The endpoints a script uses, /upload and /click, with one session
+    per client."""
+    pytest.importorskip(
+        'gradio',
+        reason='gradio is optional: '
+        'pip install -r requirements/optional.txt')
+    from gradio_client import Client, handle_file
+    torch.manual_seed(0)
+    app = app_module.ClickApp(
+        init_model(SAM_CONFIG), 'banner', [example], str(tmp_path))
+    page = app.build()
+    page.queue(default_concurrency_limit=2).launch(
+        server_name='127.0.0.1',
+        server_port=None,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        allowed_paths=[str(tmp_path)])
+    try:
+        first, second = (
+            Client(page.local_url, verbose=False) for _ in range(2))
+        for client in (first, second):
+            status = client.predict(
+                handle_file(example), api_name='/upload')[1]
+            assert '**shapes_0.png** (480 x 360), encoded' in status
+        first.predict(240, 180, 1, api_name='/click')
+        view, status, _, record = first.predict(20, 20, 0, api_name='/click')
+        assert 'Click 2 (-) at (20, 20)' in status
+        assert record['clicks'] == [[240, 180, 1], [20, 20, 0]]
+        assert mmcv.imread(view).shape == (360, 480, 3)
+        record = second.predict(100, 100, 1, api_name='/click')[-1]
+        assert record['clicks'] == [[100, 100, 1]]
+        with pytest.raises(Exception, match='label must be 1'):
+            second.predict(100, 100, 5, api_name='/click')
+    finally:
+        page.close()

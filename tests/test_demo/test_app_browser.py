@@ -40,6 +40,7 @@ pytest.importorskip(
     reason='gradio missing: pip install -r requirements/optional.txt')
 from selenium.webdriver.common.action_chains import ActionChains  # noqa
 from selenium.webdriver.common.by import By  # noqa
+from selenium.webdriver.common.keys import Keys  # noqa
 from selenium.webdriver.support.ui import WebDriverWait  # noqa
 
 TIMEOUT = 120  # seconds for the app to start, and for any one step
@@ -152,7 +153,7 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     notes = tmp_path / 'notes.txt'
     notes.write_text('hello')
     upload.send_keys(str(notes))
-    wait_for(browser, lambda d: 'is not an image' in text_of(d, 'status'),
+    wait_for(browser, lambda d: 'no readable PNG' in text_of(d, 'status'),
              'the not-an-image message')
     assert 'Traceback' not in browser.page_source
     browser.save_screenshot(str(shots / '0_not_an_image.png'))
@@ -176,11 +177,27 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     # Click on the object: (210, 150) of the picture.
     width = image.size['width']
     scale = width / 400
-    ActionChains(browser).move_to_element_with_offset(
-        image, (210 - 200) * scale, (150 - 150) * scale).click().perform()
-    wait_for(browser, lambda d: 'Click 1 (+) at' in text_of(d, 'status'),
-             'the first click')
-    wait_for(browser, stage_panel_shown, 'the stage panel')
+
+    def click_at(x, y, button='left', shift=False):
+        """Click at (x, y) of the picture."""
+        chain = ActionChains(browser)
+        if shift:
+            chain.key_down(Keys.SHIFT)
+        chain.move_to_element_with_offset(
+            view_image(browser), (x - 200) * scale, (y - 150) * scale)
+        chain.context_click() if button == 'right' else chain.click()
+        if shift:
+            chain.key_up(Keys.SHIFT)
+        chain.perform()
+
+    def press(*keys):
+        ActionChains(browser).send_keys(*keys).perform()
+
+    def status_shows(text, what):
+        wait_for(browser, lambda d: text in text_of(d, 'status'), what)
+
+    click_at(210, 150)
+    status_shows('Click 1 (+) at', 'the first click')
     after = view_image(browser).get_attribute('src')
     assert after != before  # the mask and the click are drawn
     status = text_of(browser, 'status')
@@ -188,32 +205,56 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
     assert abs(float(x) - 210) <= 3 and abs(float(y) - 150) <= 3
     times = text_of(browser, 'stage-times')
     assert 'global_diff' in times and 'whole click' in times
+    assert not stage_panel_shown(browser)  # drawn only when asked for
+    browser.find_element(By.CSS_SELECTOR, '#show-stages input').click()
+    wait_for(browser, stage_panel_shown, 'the stage panel')
     browser.save_screenshot(str(shots / '2_clicked_with_stages.png'))
 
-    # A negative click next, then undo.
+    # Negative clicks: a right click, a Shift+click, the toggle; undo with
+    # z, Ctrl+Z and the button.
+    click_at(20, 20, button='right')
+    status_shows('Click 2 (-) at (20, 20)', 'the right click')
+    browser.save_screenshot(str(shots / '3_negative_click.png'))
+    press('z')
+    status_shows('Click 1 (+) at', 'the undo with z')
+    click_at(380, 280, shift=True)
+    status_shows('Click 2 (-) at (380, 280)', 'the Shift+click')
+    click_at(250, 180)
+    status_shows('Click 3 (+) at (250, 180)', 'a left click again positive')
+    press(Keys.CONTROL, 'z')
+    status_shows('Click 2 (-) at', 'the undo with Ctrl+Z')
     browser.find_element(
         By.XPATH, '//*[@id="mode"]//label[contains(., "negative")]').click()
-    ActionChains(browser).move_to_element_with_offset(
-        view_image(browser), -180 * scale, -130 * scale).click().perform()
-    wait_for(browser, lambda d: 'Click 2 (-) at' in text_of(d, 'status'),
-             'the negative click')
-    browser.save_screenshot(str(shots / '3_negative_click.png'))
-    browser.find_element(By.ID, 'undo').click()
-    wait_for(browser, lambda d: 'Click 1 (+) at' in text_of(d, 'status'),
-             'the undo')
+    click_at(20, 280)
+    status_shows('Click 3 (-) at (20, 280)', 'the negative left click')
+    for left, what in (('Click 2 (-) at', 'the undo button'),
+                       ('Click 1 (+) at', 'the undo button again')):
+        browser.find_element(By.ID, 'undo').click()
+        status_shows(left, what)
+
     browser.find_element(By.ID, 'export').click()
-    wait_for(browser, lambda d: 'Exported 1 mask' in text_of(d, 'status'),
-             'the export')
-    links = {
-        a.get_attribute('download'): a.get_attribute('href')
-        for a in browser.find_elements(By.CSS_SELECTOR, '#exported a')
-    }
+    status_shows('Exported 1 mask', 'the export')
+    links = wait_for(
+        browser, lambda d: {
+            a.get_attribute('download'): a.get_attribute('href')
+            for a in d.find_elements(By.CSS_SELECTOR, '#exported a')
+        }, 'the exported files')
     assert set(links) == {'object_mask.png', 'object_masks_coco.json'}
     with urllib.request.urlopen(links['object_masks_coco.json'], timeout=30) \
             as response:
         coco = json.load(response)
     (annotation, ) = coco['annotations']
     assert annotation['segmentation']['size'] == [300, 400]
+    exported = browser.find_element(By.ID, 'exported')
+    browser.execute_script('arguments[0].scrollIntoView({block: "center"})',
+                           exported)
+    assert 'object_masks_coco' in exported.text  # the file list shows
+    browser.save_screenshot(str(shots / '4_exported.png'))
+
+    # n keeps the object and starts the next one.
+    press('n')
+    status_shows('1 object(s) done', 'the next object')
+    assert 'Click 1' not in text_of(browser, 'status')
 
     # A bundled example replaces the picture and its clicks.
     browser.find_element(By.XPATH,
@@ -227,4 +268,3 @@ def test_upload_click_and_see_the_stages(server, browser, tmp_path):
              lambda d: not d.find_elements(By.CSS_SELECTOR, '#exported a'),
              'the exported files to go')
     browser.save_screenshot(str(shots / '5_example.png'))
-    browser.save_screenshot(str(shots / '4_exported.png'))
