@@ -46,6 +46,7 @@ class EmbeddingCache:
         self.misses = 0
         self._outputs: Dict[Tuple[int, ...], Tuple[Tuple[int, ...],
                                                    torch.dtype]] = {}
+        self._last_key: Optional[Tuple[torch.Tensor, str]] = None
 
     @property
     def folder(self) -> str:
@@ -82,8 +83,17 @@ class EmbeddingCache:
         return self._outputs[spec]
 
     def key(self, inputs: torch.Tensor) -> str:
-        """The store key of the embedding of ``inputs``."""
-        return self.store.key(inputs, self.output_spec(inputs)[1])
+        """The store key of the embedding of ``inputs``.
+
+        A miss is followed by :meth:`put` with the same input tensor: its
+        key (a digest of the whole input) is kept for that tensor, so it is
+        computed once per image.
+        """
+        if self._last_key is None or self._last_key[0] is not inputs:
+            self._last_key = (inputs,
+                              self.store.key(inputs,
+                                             self.output_spec(inputs)[1]))
+        return self._last_key[1]
 
     def get(self,
             inputs: torch.Tensor,

@@ -264,26 +264,35 @@ def test_embedding_check_is_always_registered(tmp_path):
     assert sum(isinstance(h, EmbeddingCheckHook) for h in runner.hooks) == 1
 
 
-def test_ranks_draw_apart_but_shuffle_alike_and_repeatably(tmp_path):
-    """With ``diff_rank_seed`` mmengine would seed the sampler at random
-    (another data order in every run); the runner gives it the configured
-    seed, and every other generator seed + rank."""
+def toy_config(work_dir, max_iters: int, **kwargs) -> Config:
+    """A ``SafeLoadRunner`` config of the toy model, built from the
+    registry as the tools build it."""
     MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
-    cfg = Config(
+    return Config(
         dict(
             runner_type='SafeLoadRunner',
             model=dict(type='SafeLoadToyModel'),
-            work_dir=str(tmp_path),
+            work_dir=str(work_dir),
             train_dataloader=dict(
                 dataset=dict(type='SafeLoadToyDataset'),
                 sampler=dict(type='InfiniteSampler', shuffle=True),
                 batch_size=2,
                 num_workers=0),
-            train_cfg=dict(by_epoch=False, max_iters=1),
+            train_cfg=dict(by_epoch=False, max_iters=max_iters),
             optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-            randomness=dict(seed=7, diff_rank_seed=True),
             default_scope='mmseg',
-            experiment_name='diff_rank_seed'))
+            **kwargs))
+
+
+def test_ranks_draw_apart_but_shuffle_alike_and_repeatably(tmp_path):
+    """With ``diff_rank_seed`` mmengine would seed the sampler at random
+    (another data order in every run); the runner gives it the configured
+    seed, and every other generator seed + rank."""
+    cfg = toy_config(
+        tmp_path,
+        1,
+        randomness=dict(seed=7, diff_rank_seed=True),
+        experiment_name='diff_rank_seed')
     orders = []
     for _ in range(2):
         runner = RUNNERS.build(cfg)
@@ -306,24 +315,13 @@ def test_config_text_is_formatted_once_per_run(tmp_path, monkeypatch):
         return format_code(*args, **kwargs)
 
     monkeypatch.setattr(config_module, 'FormatCode', counting)
-    MODELS.register_module('SafeLoadToyModel', module=ToyModel, force=True)
-    cfg = Config(
-        dict(
-            runner_type='SafeLoadRunner',
-            model=dict(type='SafeLoadToyModel'),
-            work_dir=str(tmp_path),
-            train_dataloader=dict(
-                dataset=dict(type='SafeLoadToyDataset'),
-                sampler=dict(type='InfiniteSampler', shuffle=True),
-                batch_size=2,
-                num_workers=0),
-            train_cfg=dict(by_epoch=False, max_iters=2),
-            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-            default_hooks=dict(
-                checkpoint=dict(
-                    type='CheckpointHook', interval=1, by_epoch=False)),
-            default_scope='mmseg',
-            experiment_name='formatted_once'))
+    cfg = toy_config(
+        tmp_path,
+        2,
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1,
+                            by_epoch=False)),
+        experiment_name='formatted_once')
     runner = RUNNERS.build(cfg)
     runner.train()
     assert len(calls) == 1
