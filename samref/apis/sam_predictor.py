@@ -415,7 +415,7 @@ class PromptPredictor:
     @staticmethod
     def _check_labels(labels, allowed: Tuple[int, ...]) -> None:
         """A ValueError when a label is not one of ``allowed``."""
-        values = labels.flatten().cpu().tolist()
+        values = labels.flatten().tolist()
         wrong = [v for v in values if v not in allowed]
         if wrong:
             names = ', '.join(map(str, allowed[:-1])) + f' or {allowed[-1]}'

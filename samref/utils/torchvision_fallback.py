@@ -164,7 +164,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor,
     order = torch.argsort(scores, descending=True, stable=True)
     suppressed = torch.zeros(len(order), dtype=torch.bool)
     keep = []
-    for rank, index in enumerate(order.cpu().tolist()):
+    for rank, index in enumerate(order.tolist()):
         if suppressed[rank]:
             continue
         keep.append(index)

@@ -200,7 +200,7 @@ class FocSAM(SAM):
         count = (labels >= 0).sum(dim=1)
         # Training refines every sample at the interaction with gradient.
         due = ~refined & ((count > self.refine_step) | self.training)
-        due_list = due.cpu().tolist()  # the one look of the host at the device
+        due_list = due.tolist()  # the one look of the host at the device
         if any(due_list):
             with timed(times, 'coarse_decoder', device, timing), \
                     torch.no_grad():

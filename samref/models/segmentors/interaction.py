@@ -73,4 +73,4 @@ class Interaction:
         if len(rows) == 0:
             return None
         box = self.patch_refinement['boxes'][int(rows[0, 0])]
-        return tuple(float(v) for v in box.cpu().tolist())
+        return tuple(float(v) for v in box.tolist())

@@ -286,7 +286,7 @@ class SAMRef(SAM):
                 self.disk_radius)
             valid_sizes = image_features['valid_size']  # on the CPU
             # One window for the batch: the union of the images.
-            valid_size = tuple(valid_sizes.max(dim=0).values.cpu().tolist())
+            valid_size = tuple(valid_sizes.max(dim=0).values.tolist())
             global_out = self.run_refiner(
                 self.global_refiner,
                 dict(
@@ -304,7 +304,7 @@ class SAMRef(SAM):
                 # Training refines every window so that PatchDiff learns.
                 selected = [True] * len(points)
             elif self.use_selector and previous_area is not None:
-                selected = (error_area > previous_area).cpu().tolist()
+                selected = (error_area > previous_area).tolist()
             else:
                 selected = [False] * len(points)
         outputs.branch = ['patch' if s else 'global' for s in selected]
