@@ -6,9 +6,10 @@
 2. Trains a tiny model from random weights in the paper's two stages:
    stage 1 SAM (encoder and decoder, there being no pretrained weights),
    stage 2 SAM-REF's GlobalDiff and PatchDiff refiners with SAM frozen.
-3. Evaluates SAM and SAM-REF with the interactive protocol (20 clicks per
-   object), prints them side by side, plots mIoU per click and draws a few
-   objects after clicks 1, 3 and 5 of each model.
+3. Evaluates SAM and SAM-REF with the click protocol (20 clicks per
+   object) and the box-first protocol (each object's box, then 19 clicks),
+   prints them side by side, plots mIoU per interaction and draws a few
+   objects after interactions 1, 3 and 5 of each model.
 
 Everything is written under ``--work-dir`` (default ``work_dirs/demo``).
 Seeded: two runs on the same machine print the same table.
@@ -21,9 +22,9 @@ from typing import List, Optional
 
 import mmcv
 
-from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2, make_shapes,
-                                    plot_summaries, print_table, read_summary,
-                                    run, train_stage1, train_stage2)
+from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2, evaluate,
+                                    make_shapes, plot_summaries, print_table,
+                                    train_stage1, train_stage2)
 from samref.visualization import draw_panel_grid
 
 
@@ -83,6 +84,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         default=30,
         help='generated validation pictures (several objects each)')
     parser.add_argument(
+        '--eval-processes',
+        type=int,
+        default=2,
+        help='evaluations run at once, one thread each (1: one after the '
+        'other with the default threads)')
+    parser.add_argument(
         '--show',
         type=int,
         default=4,
@@ -97,36 +104,54 @@ def main(argv: Optional[List[str]] = None) -> dict:
     print(
         '[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen', flush=True)
     ckpt2 = train_stage2(args.work_dir, data_options, ckpt1, args.stage2_iters)
-    print('[4/5] interactive evaluation, 20 clicks per object', flush=True)
-    summaries, show_dirs = {}, {}
-    for title, config, ckpt in (('SAM', STAGE1, ckpt1), ('SAM-REF', STAGE2,
-                                                         ckpt2)):
-        out = osp.join(args.work_dir, f'eval_{title.lower()}')
-        show_dirs[title] = osp.join(out, 'clicks')
-        run(config,
-            out,
-            data_options,
-            title,
-            test=True,
-            checkpoint=ckpt,
-            show_dir=show_dirs[title] if args.show else None,
-            show_num=args.show)
-        summaries[title] = read_summary(out)
+    print(
+        '[4/5] interactive evaluation, 20 interactions per object: click '
+        'first, then box first',
+        flush=True)
+    jobs, show_dirs = {}, {'click': {}, 'box': {}}
+    # SAM-REF's evaluations first: the longest jobs start at once.
+    for model, config, ckpt in (('SAM-REF', STAGE2, ckpt2), ('SAM', STAGE1,
+                                                             ckpt1)):
+        for protocol, suffix in (('click', ''), ('box', ', box first')):
+            out = osp.join(
+                args.work_dir, f'eval_{model.lower()}' +
+                ('_box_first' if protocol == 'box' else ''))
+            show_dirs[protocol][model] = osp.join(out, 'clicks')
+            jobs[model + suffix] = dict(
+                config=config,
+                work_dir=out,
+                overrides={
+                    **data_options, 'test_cfg.first_prompt': protocol
+                },
+                title=model + suffix,
+                checkpoint=ckpt,
+                show_dir=show_dirs[protocol][model] if args.show else None,
+                show_num=args.show)
+    done = dict(zip(jobs, evaluate(list(jobs.values()), args.eval_processes)))
+    summaries = {
+        title: done[title]
+        for title in ('SAM', 'SAM-REF', 'SAM, box first', 'SAM-REF, box first')
+    }
     num_objects = summaries['SAM']['num_objects']
     print(f'\nGenerated shapes, {num_objects} objects, a tiny model trained '
           'here from random weights:')
     print_table(summaries)
+    print('(box first: interaction 1 is the object\'s box, 2-20 clicks; NoC '
+          'and k-mIoU count interactions)')
     print('[5/5] pictures', flush=True)
     plot = plot_summaries(summaries,
                           osp.join(args.work_dir, 'miou_sam_vs_samref.png'),
-                          'Generated shapes: mIoU per click')
-    print(f'mIoU per click: {plot}')
+                          'Generated shapes: mIoU per interaction')
+    print(f'mIoU per interaction: {plot}')
     if args.show:
-        picture = compare_pictures(
-            show_dirs, osp.join(args.work_dir, 'sam_vs_samref_clicks.png'))
         shown = ', '.join(map(str, SHOW_CLICKS))
-        print(f'SAM and SAM-REF after clicks {shown} (green: positive, red: '
-              f'negative, dashed: PatchDiff\'s window): {picture}')
+        for protocol, name in (('click', 'clicks'), ('box', 'box_first')):
+            picture = compare_pictures(
+                show_dirs[protocol],
+                osp.join(args.work_dir, f'sam_vs_samref_{name}.png'))
+            print(f'SAM and SAM-REF after interactions {shown}, {protocol} '
+                  'first (green: positive click and box, red: negative, '
+                  f'dashed: PatchDiff\'s window): {picture}')
     print(f'total {time.perf_counter() - start:.0f} s')
     return summaries
 

@@ -2,7 +2,7 @@
 """Evaluate a model; ``--interactive`` runs the click protocol.
 
     python tools/test.py CONFIG CHECKPOINT --interactive [--work-dir DIR] \
-        [--show-dir DIR]
+        [--show-dir DIR] [--first-prompt box]
 """
 import argparse
 import os
@@ -42,6 +42,13 @@ def parse_args() -> argparse.Namespace:
         '--num-clicks',
         type=int,
         help='clicks per object (default: the config\'s, 20)')
+    parser.add_argument(
+        '--first-prompt',
+        choices=['click', 'box'],
+        help='start each object with its first click (the click protocol, '
+        'the default) or with its ground-truth bounding box (the box-first '
+        'protocol; the clicks follow, NoC counts the box as the first '
+        'interaction)')
     parser.add_argument(
         '--embedding-cache',
         metavar='DIR',
@@ -143,6 +150,8 @@ def use_interactive_loop(cfg: Config, args: argparse.Namespace) -> None:
         test_cfg = dict(type='InteractiveTestLoop', num_clicks=20)
     if args.num_clicks is not None:
         test_cfg['num_clicks'] = args.num_clicks
+    if args.first_prompt is not None:
+        test_cfg['first_prompt'] = args.first_prompt
     if args.embedding_cache:
         test_cfg['embedding_cache'] = args.embedding_cache
     if args.show_dir:
@@ -178,9 +187,10 @@ def main() -> None:
         cfg.get('test_cfg') or {}).get('type') == 'InteractiveTestLoop'
     if is_interactive:
         use_interactive_loop(cfg, args)
-    elif args.num_clicks is not None or args.embedding_cache:
-        raise SystemExit('--num-clicks and --embedding-cache need '
-                         '--interactive')
+    elif (args.num_clicks is not None or args.embedding_cache
+          or args.first_prompt is not None):
+        raise SystemExit('--num-clicks, --first-prompt and --embedding-cache '
+                         'need --interactive')
     runner = build_runner(cfg)
     runner.test()
     release_process_group()

@@ -25,7 +25,11 @@ model = dict(
     image_encoder={{_base_.sam_tiny_p8.image_encoder}},
     prompt_encoder={{_base_.sam_tiny_p8.prompt_encoder}},
     mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
-    train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
+    # A quarter of the samples start with a jittered box of the object, as
+    # SAM trains (box_max_noise: SAM's 20 pixels at 1024, here at 256).
+    train_cfg=dict(
+        click_sampler=dict(
+            max_extra_clicks=10, box_prob=0.25, box_max_noise=5.0)),
     frozen_modules=('prompt_encoder', ),
     losses=dict(
         decoder=dict(type='NormalizedFocalLoss', loss_name='loss_nfl'),

@@ -23,7 +23,12 @@ model = dict(
     image_encoder={{_base_.sam_tiny_p8.image_encoder}},
     prompt_encoder={{_base_.sam_tiny_p8.prompt_encoder}},
     mask_decoder={{_base_.sam_tiny_p8.mask_decoder}},
-    train_cfg=dict(click_sampler=dict(max_extra_clicks=10)),
+    # The box prompt in the refiners' prompt maps, and a quarter of the
+    # samples starting with a jittered box, as in stage 1.
+    train_cfg=dict(
+        click_sampler=dict(
+            max_extra_clicks=10, box_prob=0.25, box_max_noise=5.0)),
+    box_channel=True,
     global_refiner=dict(embed_channels=128, embed_stride=8, error_prior=0.018),
     patch_refiner=dict(patch_size=64, disk_radius=2.0, error_prior=0.018),
     disk_radius=1.0,

@@ -8,10 +8,13 @@ plot the results.
 repository's (``configs/demo``), relative to the working directory.
 """
 import json
+import multiprocessing
 import os.path as osp
 import time
-from typing import Optional
+from concurrent.futures import ProcessPoolExecutor
+from typing import List, Optional, Sequence
 
+import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmseg.registry import RUNNERS
@@ -91,6 +94,43 @@ def run(config: str,
     return runner.max_iters
 
 
+def evaluate(jobs: Sequence[dict], processes: int = 2) -> List[dict]:
+    """Evaluate several configs, in worker processes of one thread each.
+
+    A click of the demo's tiny models is many small operations that a
+    second thread barely speeds up, so two single-threaded evaluations at
+    once finish sooner than one after the other with two threads. Each
+    evaluation is repeatable for a given number of processes (one thread
+    each); a single process keeps the caller's threads.
+
+    Args:
+        jobs (Sequence[dict]): Keyword arguments of :func:`run` for a test
+            (``config``, ``work_dir``, ``overrides``, ``title``,
+            ``checkpoint`` and optionally ``show_dir`` and ``show_num``).
+        processes (int): Worker processes; 1 runs the jobs here, one after
+            the other. Defaults to 2.
+
+    Returns:
+        list[dict]: :func:`read_summary` of each job, in order.
+    """
+    if processes < 1:
+        raise ValueError(f'processes must be >= 1, got {processes}')
+    if processes == 1:
+        return [evaluate_one(job) for job in jobs]
+    with ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context('spawn'),
+            initializer=torch.set_num_threads,
+            initargs=(1, )) as pool:
+        return list(pool.map(evaluate_one, jobs))
+
+
+def evaluate_one(job: dict) -> dict:
+    """:func:`run` one test job and read its summary."""
+    run(**job, test=True)
+    return read_summary(job['work_dir'])
+
+
 def read_summary(work_dir: str, dataset: str = 'Shapes') -> dict:
     """The summary row of ``dataset`` in a test run's ``results.json``."""
     with open(osp.join(work_dir, 'results.json'), encoding='utf-8') as f:
@@ -114,13 +154,15 @@ def print_table(summaries: dict) -> None:
 
 
 def plot_summaries(summaries: dict, out_file: str, title: str) -> str:
-    """Plot mIoU per click of each model, its object count in the legend."""
+    """Plot mIoU per interaction of each model, its object count in the
+    legend."""
     return plot_miou_curves(
         {
             f'{name} ({s["num_objects"]} objects)':
             [s[f'mIoU@{k}'] for k in range(1, 21)]
             for name, s in summaries.items()
-        }, out_file, title)
+        }, out_file, title,
+        'interactions (clicks; box first: the box, then clicks)')
 
 
 def make_shapes(work_dir: str,

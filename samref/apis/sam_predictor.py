@@ -31,16 +31,17 @@ class PromptPredictor:
     and mask decoder as ``SamPredictor`` does and gives its results. Models
     that refine SAM's masks (:class:`~samref.models.SAMRef`,
     :class:`~samref.models.FocSAM`) take their click path, the model's
-    ``interact`` with its refiners, for point prompts alone with
-    ``multimask_output=False``: ``mask_input`` is then the previous click's
+    ``interact`` with its refiners, for points, a box or both with
+    ``multimask_output=False`` (SAM-REF's refiners see the box with its
+    ``box_channel``): ``mask_input`` is then the previous click's
     mask (the ``low_res_masks`` of the previous call continue its object
     with the model's state, other logits become the previous mask, None
     starts a new object), one mask per prompt comes back, and
     :attr:`last_interaction` holds the model's
     :class:`~samref.models.Interaction` (its stages' outputs and, with
     ``time_stages``, their seconds; :meth:`patch_window` gives PatchDiff's
-    window in original pixels). A box, or ``multimask_output=True``, which
-    the refiners cannot take, goes through SAM's decoder of those models.
+    window in original pixels). ``multimask_output=True``, which the
+    refiners cannot take, goes through SAM's decoder of those models.
 
     Args:
         model (SAM): A SAM-based segmentor, e.g. from
@@ -292,11 +293,12 @@ class PromptPredictor:
         """
         self._check_image_set()
         self._check_prompts(point_coords, point_labels, boxes, mask_input)
-        if self.has_click_path and point_coords is not None \
-                and point_coords.shape[1] > 0 and boxes is None \
+        has_points = point_coords is not None and point_coords.shape[1] > 0
+        if self.has_click_path and (has_points or boxes is not None) \
                 and not multimask_output:
             low_res, iou_predictions, logits = self._click(
-                point_coords, point_labels, mask_input)
+                point_coords if has_points else None,
+                point_labels if has_points else None, boxes, mask_input)
         else:
             low_res, iou_predictions = self._decode(point_coords, point_labels,
                                                     boxes, mask_input,
@@ -326,10 +328,16 @@ class PromptPredictor:
             dense_prompt_embeddings=dense,
             multimask_output=multimask_output)
 
-    def _click(self, point_coords: Tensor, point_labels: Tensor,
+    def _click(self, point_coords: Optional[Tensor],
+               point_labels: Optional[Tensor], boxes: Optional[Tensor],
                mask_input: Optional[Tensor]) -> PredictorOutputs:
         """The model's click path: ``B x 1`` low-resolution logits at SAM's
         mask input size, IoU predictions and the logits of the masks."""
+        if point_coords is None:  # a box alone
+            point_coords = boxes.new_zeros((len(boxes), 0, 2))
+            point_labels = torch.zeros((len(boxes), 0),
+                                       dtype=torch.int64,
+                                       device=boxes.device)
         previous = None
         if mask_input is not None:
             if self._last_low_res is not None and torch.equal(
@@ -352,7 +360,7 @@ class PromptPredictor:
             self.model.timing_stages(self.time_stages)
         with timed(times, 'interact', self.device), stage_timing:
             interaction = self.model.interact(features, point_coords,
-                                              point_labels, previous)
+                                              point_labels, previous, boxes)
         self.last_interaction = interaction
         self.interact_time = times['interact']
         low_res = resize_logits(interaction.logits,

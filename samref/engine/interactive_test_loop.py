@@ -15,7 +15,7 @@ from mmengine.utils import ProgressBar
 from torch.utils.data import DataLoader
 
 from ..apis.session import InteractiveSession
-from ..evaluation.click_simulator import ClickSimulator
+from ..evaluation.click_simulator import ClickSimulator, object_box
 from ..evaluation.functional import mask_iou
 from ..models.segmentors import BaseInteractiveSegmentor
 from ..utils.image_files import ImageFileError, read_image
@@ -23,6 +23,8 @@ from ..utils.timer import timed
 from ..visualization import draw_click_progress
 from .embedding_cache import EmbeddingCache
 
+# The protocols: every object starts with a click, or with its box.
+FIRST_PROMPTS = ('click', 'box')
 # Clicks of the untimed warm-up: enough for every branch a model takes from
 # its second click on (FocSAM's refinement, SAM-REF's selector).
 WARM_UP_CLICKS = 3
@@ -39,9 +41,16 @@ class InteractiveTestLoop(BaseLoop):
     low-resolution logits back, and records the IoU after each click at the
     original image size. Per image it hands the evaluator one record::
 
-        dict(img_path, dataset_name, subset, encode_time,
-             objects=[dict(index, ious, clicks, branches, num_clicks,
+        dict(img_path, dataset_name, subset, encode_time, first_prompt,
+             objects=[dict(index, ious, clicks, box, branches, num_clicks,
                            click_time, interact_time, stage_times), ...])
+
+    With ``first_prompt='box'`` (the box-first protocol) each object's first
+    interaction is its ground-truth bounding box (:func:`object_box`,
+    original pixels) instead of the first click, and the clicks follow from
+    the box's mask as in the click protocol, the box kept with every
+    interaction: interaction ``k`` is the box and ``k - 1`` clicks, NoC and
+    mIoU@k count interactions (the box is the first).
 
     Any model implementing
     :class:`samref.models.BaseInteractiveSegmentor` is evaluated unchanged.
@@ -58,7 +67,10 @@ class InteractiveTestLoop(BaseLoop):
         dataloader (DataLoader | dict): The test dataloader (batch size 1;
             one item is one image with all its objects).
         evaluator (Evaluator | dict | list): Usually ``NoCMetric``.
-        num_clicks (int): Clicks per object. Defaults to 20.
+        num_clicks (int): Interactions per object (clicks, and the box
+            under the box-first protocol). Defaults to 20.
+        first_prompt (str): ``'click'`` (the click protocol) or ``'box'``
+            (the box-first protocol). Defaults to ``'click'``.
         embedding_cache (str, optional): Folder of an on-disk image
             embedding cache, keyed by image content and encoder weights.
             Defaults to None (no cache).
@@ -79,6 +91,7 @@ class InteractiveTestLoop(BaseLoop):
                  dataloader: Union[DataLoader, Dict],
                  evaluator: Union[Evaluator, Dict, List],
                  num_clicks: int = 20,
+                 first_prompt: str = 'click',
                  embedding_cache: Optional[str] = None,
                  show_dir: Optional[str] = None,
                  show_clicks: Sequence[int] = (1, 3, 5, 10, 20),
@@ -90,6 +103,10 @@ class InteractiveTestLoop(BaseLoop):
                              f'{self.dataloader.batch_size}')
         if num_clicks < 1:
             raise ValueError(f'num_clicks must be >= 1, got {num_clicks}')
+        if first_prompt not in FIRST_PROMPTS:
+            raise ValueError(f'first_prompt must be one of {FIRST_PROMPTS}, '
+                             f'got {first_prompt!r}')
+        self.first_prompt = first_prompt
         self.evaluator = runner.build_evaluator(evaluator)
         if hasattr(self.dataloader.dataset, 'metainfo'):
             self.evaluator.dataset_meta = self.dataloader.dataset.metainfo
@@ -220,12 +237,14 @@ class InteractiveTestLoop(BaseLoop):
                     index=k, **self.interact_object(gt, features, meta,
                                                     steps)))
             if steps is not None:
-                self.show_object(meta, k, gt, objects[-1]['clicks'], steps)
+                self.show_object(meta, k, gt, objects[-1]['clicks'], steps,
+                                 objects[-1]['box'])
         return dict(
             img_path=meta['img_path'],
             dataset_name=meta.get('dataset_name', ''),
             subset=meta.get('subset'),
             encode_time=times['encode'],
+            first_prompt=self.first_prompt,
             objects=objects)
 
     def warm_up(self, data_batch: dict) -> None:
@@ -253,8 +272,13 @@ class InteractiveTestLoop(BaseLoop):
             self.show_max_objects is None
             or self.shown_objects < self.show_max_objects)
 
-    def show_object(self, meta: dict, index: int, gt: np.ndarray,
-                    clicks: List[list], steps: List[dict]) -> None:
+    def show_object(self,
+                    meta: dict,
+                    index: int,
+                    gt: np.ndarray,
+                    clicks: List[list],
+                    steps: List[dict],
+                    box: Optional[List[int]] = None) -> None:
         """Write the picture of one object's interaction to ``show_dir``.
 
         Args:
@@ -264,6 +288,8 @@ class InteractiveTestLoop(BaseLoop):
             clicks (list[list]): ``[x, y, positive]`` per click.
             steps (list[dict]): The masks after ``show_clicks``, from
                 :meth:`interact_object`.
+            box (list[int], optional): The box prompt of the box-first
+                protocol.
         """
         self.shown_objects += 1
         try:
@@ -282,9 +308,12 @@ class InteractiveTestLoop(BaseLoop):
         if meta.get('dataset_name'):
             name = f'{meta["dataset_name"]}_{name}'
         model_name = type(self.model).__name__
-        picture = draw_click_progress(image, gt, steps,
-                                      [tuple(c) for c in clicks],
-                                      f'{name}  object {index}  {model_name}')
+        picture = draw_click_progress(
+            image,
+            gt,
+            steps, [tuple(c) for c in clicks],
+            f'{name}  object {index}  {model_name}',
+            prompt_box=box)
         mmcv.imwrite(
             mmcv.rgb2bgr(picture),
             osp.join(self.show_dir, f'{name}_{index}.png'))
@@ -310,14 +339,15 @@ class InteractiveTestLoop(BaseLoop):
                 when None.
 
         Returns:
-            dict: ``ious``, ``clicks`` and ``branches`` per click (a click
-            is ``[x, y, positive]`` in original pixels, ``[0, 0, 0]`` after
-            a perfect prediction, as the protocol's clicker makes it; the
-            branch is the model's, e.g. SAM-REF's ``'global'`` or
-            ``'patch'``, or None),
-            ``num_clicks`` (the clicks made), the summed ``click_time``
-            (model and upsampling to the original size), ``interact_time``
-            (model only) and the model's ``stage_times``.
+            dict: ``ious`` and ``branches`` per interaction, ``clicks`` (a
+            click is ``[x, y, positive]`` in original pixels, ``[0, 0, 0]``
+            after a perfect prediction, as the protocol's clicker makes it;
+            the branch is the model's, e.g. SAM-REF's ``'global'`` or
+            ``'patch'``, or None), ``box`` (the box prompt ``[x0, y0, x1,
+            y1]``, None under the click protocol), ``num_clicks`` (the
+            interactions made), the summed ``click_time`` (model and
+            upsampling to the original size), ``interact_time`` (model
+            only) and the model's ``stage_times``.
         """
         simulator = ClickSimulator(gt)
         session = InteractiveSession(
@@ -328,10 +358,14 @@ class InteractiveTestLoop(BaseLoop):
         branches: List[Optional[str]] = []
         times = dict(click=0.0, interact=0.0)
         stage_times: Dict[str, float] = {}
-        for _ in range(num_clicks or self.num_clicks):
-            click = simulator.next_click(pred)
-            clicks.append([click.x, click.y, int(click.is_positive)])
-            result = session.add_click(click.x, click.y, click.is_positive)
+        box = list(object_box(gt)) if self.first_prompt == 'box' else None
+        for step in range(num_clicks or self.num_clicks):
+            if step == 0 and box is not None:
+                result = session.add_box(*box)
+            else:
+                click = simulator.next_click(pred)
+                clicks.append([click.x, click.y, int(click.is_positive)])
+                result = session.add_click(click.x, click.y, click.is_positive)
             pred = result.mask
             times['click'] += result.click_time
             times['interact'] += result.interact_time
@@ -350,8 +384,9 @@ class InteractiveTestLoop(BaseLoop):
         return dict(
             ious=ious,
             clicks=clicks,
+            box=box,
             branches=branches,
-            num_clicks=len(simulator.clicks),
+            num_clicks=len(ious),
             click_time=times['click'],
             interact_time=times['interact'],
             stage_times=stage_times)

@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 """The protocol's click simulation (first published with RITM)."""
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Tuple
 
 import cv2
 import numpy as np
@@ -58,6 +58,27 @@ def padded_distance(region: np.ndarray) -> np.ndarray:
     squared = np.rint(np.square(dist, dtype=np.float64))
     out[box] = np.sqrt(squared)
     return out
+
+
+def object_box(gt: np.ndarray) -> Tuple[int, int, int, int]:
+    """The bounding box of an object, the box-first protocol's first prompt.
+
+    Args:
+        gt (np.ndarray): ``H x W`` map, the object where it is 1.
+
+    Returns:
+        tuple[int, int, int, int]: ``(x0, y0, x1, y1)`` on the edges of the
+        pixel grid: the object's pixels are columns ``x0 .. x1 - 1`` and
+        rows ``y0 .. y1 - 1``.
+
+    Raises:
+        ValueError: The map has no object pixel.
+    """
+    rows = np.flatnonzero((gt == 1).any(axis=1))
+    if len(rows) == 0:
+        raise ValueError('the mask has no object pixel to box')
+    cols = np.flatnonzero((gt == 1).any(axis=0))
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
 
 
 class ClickSimulator:

@@ -88,12 +88,22 @@ def _draw_dashed_box(canvas: np.ndarray, corners: Sequence[float],
                      cv2.LINE_AA)
 
 
-def draw_interaction(image: np.ndarray,
-                     mask: Optional[np.ndarray] = None,
-                     clicks: Sequence[Sequence[float]] = (),
-                     box: Optional[Sequence[float]] = None,
-                     caption: str = '',
-                     mask_color: Optional[Color] = None) -> np.ndarray:
+def _box_corners(box: Sequence[float], height: int, width: int) -> np.ndarray:
+    """``(x0, y0, x1, y1)`` checked and clipped to the picture."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    if not (x0 <= x1 and y0 <= y1):
+        raise ValueError(f'box (x0, y0, x1, y1) = {tuple(box)} is empty')
+    return np.clip([x0, y0, x1, y1], 0, [width - 1, height - 1] * 2)
+
+
+def draw_interaction(
+        image: np.ndarray,
+        mask: Optional[np.ndarray] = None,
+        clicks: Sequence[Sequence[float]] = (),
+        box: Optional[Sequence[float]] = None,
+        caption: str = '',
+        mask_color: Optional[Color] = None,
+        prompt_box: Optional[Sequence[float]] = None) -> np.ndarray:
     """Draw one state of an interaction on a picture.
 
     Args:
@@ -108,6 +118,9 @@ def draw_interaction(image: np.ndarray,
         caption (str): Text written in the top-left corner.
         mask_color (tuple[int, int, int], optional): RGB of the mask; by
             default :func:`pick_mask_color` of the masked pixels.
+        prompt_box (Sequence[float], optional): ``(x0, y0, x1, y1)`` box
+            prompt, drawn as a solid rectangle in the positive clicks'
+            colour, in picture pixels.
 
     Returns:
         np.ndarray: The ``H x W x 3`` uint8 RGB panel.
@@ -135,11 +148,12 @@ def draw_interaction(image: np.ndarray,
                 mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(canvas, contours, -1, color, line_width,
                              cv2.LINE_AA)
+    if prompt_box is not None:
+        x0, y0, x1, y1 = _box_corners(prompt_box, height, width)
+        cv2.rectangle(canvas, (round(x0), round(y0)), (round(x1), round(y1)),
+                      POSITIVE_COLOR, 2 * line_width, cv2.LINE_AA)
     if box is not None:
-        x0, y0, x1, y1 = (float(v) for v in box)
-        if not (x0 <= x1 and y0 <= y1):
-            raise ValueError(f'box (x0, y0, x1, y1) = {tuple(box)} is empty')
-        corners = np.clip([x0, y0, x1, y1], 0, [width - 1, height - 1] * 2)
+        corners = _box_corners(box, height, width)
         _draw_dashed_box(canvas, corners, BOX_COLOR, 2 * line_width)
     if len(clicks):
         points = np.asarray([c[:2] for c in clicks], dtype=np.float64)
@@ -234,12 +248,14 @@ def draw_panel_grid(rows: Sequence[Sequence[np.ndarray]],
     return np.concatenate(strips, axis=0)
 
 
-def draw_click_progress(image: np.ndarray,
-                        gt: np.ndarray,
-                        steps: Sequence[dict],
-                        clicks: Sequence[Sequence[float]],
-                        title: str = '',
-                        max_side: int = 480) -> np.ndarray:
+def draw_click_progress(
+        image: np.ndarray,
+        gt: np.ndarray,
+        steps: Sequence[dict],
+        clicks: Sequence[Sequence[float]],
+        title: str = '',
+        max_side: int = 480,
+        prompt_box: Optional[Sequence[float]] = None) -> np.ndarray:
     """One object's interaction: the ground truth, then the mask after
     chosen clicks, side by side.
 
@@ -247,14 +263,19 @@ def draw_click_progress(image: np.ndarray,
         image (np.ndarray): ``H x W x 3`` uint8 RGB picture.
         gt (np.ndarray): ``H x W`` ground truth (1 object, 0 background,
             -1 ignored).
-        steps (Sequence[dict]): One per panel: ``click`` (the 1-based click
-            number), ``mask`` (``H x W`` bool), ``iou`` and optionally
-            ``box`` (``(x0, y0, x1, y1)`` refinement window of that click).
+        steps (Sequence[dict]): One per panel: ``click`` (the 1-based
+            interaction number), ``mask`` (``H x W`` bool), ``iou`` and
+            optionally ``box`` (``(x0, y0, x1, y1)`` refinement window of
+            that interaction).
         clicks (Sequence[Sequence[float]]): All clicks ``(x, y,
-            is_positive)``; panel ``k`` draws the first ``k``.
+            is_positive)``; panel ``k`` draws the first ``k`` (the first
+            ``k - 1`` after a box prompt).
         title (str): Row title, e.g. the image and object.
         max_side (int): Panels are drawn at most this large. Defaults to
             480.
+        prompt_box (Sequence[float], optional): The object's box prompt,
+            its first interaction (the box-first protocol), drawn on every
+            panel. Defaults to None.
 
     Returns:
         np.ndarray: ``h x w x 3`` uint8 RGB picture.
@@ -280,10 +301,16 @@ def draw_click_progress(image: np.ndarray,
         draw_interaction(
             small, shrink(gt == 1), caption='ground truth', mask_color=color)
     ]
+    first_box = prompt_box is not None
+    if first_box:
+        prompt_box = tuple(v * scale for v in prompt_box)
     for step in steps:
         k = step['click']
         box = step.get('box')
-        caption = f'click {k}  IoU {step["iou"]:.3f}'
+        shown = clicks[:k - first_box]
+        name = (f'box + {len(shown)} click' + 's' * (len(shown) > 1)
+                if len(shown) else 'box') if first_box else f'click {k}'
+        caption = f'{name}  IoU {step["iou"]:.3f}'
         if box is not None:
             box = tuple(v * scale for v in box)
             caption += '  (PatchDiff)'
@@ -291,8 +318,9 @@ def draw_click_progress(image: np.ndarray,
             draw_interaction(
                 small,
                 shrink(step['mask']),
-                [(x * scale, y * scale, p) for x, y, p in clicks[:k]],
+                [(x * scale, y * scale, p) for x, y, p in shown],
                 box,
                 caption,
-                mask_color=color))
+                mask_color=color,
+                prompt_box=prompt_box))
     return draw_panel_grid([panels], [title] if title else None)

@@ -9,7 +9,8 @@ from matplotlib.figure import Figure
 
 def plot_miou_curves(curves: Dict[str, Sequence[float]],
                      out_file: str,
-                     title: Optional[str] = None) -> str:
+                     title: Optional[str] = None,
+                     xlabel: str = 'number of clicks') -> str:
     """Plot mIoU against the number of clicks, one curve per entry.
 
     Args:
@@ -17,6 +18,8 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
             1..K (values in [0, 1]).
         out_file (str): The PNG to write.
         title (str, optional): Figure title.
+        xlabel (str): The x axis' label. Defaults to
+            ``'number of clicks'``.
 
     Returns:
         str: ``out_file``.
@@ -32,7 +35,7 @@ def plot_miou_curves(curves: Dict[str, Sequence[float]],
         clicks = range(1, len(values) + 1)
         ax.plot(
             clicks, [100 * v for v in values], marker='o', ms=3, label=label)
-    ax.set_xlabel('number of clicks')
+    ax.set_xlabel(xlabel)
     ax.set_ylabel('mIoU (%)')
     # The whole 0-100 range, so that a flat curve reads as flat.
     ax.set_ylim(0, 100)

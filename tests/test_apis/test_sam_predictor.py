@@ -197,7 +197,10 @@ def test_set_torch_image_takes_the_resized_image(sam, picture):
                                reference(sam, picture).features)
 
 
-def test_samref_clicks_go_through_its_refiners(samref, picture):
+def test_samref_clicks_go_through_its_refiners(picture):
+    # Without the selector PatchDiff refines every click after the first.
+    samref = random_model('demo/samref_tiny_256_stage2.py',
+                          **{'model.use_selector': False})
     predictor = ours(samref, picture)
     session = InteractivePredictor(samref)
     session.set_image(picture, channel_order='rgb')
@@ -222,20 +225,39 @@ def test_samref_clicks_go_through_its_refiners(samref, picture):
             multimask_output=False)
         assert (masks != sam_masks).mean() > 0.01
         mask_input = low_res
-    # The selector sent the second click to PatchDiff.
     assert predictor.last_interaction.branch == ['patch']
     assert predictor.patch_window() == pytest.approx(previous.window)
 
 
-def test_samref_takes_boxes_and_multimasks_through_sam(samref, picture):
+def test_samref_takes_multimasks_through_sam(samref, picture):
     predictor, expected = ours(samref, picture), reference(samref, picture)
     predictor.predict(POINTS[:1], LABELS[:1], multimask_output=False)
     assert predictor.last_interaction is not None
-    for prompts in (PROMPTS['box and points'], PROMPTS['points']):
-        assert_same_outputs(
-            predictor.predict(**prompts), expected.predict(**prompts))
-        assert predictor.last_interaction is None
-        assert predictor.patch_window() is None
+    prompts = PROMPTS['points']
+    assert_same_outputs(
+        predictor.predict(**prompts), expected.predict(**prompts))
+    assert predictor.last_interaction is None
+    assert predictor.patch_window() is None
+
+
+def test_samref_takes_boxes_through_its_refiners(samref, picture):
+    predictor = ours(samref, picture)
+    session = InteractivePredictor(samref)
+    session.set_image(picture, channel_order='rgb')
+    box = predictor.transform.apply_boxes(BOX, predictor.original_size)[0]
+    scale = np.array(session.metainfo['scale_factor'] * 2)
+    for prompts in (dict(box=BOX), PROMPTS['box and points']):
+        masks, ious, low_res = predictor.predict(
+            **dict(prompts, multimask_output=False))
+        assert masks.shape == (1, 75, 113) and ious.shape == (1, )
+        interaction = predictor.last_interaction
+        assert interaction.global_refinement is not None
+        clicks = [(x, y, bool(label)) for (x, y), label in zip(POINTS, LABELS)
+                  ] if 'point_coords' in prompts else []
+        # The session's box is in original pixels.
+        expected = session.new_session().predict(clicks, None,
+                                                 tuple(box / scale))
+        np.testing.assert_array_equal(masks[0], expected.mask)
 
 
 def test_samref_click_path_batches(samref, picture):

@@ -297,7 +297,7 @@ def test_test_script_evaluates_several_benchmarks_at_once(
         str(REPO_ROOT / 'tools' / 'test.py'),
         str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py'), tiny_checkpoint,
         '--datasets', f'focuscut={focuscut_root}', f'coco-mval={shapes}',
-        '--num-clicks', '2', '--work-dir',
+        '--num-clicks', '2', '--first-prompt', 'box', '--work-dir',
         str(work_dir), '--cfg-options', 'test_dataloader.num_workers=0',
         '--show-dir',
         str(tmp_path / 'show'), '--show-num', '2', '--show-clicks', '1', '2'
@@ -309,6 +309,13 @@ def test_test_script_evaluates_several_benchmarks_at_once(
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((work_dir / 'results.json').read_text())
     assert results['summary']['Toy']['num_objects'] == 4
+    # --first-prompt box: the box, then one click.
+    assert results['first_prompt'] == 'box'
+    assert results['samples'][0]['box'] == [5, 6, 20, 25]
+    assert all(
+        len(s['box']) == 4 and len(s['clicks']) == 1
+        for s in results['samples'])
+    assert 'box first' in proc.stdout + proc.stderr
     # One object per image/mask pair of the COCO-MVal layout.
     assert results['summary']['COCO-MVal']['num_objects'] == len(
         os.listdir(os.path.join(shapes, 'gt')))
@@ -355,7 +362,8 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
     drawn = []
     monkeypatch.setattr(
         interactive_test_loop, 'draw_click_progress',
-        lambda *args: drawn.append(args) or np.zeros((4, 4, 3), np.uint8))
+        lambda *args, **kwargs: drawn.append((args, kwargs)) or np.zeros(
+            (4, 4, 3), np.uint8))
     cfg = make_config(
         focuscut_root,
         tmp_path / 'samref',
@@ -368,7 +376,8 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
     cfg.test_dataloader.dataset.indices = 1  # the first image
     cfg.model.use_selector = False  # PatchDiff after every click
     run_eval(cfg)
-    (image, gt, steps, clicks, title), = drawn
+    ((image, gt, steps, clicks, title), options), = drawn
+    assert options == dict(prompt_box=None)  # the click protocol
     assert image.shape == (40, 56, 3) and gt.shape == (40, 56)
     assert 'im0' in title and 'SAMRef' in title
     assert [s['click'] for s in steps] == [1, 2] and len(clicks) == 3
@@ -378,3 +387,47 @@ def test_show_dir_draws_the_patchdiff_window(focuscut_root, tmp_path,
         # the window is around the click, in pixels of the image
         assert 0 <= x0 <= x <= x1 <= 56 and 0 <= y0 <= y <= y1 <= 40
         assert step['mask'].shape == (40, 56)
+
+
+def test_box_first_protocol_starts_each_object_with_its_box(
+        focuscut_root, tmp_path, tiny_checkpoint, monkeypatch):
+    cfg = make_config(
+        focuscut_root, tmp_path / 'box', tiny_checkpoint, first_prompt='box')
+    runner = RUNNERS.build(cfg)
+    model = runner.model
+    received = []
+    interact = model.interact
+
+    def record_interact(features, points, labels, previous=None, boxes=None):
+        received.append((points.shape[1], boxes))
+        return interact(features, points, labels, previous, boxes)
+
+    monkeypatch.setattr(model, 'interact', record_interact)
+    runner.test()
+    results = json.loads((tmp_path / 'box' / 'results.json').read_text())
+    assert results['first_prompt'] == 'box'
+    samples = results['samples']
+    # The ground truth's box (row 5 is ignored, not the object), on the
+    # pixel grid's edges; then the clicks, NUM_CLICKS interactions in all.
+    assert [s['box'] for s in samples] == [[5, 6, 20, 25], [25, 9, 35, 30],
+                                           [5, 6, 20, 25], [5, 6, 20, 25]]
+    for sample in samples:
+        assert len(sample['ious']) == NUM_CLICKS
+        assert len(sample['clicks']) == NUM_CLICKS - 1
+    assert results['summary']['Toy']['mIoU@1'] == pytest.approx(
+        np.mean([s['ious'][0] for s in samples]))
+    received = received[WARM_UP_CLICKS:]
+    assert [n for n, _ in received] == [0, 1, 2] * len(samples)
+    # The box goes with every interaction, scaled to the input frame
+    # (im0 is 56 pixels wide, the input 1024).
+    scale = model.input_size / 56
+    for _, boxes in received[:NUM_CLICKS]:
+        np.testing.assert_allclose(
+            boxes[0].tolist(), np.array([5, 6, 20, 25]) * scale, rtol=1e-5)
+    with pytest.raises(ValueError, match='first_prompt must be one of'):
+        RUNNERS.build(
+            make_config(
+                focuscut_root,
+                tmp_path / 'bad',
+                tiny_checkpoint,
+                first_prompt='scribble')).test()

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from samref.evaluation import Click, ClickSimulator, padded_distance
+from samref.evaluation import (Click, ClickSimulator, object_box,
+                               padded_distance)
 
 
 def test_padded_distance_counts_the_image_border():
@@ -172,3 +173,14 @@ def test_simulation_is_deterministic():
         sim = ClickSimulator(gt)
         runs.append([sim.next_click(p) for p in preds])
     assert runs[0] == runs[1]
+
+
+def test_object_box_is_on_the_pixel_edges():
+    gt = np.zeros((12, 20), np.int8)
+    gt[3:7, 5:16] = 1
+    gt[0, :] = -1  # ignored pixels are not the object
+    assert object_box(gt) == (5, 3, 16, 7)
+    gt[11, 19] = 1
+    assert object_box(gt) == (5, 3, 20, 12)
+    with pytest.raises(ValueError, match='no object pixel'):
+        object_box(np.zeros((3, 3), np.int8))

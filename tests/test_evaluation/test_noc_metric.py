@@ -52,8 +52,10 @@ def test_groups_by_dataset_and_part(tmp_path, monkeypatch):
     printed = '\n'.join(printed)
     for row in ('HQ/DIS', 'HQ/COIFT', 'GrabCut', 'NoF95', '20-mIoU'):
         assert row in printed
+    assert 'click first' in printed
     content = json.loads((tmp_path / 'results.json').read_text())
     assert content['label'] == 'toy' and content['num_clicks'] == 4
+    assert content['first_prompt'] == 'click'
     assert [s['dataset']
             for s in content['samples']] == ['HQ', 'HQ', 'GrabCut']
     assert content['summary']['HQ/DIS']['NoC90'] == 2
@@ -92,3 +94,22 @@ def test_nof_printed_and_saved_counts_the_last_click_as_failure(
     assert cells[5:8] == ['1', '2', '2']  # NoF85, NoF90, NoF95
     content = json.loads((tmp_path / 'results.json').read_text())
     assert content['summary']['D']['NoF95'] == 2
+
+
+def test_the_protocol_titles_the_tables_and_is_saved(tmp_path, monkeypatch):
+    printed = []
+    monkeypatch.setattr(noc_metric, 'print_log',
+                        lambda msg, **kwargs: printed.append(msg))
+    metric = NoCMetric(output_dir=str(tmp_path))
+    boxed = dict(record('GrabCut', None, [0.8, 0.9]), first_prompt='box')
+    boxed['objects'][0].update(box=[1, 2, 30, 40], clicks=[[5, 6, 1]])
+    metric.process({}, [boxed])
+    metric.compute_metrics(metric.results)
+    assert 'box first' in printed[0]
+    content = json.loads((tmp_path / 'results.json').read_text())
+    assert content['first_prompt'] == 'box'
+    assert content['samples'][0]['box'] == [1, 2, 30, 40]
+    mixed = NoCMetric()
+    mixed.process({}, [boxed, record('GrabCut', None, [0.8, 0.9])])
+    with pytest.raises(ValueError, match='click-first and the box-first'):
+        mixed.compute_metrics(mixed.results)

@@ -77,3 +77,44 @@ def test_seeded_sampling_repeats():
         runs.append([(sampler.num_extra_clicks(0.6),
                       sampler.next_click(gt, pred)) for _ in range(10)])
     assert runs[0] == runs[1]
+
+
+def test_box_prob_zero_draws_nothing_from_the_generator():
+    sampler = IterativeClickSampler()
+    np.random.seed(3)
+    assert not any(sampler.starts_with_box() for _ in range(10))
+    assert np.random.rand() == np.random.RandomState(3).rand()
+
+
+def test_box_share_and_jittered_boxes():
+    gt = np.zeros((100, 120), np.int8)
+    gt[20:60, 30:90] = 1  # 60 wide, 40 high: the box (30, 20, 90, 60)
+    np.random.seed(0)
+    sampler = IterativeClickSampler(box_prob=0.25, box_max_noise=3.0)
+    share = np.mean([sampler.starts_with_box() for _ in range(4000)])
+    assert abs(share - 0.25) < 0.03
+    boxes = np.array([sampler.first_box(gt) for _ in range(4000)])
+    offsets = boxes - [30, 20, 90, 60]
+    # 10 % of the side (6 and 4 pixels) capped at 3 pixels.
+    np.testing.assert_allclose(offsets.std(axis=0), [3, 3, 3, 3], rtol=0.1)
+    np.testing.assert_allclose(offsets.mean(axis=0), 0, atol=0.3)
+    assert IterativeClickSampler(box_noise=0.0).first_box(gt) == \
+        (30.0, 20.0, 90.0, 60.0)
+
+
+def test_jittered_boxes_stay_inside_the_map_and_not_empty():
+    gt = np.zeros((10, 10), np.int8)
+    gt[0:2, 8:10] = 1  # a 2 x 2 object in the corner
+    sampler = IterativeClickSampler(box_noise=5.0, box_max_noise=50.0)
+    np.random.seed(1)
+    for _ in range(500):
+        x0, y0, x1, y1 = sampler.first_box(gt)
+        assert 0 <= x0 < x1 <= 10 and 0 <= y0 < y1 <= 10
+        assert x1 - x0 >= 1 and y1 - y0 >= 1
+
+
+def test_box_settings_are_checked():
+    with pytest.raises(ValueError, match='box_prob'):
+        IterativeClickSampler(box_prob=1.5)
+    with pytest.raises(ValueError, match='box_noise'):
+        IterativeClickSampler(box_noise=-0.1)

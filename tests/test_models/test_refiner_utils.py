@@ -6,8 +6,8 @@ from mmcv.cnn import build_norm_layer
 from mmcv.ops import RoIAlign
 
 from samref.models.segmentors.samref import paste_window
-from samref.models.utils import (ChannelGroupNorm, RoICrop, click_disk_maps,
-                                 select_patch_box)
+from samref.models.utils import (ChannelGroupNorm, RoICrop, box_prompt_map,
+                                 click_disk_maps, select_patch_box)
 from samref.models.utils.channel_group_norm import channel_norm_keeping_layout
 
 
@@ -156,3 +156,26 @@ def test_channel_norm_off_the_cpu_keeps_the_layout(dtype):
     assert meta.is_contiguous(memory_format=torch.channels_last)
     assert not torch.nn.GroupNorm(6, 6).to('meta')(x.to('meta')) \
         .is_contiguous(memory_format=torch.channels_last)
+
+
+def test_box_prompt_map_fills_the_pixels_whose_centres_are_inside():
+    whole = torch.tensor([[0.0, 0.0, 16.0, 16.0]])
+    # Input pixels 2..5 by 0..2 (edges 2, 0, 6, 3), one map pixel each.
+    maps = box_prompt_map(torch.tensor([[2.0, 0.0, 6.0, 3.0]]), 16, whole)
+    assert maps.shape == (1, 1, 16, 16)
+    assert sorted(maps[0, 0].nonzero().tolist()) == [[y, x] for y in range(3)
+                                                     for x in range(2, 6)]
+    # A 4x coarser map: pixel centres at 2, 6, 10 and 14 input pixels, the
+    # box's edges included.
+    maps = box_prompt_map(torch.tensor([[2.0, 0.0, 10.0, 3.0]]), 4, whole)
+    assert maps[0, 0].tolist() == [[1.0, 1.0, 1.0, 0.0]] + [[0.0] * 4] * 3
+
+
+def test_box_prompt_map_of_a_window_is_the_crop_of_the_whole_map():
+    boxes = torch.tensor([[5.0, 9.0, 21.0, 14.0], [0.0, 0.0, 3.0, 32.0]])
+    whole = box_prompt_map(boxes, 32,
+                           torch.tensor([[0.0, 0.0, 32.0, 32.0]] * 2))
+    window = torch.tensor([[4.0, 8.0, 20.0, 24.0]] * 2)
+    crop = box_prompt_map(boxes, 16, window)
+    torch.testing.assert_close(crop, whole[:, :, 8:24, 4:20])
+    assert crop[0].sum() == 5 * 15 and crop[1].sum() == 0

@@ -481,3 +481,106 @@ def test_every_model_refuses_training_a_frozen_encoder(config):
             model=dict(
                 losses=dict(encoder=dict(type='PrototypeSimilarityLoss')),
                 frozen_modules=('image_encoder', )))
+
+
+DEMO_STAGE2 = 'demo/samref_tiny_256_stage2.py'
+
+
+def capture_inputs(monkeypatch, module, calls):
+    """Record the positional and keyword inputs of ``module``'s forward."""
+    forward = module.forward
+
+    def recording(*args, **kwargs):
+        calls.append((args, kwargs))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(module, 'forward', recording)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize('box_channel', [False, True])
+def test_a_box_reaches_sam_and_with_box_channel_both_refiners(
+        monkeypatch, box_channel):
+    torch.manual_seed(0)
+    model = build_from_config(
+        DEMO_STAGE2, model=dict(box_channel=box_channel,
+                                use_selector=False)).eval()
+    assert model.global_refiner.prompt_channels == 3 + box_channel
+    assert model.patch_refiner.prompt_channels == 3 + box_channel
+    features = model.encode_image(torch.randn(1, 3, 256, 256))
+    box = torch.tensor([[40.0, 60.0, 160.0, 200.0]])
+    no_clicks = (torch.zeros(1, 0, 2), torch.zeros(1, 0, dtype=torch.long))
+    global_calls, patch_calls = [], []
+    capture_inputs(monkeypatch, model.global_refiner, global_calls)
+    capture_inputs(monkeypatch, model.patch_refiner, patch_calls)
+    # The box alone: SAM's mask of the box, GlobalDiff, no PatchDiff.
+    first = model.interact(features, *no_clicks, boxes=box)
+    assert first.branch == ['global'] and first.patch_refinement is None
+    unboxed = model.predict_mask(features, torch.tensor([[[100.0, 130.0]]]),
+                                 torch.ones(1, 1, dtype=torch.long))
+    assert not torch.equal(first.coarse, unboxed.logits)
+    (_, prompt_map, _), _ = global_calls[0]
+    assert prompt_map.shape[1] == 3 + box_channel
+    torch.testing.assert_close(prompt_map[:, -1:], first.coarse)
+    if box_channel:
+        # The map is 64 x 64 over the 256 input: 4 pixels per map pixel.
+        expected = torch.zeros(64, 64)
+        expected[15:50, 10:40] = 1
+        torch.testing.assert_close(prompt_map[0, 2], expected)
+    # A click with the box: PatchDiff refines its window, with the box.
+    second = model.interact(features, torch.tensor([[[100.0, 130.0]]]),
+                            torch.ones(1, 1, dtype=torch.long), first, box)
+    assert second.branch == ['patch']
+    args, _ = patch_calls[0]
+    torch.testing.assert_close(args[-1], box)
+    with_box = model.global_refiner(*global_calls[-1][0])['logits']
+    (image, prompt_map, valid), _ = global_calls[-1]
+    if box_channel:
+        prompt_map = prompt_map.clone()
+        prompt_map[:, 2] = 0
+        without_box = model.global_refiner(image, prompt_map, valid)['logits']
+        assert not torch.equal(with_box, without_box)
+
+
+def test_box_channel_and_refiner_prompt_channels_must_agree():
+    with pytest.raises(
+            ValueError,
+            match='prompt_channels=3 does not match '
+            'box_channel=True'):
+        build_from_config(
+            DEMO_STAGE2,
+            model=dict(
+                box_channel=True, global_refiner=dict(prompt_channels=3)))
+    with pytest.raises(ValueError, match='prompt_channels must be 3'):
+        GlobalDiffRefiner(prompt_channels=5)
+
+
+def test_box_first_training_samples_train_the_refiners():
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = build_from_config(
+        DEMO_STAGE2,
+        model=dict(
+            box_channel=True,
+            train_cfg=dict(click_sampler=dict(box_prob=1.0)))).train()
+    gt = torch.zeros(1, 1, 256, 256, dtype=torch.long)
+    gt[:, :, 60:140, 90:200] = 1
+    inputs = torch.randn(1, 3, 256, 256)
+    for extra in (0, 2):
+        features = model.encode_image(inputs)
+        points, labels, boxes, previous = model.simulate_clicks(
+            features, gt, 0.6, num_extra_clicks=extra)
+        assert boxes.shape == (1, 4) and points.shape == (1, extra, 2)
+        # The jittered box lies around the object (60 .. 140, 90 .. 200).
+        x0, y0, x1, y1 = boxes[0].tolist()
+        assert abs(x0 - 90) < 20 and abs(y1 - 140) < 20
+        assert (previous is None) == (extra == 0)
+        outputs = model.interact(features, points, labels, previous, boxes)
+        assert (outputs.patch_refinement is None) == (extra == 0)
+        losses = model.interaction_losses(outputs, gt)
+        loss = sum(losses.values())
+        assert torch.isfinite(loss)
+        model.zero_grad()
+        loss.backward()
+        assert model.global_refiner.prompt_fusion.weight.grad[:, 2].abs().sum(
+        ) > 0

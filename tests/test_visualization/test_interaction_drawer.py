@@ -101,3 +101,32 @@ def test_click_progress_is_scaled_with_its_window():
     assert (first[25, 450] == 128).all()  # click 2 not yet in panel 1
     with pytest.raises(ValueError, match='ground truth'):
         draw_click_progress(image, gt[:10], steps, clicks)
+
+
+def test_box_prompt_is_a_solid_rectangle(grey):
+    panel = draw_interaction(grey, None, prompt_box=(40, 20, 120, 100))
+    assert close_to(panel[60, 40], POSITIVE_COLOR)  # left edge
+    assert close_to(panel[20, 80], POSITIVE_COLOR)  # top edge
+    assert (panel[60, 80] == 128).all()  # inside: untouched
+    with pytest.raises(ValueError, match='empty'):
+        draw_interaction(grey, None, prompt_box=(40, 20, 30, 100))
+
+
+def test_click_progress_after_a_box_draws_one_click_less():
+    from samref.visualization import draw_click_progress
+    image = np.full((100, 160, 3), 128, np.uint8)
+    gt = np.zeros((100, 160), np.int8)
+    gt[20:80, 40:120] = 1
+    clicks = [(60, 50, True)]
+    steps = [
+        dict(click=1, mask=gt == 1, iou=1.0),
+        dict(click=2, mask=gt == 1, iou=1.0)
+    ]
+    picture = draw_click_progress(
+        image, gt, steps, clicks, prompt_box=(40, 20, 120, 80))
+    panels = [picture[4:104, 4 + k * 164:4 + k * 164 + 160] for k in (1, 2)]
+    for panel in panels:
+        assert close_to(panel[50, 40], POSITIVE_COLOR)  # the box's edge
+    # Interaction 1 is the box alone, interaction 2 the box and the click.
+    assert not close_to(panels[0][50, 60], POSITIVE_COLOR)
+    assert close_to(panels[1][50, 60], POSITIVE_COLOR)

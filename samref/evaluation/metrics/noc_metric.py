@@ -45,8 +45,12 @@ class NoCMetric(BaseMetric):
       per-stage times and the share of clicks per branch (SAM-REF's
       selector).
 
-    It prints the tables and, with ``output_dir``, writes ``results.json``
-    (per-object IoUs and clicks, the summary) and ``miou_curve.png``.
+    It prints the tables, titled with the protocol (``click first``, or
+    ``box first`` when the loop's ``first_prompt`` is ``'box'``: every
+    object starts with its box, and NoC and mIoU@k count interactions, the
+    box the first), and, with ``output_dir``, writes ``results.json``
+    (the protocol, per-object IoUs, clicks and box, the summary) and
+    ``miou_curve.png``.
 
     Args:
         output_dir (str, optional): Where to write the files. Defaults to
@@ -136,9 +140,14 @@ class NoCMetric(BaseMetric):
                 encode[name] = encode.get(name, 0.0) + record['encode_time']
         summaries = OrderedDict((name, self.summarize(objects, encode[name]))
                                 for name, objects in groups.items())
-        self.print_tables(summaries)
+        protocols = sorted({r.get('first_prompt', 'click') for r in results})
+        if len(protocols) > 1:
+            raise ValueError('NoCMetric got records of the click-first and '
+                             'the box-first protocol in one evaluation')
+        protocol = protocols[0] if protocols else 'click'
+        self.print_tables(summaries, f'{protocol} first')
         if self.output_dir:
-            self.save(results, summaries)
+            self.save(results, summaries, protocol)
         return {
             f'{name}/{key}': value
             for name, summary in summaries.items()
@@ -146,8 +155,10 @@ class NoCMetric(BaseMetric):
         }
 
     @staticmethod
-    def print_tables(summaries: Dict[str, Dict[str, float]]) -> None:
-        """Print the summary, mIoU and timing tables."""
+    def print_tables(summaries: Dict[str, Dict[str, float]],
+                     protocol: Optional[str] = None) -> None:
+        """Print the summary, mIoU and timing tables, titled with the
+        protocol."""
         main = [[
             'Dataset', '#Obj', 'NoC85', 'NoC90', 'NoC95', 'NoF85', 'NoF90',
             'NoF95', '1-mIoU', '5-mIoU', '20-mIoU', 'SPC (s)'
@@ -193,10 +204,13 @@ class NoCMetric(BaseMetric):
                 for branch in branch_names
             ])
         for rows in (main, curve, timing):
-            print_log('\n' + AsciiTable(rows).table, logger='current')
+            print_log(
+                '\n' + AsciiTable(rows, protocol).table, logger='current')
 
-    def save(self, results: List[dict],
-             summaries: Dict[str, Dict[str, float]]) -> None:
+    def save(self,
+             results: List[dict],
+             summaries: Dict[str, Dict[str, float]],
+             protocol: str = 'click') -> None:
         """Write ``results.json`` and ``miou_curve.png`` to ``output_dir``.
 
         ``results.json`` is written to a temporary file and moved into place,
@@ -211,11 +225,13 @@ class NoCMetric(BaseMetric):
                 object=obj['index'],
                 ious=obj['ious'],
                 clicks=obj['clicks'],
+                box=obj.get('box'),
                 branches=obj.get('branches')) for record in results
             for obj in record['objects']
         ]
         content = dict(
             label=self.label,
+            first_prompt=protocol,
             num_clicks=len(samples[0]['ious']) if samples else 0,
             summary=summaries,
             samples=samples)
@@ -228,9 +244,10 @@ class NoCMetric(BaseMetric):
         curves = OrderedDict((f'{name} ({s["num_objects"]} objects)',
                               [s[f'mIoU@{k}'] for k in clicks])
                              for name, s in summaries.items())
-        plot = plot_miou_curves(curves,
-                                osp.join(self.output_dir, 'miou_curve.png'),
-                                self.label)
+        plot = plot_miou_curves(
+            curves, osp.join(self.output_dir, 'miou_curve.png'), self.label,
+            'number of clicks'
+            if protocol == 'click' else 'interactions (the box, then clicks)')
         print_log(
             f'results written to {path}, mIoU curve to {plot}',
             logger='current')

@@ -33,8 +33,9 @@ class GlobalDiffRefiner(BaseModule):
 
     - Image-prompt fusion: one conv brings the padded input image
       (``3 x S x S``) to ``C x S/4 x S/4``, one conv brings the dense prompt
-      map ``P`` (positive disks, negative disks, SAM's coarse logits;
-      ``3 x S/4 x S/4``) to the same size; their sum is ``F(0)``.
+      map ``P`` (positive disks, negative disks, optionally the filled box
+      prompt, SAM's coarse logits last; ``3 x S/4 x S/4``, 4 with the box)
+      to the same size; their sum is ``F(0)``.
     - Global detail extractor: SAM's image embedding (``256 x S/16 x S/16``)
       is upscaled x4 in two x2 steps (one step for a stride-8 embedding) to
       ``C x S/4 x S/4``; before each of the ``num_blocks`` ResBasicBlocks a
@@ -63,6 +64,9 @@ class GlobalDiffRefiner(BaseModule):
         num_blocks (int): ResBasicBlocks ``N``. Defaults to 3.
         reduce_channels (int): Channels after the reduction. Defaults to 32.
         image_kernel (int): Kernel of the stride-4 image conv. Defaults to 7.
+        prompt_channels (int): Channels of the prompt map: 3 (clicks and
+            coarse logits, the paper's), or 4 with the box prompt channel
+            (``SAMRef(box_channel=True)``). Defaults to 3.
         norm_cfg (dict): Normalisation of the blocks and head. SAM-REF
             trains one sample per forward (each has its own clicks), so a
             batch-statistics norm would learn single-image statistics and
@@ -84,6 +88,7 @@ class GlobalDiffRefiner(BaseModule):
                  num_blocks: int = 3,
                  reduce_channels: int = 32,
                  image_kernel: int = 7,
+                 prompt_channels: int = 3,
                  norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
                  error_prior: Optional[float] = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -97,11 +102,16 @@ class GlobalDiffRefiner(BaseModule):
         if embed_stride not in (8, 16):
             raise ValueError(
                 f'embed_stride must be 8 or 16, got {embed_stride}')
+        if prompt_channels not in (3, 4):
+            raise ValueError('prompt_channels must be 3 (clicks, coarse '
+                             'logits) or 4 (and the box prompt), got '
+                             f'{prompt_channels}')
         self.channels = channels
         self.num_blocks = num_blocks
+        self.prompt_channels = prompt_channels
         self.image_fusion = nn.Conv2d(
             3, channels, image_kernel, stride=4, padding=image_kernel // 2)
-        self.prompt_fusion = nn.Conv2d(3, channels, 3, padding=1)
+        self.prompt_fusion = nn.Conv2d(prompt_channels, channels, 3, padding=1)
         if embed_stride == 16:
             hidden = max(channels, embed_channels // 2)
             self.embedding_upscaler = nn.Sequential(
@@ -163,8 +173,9 @@ class GlobalDiffRefiner(BaseModule):
 
         Args:
             image_features (dict[str, Tensor]): From :meth:`image_features`.
-            prompt_map (Tensor): ``B x 3 x S/4 x S/4``: positive disks,
-                negative disks and SAM's coarse logits ``Mc``.
+            prompt_map (Tensor): ``B x P x S/4 x S/4``: positive disks,
+                negative disks, the box prompt (with ``prompt_channels``
+                4) and SAM's coarse logits ``Mc`` last.
             valid_size (tuple[int, int], optional): ``(h, w)`` of the
                 unpadded image in map pixels. Only that area is refined
                 (computed with the margin the blocks need to be exact);
@@ -175,7 +186,7 @@ class GlobalDiffRefiner(BaseModule):
             ``detail`` logits and ``logits``, the refined ``Mr`` of
             equation (1), all ``S/4 x S/4``.
         """
-        coarse = prompt_map[:, 2:3]
+        coarse = prompt_map[:, -1:]
         size = tuple(prompt_map.shape[-2:])
         if valid_size is not None and all(v >= s
                                           for v, s in zip(valid_size, size)):

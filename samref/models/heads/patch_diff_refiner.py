@@ -10,7 +10,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
-from ..utils import RoICrop, click_disk_maps
+from ..utils import RoICrop, box_prompt_map, click_disk_maps
 from .global_diff_refiner import refine
 
 
@@ -22,8 +22,9 @@ class PatchDiffRefiner(BaseModule):
     For a window (chosen by ``select_patch_box``) it crops, with aligned
     RoIAlign (:class:`RoICrop`), the input image, GlobalDiff's features
     ``F(N)`` and the coarse logits to ``patch_size x patch_size``; draws
-    the clicks inside the window as disks; fuses image, prompt map (disks +
-    local coarse logits) and features; and predicts a local error map
+    the clicks inside the window as disks (and the box prompt, filled, with
+    ``prompt_channels`` 4); fuses image, prompt map (disks, box, local
+    coarse logits) and features; and predicts a local error map
     ``Me`` and detail map ``Md`` with two heads. The local logits are
     equation (2)'s ``sigmoid(Me) * Md + (1 - sigmoid(Me)) * Mc``.
 
@@ -36,6 +37,8 @@ class PatchDiffRefiner(BaseModule):
             Defaults to 5.
         feature_stride (int): Stride of ``F(N)`` and the coarse logits
             relative to the input. Defaults to 4.
+        prompt_channels (int): Channels of the prompt map: 3 (clicks and
+            coarse logits), or 4 with the box prompt. Defaults to 3.
         norm_cfg (dict): Normalisation, per window (see
             :class:`GlobalDiffRefiner`). Defaults to
             ``dict(type='ChannelGroupNorm')``.
@@ -51,6 +54,7 @@ class PatchDiffRefiner(BaseModule):
                  num_blocks: int = 1,
                  disk_radius: float = 5.0,
                  feature_stride: int = 4,
+                 prompt_channels: int = 3,
                  norm_cfg: ConfigType = dict(type='ChannelGroupNorm'),
                  error_prior: Optional[float] = None,
                  init_cfg: OptMultiConfig = None) -> None:
@@ -59,13 +63,18 @@ class PatchDiffRefiner(BaseModule):
             raise ValueError(
                 f'error_prior must be in (0, 1), got {error_prior}')
         self.error_prior = error_prior
+        if prompt_channels not in (3, 4):
+            raise ValueError('prompt_channels must be 3 (clicks, coarse '
+                             'logits) or 4 (and the box prompt), got '
+                             f'{prompt_channels}')
+        self.prompt_channels = prompt_channels
         self.patch_size = patch_size
         self.disk_radius = disk_radius
         size = (patch_size, patch_size)
         self.crop_image = RoICrop(size, spatial_scale=1.0)
         self.crop_map = RoICrop(size, spatial_scale=1.0 / feature_stride)
         self.image_fusion = nn.Conv2d(3, channels, 3, padding=1)
-        self.prompt_fusion = nn.Conv2d(3, channels, 3, padding=1)
+        self.prompt_fusion = nn.Conv2d(prompt_channels, channels, 3, padding=1)
         self.feature_fusion = nn.Conv2d(feat_channels, channels, 1)
         self.blocks = nn.Sequential(*[
             BasicBlock(channels, channels, norm_cfg=norm_cfg)
@@ -91,9 +100,14 @@ class PatchDiffRefiner(BaseModule):
                 channels, channels // 2, 3, padding=1, norm_cfg=norm_cfg),
             nn.Conv2d(channels // 2, 1, 1))
 
-    def forward(self, inputs: Tensor, features: Tensor, coarse: Tensor,
-                points: Tensor, labels: Tensor,
-                boxes: Tensor) -> Dict[str, Tensor]:
+    def forward(self,
+                inputs: Tensor,
+                features: Tensor,
+                coarse: Tensor,
+                points: Tensor,
+                labels: Tensor,
+                boxes: Tensor,
+                prompt_boxes: Optional[Tensor] = None) -> Dict[str, Tensor]:
         """Refine the windows.
 
         Args:
@@ -104,6 +118,9 @@ class PatchDiffRefiner(BaseModule):
             labels (Tensor): ``B x N`` click labels.
             boxes (Tensor): ``B x 4`` windows ``(x0, y0, x1, y1)``, input
                 frame.
+            prompt_boxes (Tensor, optional): ``B x 4`` box prompts, input
+                frame, drawn with ``prompt_channels`` 4; None draws an
+                empty box channel (an object without a box).
 
         Returns:
             dict[str, Tensor]: ``coarse``, ``error``, ``detail`` and
@@ -114,9 +131,15 @@ class PatchDiffRefiner(BaseModule):
         coarse_patch = self.crop_map(coarse, rois)
         disks = click_disk_maps(points, labels, self.patch_size, boxes,
                                 self.disk_radius)
+        prompts = [disks]
+        if self.prompt_channels == 4:
+            prompts.append(
+                disks.new_zeros((len(disks), 1) +
+                                disks.shape[-2:]) if prompt_boxes is
+                None else box_prompt_map(prompt_boxes, self.patch_size, boxes))
+        prompts.append(coarse_patch)
         fusions = ((self.image_fusion, self.crop_image(inputs, rois)),
-                   (self.prompt_fusion, torch.cat([disks, coarse_patch],
-                                                  dim=1)),
+                   (self.prompt_fusion, torch.cat(prompts, dim=1)),
                    (self.feature_fusion, self.crop_map(features, rois)))
         feats = sum(
             fusion(x.contiguous(memory_format=torch.channels_last))

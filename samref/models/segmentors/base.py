@@ -63,7 +63,10 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
 
     Clicks are given in the frame of the resized, unpadded model input as
     ``points`` (``B x N x 2``, ``(x, y)``) and ``labels`` (``B x N``, 1 for a
-    positive click, 0 for a negative one, -1 for padding).
+    positive click, 0 for a negative one, -1 for padding). An object may
+    also have a box prompt (``boxes``, ``B x 4``, ``(x0, y0, x1, y1)`` on the
+    pixel grid's edges in the same frame), given with every interaction of
+    the object; with a box the clicks may be none (``N = 0``).
 
     :attr:`time_stages` (False by default; :meth:`timing_stages` sets it
     for a block) makes :meth:`interact` report the seconds of its stages
@@ -122,8 +125,9 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 previous: Optional[Interaction] = None) -> Interaction:
-        """Predict the object for the clicks so far.
+                 previous: Optional[Interaction] = None,
+                 boxes: Optional[Tensor] = None) -> Interaction:
+        """Predict the object for the clicks (and box) so far.
 
         Args:
             image_features (dict[str, Tensor]): Output of
@@ -134,6 +138,8 @@ class BaseInteractiveSegmentor(BaseModel, metaclass=ABCMeta):
             previous (Interaction, optional): The previous click's result,
                 whose ``logits`` (and ``state``, for models that remember
                 more) are fed back; None before the first click.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame;
+                None without a box.
 
         Returns:
             Interaction: At least the new ``B x 1 x h x w`` low-resolution

@@ -139,9 +139,12 @@ class FocSAM(SAM):
                                  f'got {gamma}')
         self.freeze()
 
-    def coarse_decode(self, image_embeddings: Tensor, points: Tensor,
+    def coarse_decode(self,
+                      image_embeddings: Tensor,
+                      points: Tensor,
                       labels: Tensor,
-                      prev_logits: Optional[Tensor]) -> Tuple[Tensor, Tensor]:
+                      prev_logits: Optional[Tensor],
+                      boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """The decoder pass whose outputs steer the refiner.
 
         Args:
@@ -149,6 +152,7 @@ class FocSAM(SAM):
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` labels.
             prev_logits (Tensor, optional): Previous low-resolution logits.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame.
 
         Returns:
             tuple[Tensor, Tensor]: ``B x 1 x 4h x 4w`` single-mask logits and
@@ -160,8 +164,8 @@ class FocSAM(SAM):
         hook = self.mask_decoder.transformer.register_forward_hook(
             lambda module, args, out: tokens.append(out[0][:, 1:2]))
         try:
-            logits, _ = self.decode(image_embeddings, points, labels,
-                                    prev_logits)
+            logits, _ = self.decode(
+                image_embeddings, points, labels, prev_logits, boxes=boxes)
         finally:
             hook.remove()
         return logits, torch.cat(tokens)
@@ -170,7 +174,8 @@ class FocSAM(SAM):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 previous: Optional[Interaction] = None) -> Interaction:
+                 previous: Optional[Interaction] = None,
+                 boxes: Optional[Tensor] = None) -> Interaction:
         """One click; the embedding is refined at the refine click.
 
         Args:
@@ -178,6 +183,9 @@ class FocSAM(SAM):
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` labels (1, 0, -1 padding).
             previous (Interaction, optional): The previous click's.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame,
+                given to SAM's decoder in both of its passes; the refine
+                click counts clicks only.
 
         Returns:
             Interaction: ``logits`` and ``iou_pred`` (as :class:`SAM`),
@@ -206,7 +214,8 @@ class FocSAM(SAM):
                     torch.no_grad():
                 coarse, token = self.coarse_decode(
                     original[due], points[due], labels[due],
-                    None if prev_logits is None else prev_logits[due])
+                    None if prev_logits is None else prev_logits[due],
+                    None if boxes is None else boxes[due])
             for name, value in (('coarse_logits', coarse), ('mask_token',
                                                             token)):
                 stored = state.get(name)
@@ -229,7 +238,7 @@ class FocSAM(SAM):
         with timed(times, 'sam', device, timing):
             outputs = self.predict_mask(
                 dict(image_features, image_embeddings=embeddings), points,
-                labels, prev_logits)
+                labels, prev_logits, boxes)
         state.update(refined=refined, image_embeddings=embeddings)
         outputs.branch = ['refine' if d else 'sam' for d in due_list]
         outputs.state = state
@@ -293,17 +302,17 @@ class FocSAM(SAM):
                                          draw.refine_step))
         outputs = []
         with self.refiner.fixed_expand_ratio(self.draw_expand_ratio()):
-            for features_i, (points, labels,
+            for features_i, (points, labels, boxes,
                              previous) in zip(per_sample, simulated):
                 outputs.append(
-                    self.interact(features_i, points, labels, previous))
-        points, labels = stack_clicks([(p, lb) for p, lb, _ in simulated])
+                    self.interact(features_i, points, labels, previous, boxes))
+        points, labels = stack_clicks([(p, lb) for p, lb, _, _ in simulated])
         losses = self.interaction_losses(
             Interaction(
                 logits=torch.cat([out.logits for out in outputs]),
                 clicks=(points, labels)), gt)
         losses['clicks'] = inputs.new_tensor(
-            float(np.mean([p.shape[1] for p, _, _ in simulated])))
+            float(np.mean([p.shape[1] for p, _, _, _ in simulated])))
         return losses
 
     def draw_simulations(
@@ -367,12 +376,13 @@ class FocSAM(SAM):
                 random.uniform(*self.refiner.train_expand_range))
 
     def simulate_clicks(
-            self,
-            features: Dict[str, Tensor],
-            gt: Tensor,
-            gamma: float,
-            num_extra_clicks: Optional[int] = None,
-            refine_step: Optional[int] = None) -> Tuple[Tensor, Tensor, dict]:
+        self,
+        features: Dict[str, Tensor],
+        gt: Tensor,
+        gamma: float,
+        num_extra_clicks: Optional[int] = None,
+        refine_step: Optional[int] = None
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Interaction]]:
         """SAM's click simulation with the embedding refined at a given
         click.
 

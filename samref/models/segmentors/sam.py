@@ -151,7 +151,8 @@ class SAM(BaseInteractiveSegmentor):
                points: Tensor,
                labels: Tensor,
                prev_logits: Optional[Tensor] = None,
-               multimask_output: bool = False) -> Tuple[Tensor, Tensor]:
+               multimask_output: bool = False,
+               boxes: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """SAM's prompt encoder and mask decoder, as ``SamPredictor`` calls
         them, one image at a time.
 
@@ -162,6 +163,8 @@ class SAM(BaseInteractiveSegmentor):
             prev_logits (Tensor, optional): ``B x 1 x 4h x 4w`` mask prompt.
             multimask_output (bool): Return the three multimask outputs
                 instead of the single-mask one. Defaults to False.
+            boxes (Tensor, optional): ``B x 4`` box prompts ``(x0, y0, x1,
+                y1)``, input frame. Defaults to None.
 
         Returns:
             tuple[Tensor, Tensor]: ``B x M x 4h x 4w`` low-resolution logits
@@ -174,11 +177,17 @@ class SAM(BaseInteractiveSegmentor):
                     image_embeddings[i:i + 1], points[i:i + 1],
                     labels[i:i + 1],
                     None if prev_logits is None else prev_logits[i:i + 1],
-                    multimask_output) for i in range(len(image_embeddings))
+                    multimask_output,
+                    None if boxes is None else boxes[i:i + 1])
+                for i in range(len(image_embeddings))
             ]
             return tuple(torch.cat(parts) for parts in zip(*outs))
+        # A box alone has no click; SAM then takes no point at all.
         sparse, dense = self.prompt_encoder(
-            points=(points, labels), boxes=None, masks=prev_logits)
+            points=(points,
+                    labels) if points.shape[1] or boxes is None else None,
+            boxes=boxes,
+            masks=prev_logits)
         return self.mask_decoder(
             image_embeddings=image_embeddings,
             image_pe=self.prompt_encoder.get_dense_pe(),
@@ -190,7 +199,8 @@ class SAM(BaseInteractiveSegmentor):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 previous: Optional[Interaction] = None) -> Interaction:
+                 previous: Optional[Interaction] = None,
+                 boxes: Optional[Tensor] = None) -> Interaction:
         """One click: the mask picked by ``mask_output``, the previous
         logits as SAM's mask prompt.
 
@@ -200,19 +210,22 @@ class SAM(BaseInteractiveSegmentor):
             points (Tensor): ``B x N x 2`` clicks, input frame.
             labels (Tensor): ``B x N`` click labels.
             previous (Interaction, optional): The previous click's.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame.
 
         Returns:
             Interaction: ``logits`` (``B x 1 x 256 x 256``) and ``iou_pred``
             (``B``), the decoder's predicted IoU of that mask.
         """
         return self.predict_mask(image_features, points, labels,
-                                 None if previous is None else previous.logits)
+                                 None if previous is None else previous.logits,
+                                 boxes)
 
     def predict_mask(self,
                      image_features: Dict[str, Tensor],
                      points: Tensor,
                      labels: Tensor,
-                     mask_prompt: Optional[Tensor] = None) -> Interaction:
+                     mask_prompt: Optional[Tensor] = None,
+                     boxes: Optional[Tensor] = None) -> Interaction:
         """SAM's mask for the clicks, picked by ``mask_output``.
 
         Args:
@@ -222,13 +235,15 @@ class SAM(BaseInteractiveSegmentor):
             labels (Tensor): ``B x N`` click labels.
             mask_prompt (Tensor, optional): ``B x 1 x 256 x 256`` logits of
                 the previous mask.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame.
 
         Returns:
             Interaction: ``logits`` and ``iou_pred``.
         """
         multimask = self.mask_output == 'best_iou'
         logits, iou_pred = self.decode(image_features['image_embeddings'],
-                                       points, labels, mask_prompt, multimask)
+                                       points, labels, mask_prompt, multimask,
+                                       boxes)
         if multimask:
             best = iou_pred.argmax(dim=1)
             rows = torch.arange(len(best), device=best.device)
@@ -241,10 +256,12 @@ class SAM(BaseInteractiveSegmentor):
              data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
         """A training step with simulated clicks (InterFormer, FocSAM).
 
-        For every sample: a first click at the object's centre, ``n`` extra
-        clicks (``n`` drawn per sample with its dataset's ``click_gamma``),
-        each simulated from the model's own prediction without gradient and
-        in eval mode, the low-resolution logits (and state) fed back; then
+        For every sample: a first click at the object's centre (or, for the
+        click sampler's ``box_prob`` share, a jittered box of the object),
+        ``n`` extra clicks (``n`` drawn per sample with its dataset's
+        ``click_gamma``), each simulated from the model's own prediction
+        without gradient and in eval mode, the low-resolution logits (and
+        state) fed back; then
         one last interaction with gradient, whose :meth:`interaction_losses`
         are averaged over the batch. The ``encoder`` loss, when configured,
         compares the image embeddings with the masks. Pre-extracted
@@ -288,10 +305,11 @@ class SAM(BaseInteractiveSegmentor):
                 [x[i:i + 1] for x in v] if isinstance(v, list) else v
                 for k, v in features.items()
             }
-            points, labels, previous = self.simulate_clicks(
+            points, labels, boxes, previous = self.simulate_clicks(
                 sample_features, gt[i:i + 1],
                 sample.metainfo.get('click_gamma', 0.6))
-            outputs = self.interact(sample_features, points, labels, previous)
+            outputs = self.interact(sample_features, points, labels, previous,
+                                    boxes)
             for name, value in self.interaction_losses(outputs,
                                                        gt[i:i + 1]).items():
                 losses.setdefault(name, []).append(value)
@@ -302,13 +320,13 @@ class SAM(BaseInteractiveSegmentor):
 
     @torch.no_grad()
     def simulate_clicks(
-            self,
-            features: Dict[str, Tensor],
-            gt: Tensor,
-            gamma: float,
-            num_extra_clicks: Optional[int] = None
-    ) -> Tuple[Tensor, Tensor, dict]:
-        """The clicks before the training interaction of one sample.
+        self,
+        features: Dict[str, Tensor],
+        gt: Tensor,
+        gamma: float,
+        num_extra_clicks: Optional[int] = None
+    ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Interaction]]:
+        """The prompts before the training interaction of one sample.
 
         Args:
             features (dict[str, Tensor]): The sample's image features.
@@ -318,12 +336,20 @@ class SAM(BaseInteractiveSegmentor):
                 drawn with ``gamma`` when None.
 
         Returns:
-            tuple: ``1 x N x 2`` points, ``1 x N`` labels and the last
-            simulated :class:`Interaction` (None without extra clicks).
+            tuple: ``1 x N x 2`` points, ``1 x N`` labels, the ``1 x 4`` box
+            prompt (None when the sample starts with a click) and the last
+            simulated :class:`Interaction` (None without extra prompts).
         """
         mask = gt[0, 0].cpu().numpy()
-        x, y = self.click_sampler.first_click(mask)
-        clicks = [(x, y, 1)]
+        boxes: Optional[Tensor] = None
+        if self.click_sampler.starts_with_box():
+            boxes = torch.tensor([self.click_sampler.first_box(mask)],
+                                 dtype=torch.float32,
+                                 device=gt.device)
+            clicks = []
+        else:
+            x, y = self.click_sampler.first_click(mask)
+            clicks = [(x, y, 1)]
         previous: Optional[Interaction] = None
         was_training = self.training
         self.eval()
@@ -332,7 +358,8 @@ class SAM(BaseInteractiveSegmentor):
                 num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
             for _ in range(num_extra_clicks):
                 points, labels = self._click_tensors(clicks, gt.device)
-                previous = self.interact(features, points, labels, previous)
+                previous = self.interact(features, points, labels, previous,
+                                         boxes)
                 pred = self.postprocess_logits(previous.prediction_logits,
                                                mask.shape, mask.shape)[0,
                                                                        0] > 0
@@ -343,7 +370,7 @@ class SAM(BaseInteractiveSegmentor):
         finally:
             self.train(was_training)
         points, labels = self._click_tensors(clicks, gt.device)
-        return points, labels, previous
+        return points, labels, boxes, previous
 
     @staticmethod
     def _click_tensors(clicks: List[tuple],
@@ -351,8 +378,10 @@ class SAM(BaseInteractiveSegmentor):
         """``1 x N x 2`` points and ``1 x N`` labels of ``(x, y, label)``."""
         points = torch.tensor([[c[:2] for c in clicks]],
                               dtype=torch.float32,
+                              device=device).reshape(1, len(clicks), 2)
+        labels = torch.tensor([[int(c[2]) for c in clicks]],
+                              dtype=torch.int64,
                               device=device)
-        labels = torch.tensor([[int(c[2]) for c in clicks]], device=device)
         return points, labels
 
     def interaction_losses(self, outputs: Interaction,

@@ -12,7 +12,8 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.timer import timed
-from ..utils import click_disk_maps, select_patch_box, whole_input_box
+from ..utils import (box_prompt_map, click_disk_maps, select_patch_box,
+                     whole_input_box)
 from .interaction import Interaction
 from .sam import SAM, resize_logits, upsample_to
 
@@ -27,7 +28,8 @@ class SAMRef(SAM):
        ``Mc`` (``B x 1 x S/4 x S/4``; resized to it when SAM's encoder has
        another patch size than 16, and the fed-back logits resized to
        SAM's mask input);
-    2. clicks as disks + ``Mc`` -> dense prompt map ``P`` -> GlobalDiff
+    2. clicks as disks (+ the box prompt, filled, with ``box_channel``) +
+       ``Mc`` -> dense prompt map ``P`` -> GlobalDiff
        (with the image branch and embeddings cached per image) -> refined
        logits ``Mr`` and error map ``Me``;
     3. Dynamic Patch Selector: if the area of ``Me > 0`` grew since the
@@ -36,6 +38,11 @@ class SAMRef(SAM):
        output is taken (branch ``'global'``);
     4. PatchDiff refines the window around the last click and pastes it
        back, at the input resolution, without changing anything outside.
+
+    A box prompt (``boxes`` of :meth:`interact`) always reaches SAM's prompt
+    encoder; the refiners see it only with ``box_channel``. An interaction
+    with a box and no click (the box-first protocol's first) takes
+    GlobalDiff's output: PatchDiff's window needs a click.
 
     Each stage has a switch (the ablations of Table 3). With the selector
     off and PatchDiff on, PatchDiff refines GlobalDiff's output after every
@@ -58,6 +65,12 @@ class SAMRef(SAM):
             Defaults to 1.4.
         patch_min_size (float): Smallest side of the window, in pixels of
             the ``S/4`` map (16 = 64 input pixels). Defaults to 16.
+        box_channel (bool): Add the box prompt to both refiners' prompt
+            maps as a filled box (1 at the pixels whose centres lie in the
+            box, 0 elsewhere and for an object without a box), between the
+            click disks and the coarse logits; the refiners'
+            ``prompt_channels`` become 4 (set here when their configs leave
+            it out). Defaults to False (the paper's three channels).
         refiner_dtype (str): ``'float32'``, or ``'bfloat16'`` to run the
             refiners' convolutions in bfloat16 at inference (the cached
             image features stored in it, autocast per click; weights stay
@@ -104,6 +117,7 @@ class SAMRef(SAM):
                  disk_radius: float = 2.0,
                  patch_expand_ratio: float = 1.4,
                  patch_min_size: float = 16.0,
+                 box_channel: bool = False,
                  refiner_dtype: str = 'float32',
                  losses: OptConfigType = None,
                  frozen_modules: Sequence[str] = (),
@@ -131,8 +145,18 @@ class SAMRef(SAM):
             raise ValueError('refiner_dtype must be float32 or bfloat16, '
                              f'got {refiner_dtype!r}')
         self.refiner_dtype = getattr(torch, refiner_dtype)
-        self.global_refiner = MODELS.build(global_refiner)
-        self.patch_refiner = MODELS.build(patch_refiner)
+        self.box_channel = box_channel
+        refiners = dict(
+            global_refiner=global_refiner, patch_refiner=patch_refiner)
+        for name, cfg in refiners.items():
+            channels = cfg.get('prompt_channels', 3 + box_channel)
+            if channels != 3 + box_channel:
+                raise ValueError(
+                    f'{name}.prompt_channels={channels} does not match '
+                    f'box_channel={box_channel} (3 channels without the box '
+                    'channel, 4 with it)')
+            setattr(self, name,
+                    MODELS.build(dict(cfg, prompt_channels=channels)))
         batch_norms = [
             name for refiner in ('global_refiner', 'patch_refiner')
             for name, module in getattr(self, refiner).named_modules(
@@ -241,7 +265,8 @@ class SAMRef(SAM):
                  image_features: Dict[str, Tensor],
                  points: Tensor,
                  labels: Tensor,
-                 previous: Optional[Interaction] = None) -> Interaction:
+                 previous: Optional[Interaction] = None,
+                 boxes: Optional[Tensor] = None) -> Interaction:
         """One click through SAM, GlobalDiff, the selector and PatchDiff.
 
         Args:
@@ -250,6 +275,7 @@ class SAMRef(SAM):
                 valid click of each row is the newest.
             labels (Tensor): ``B x N`` labels (1, 0, -1 padding).
             previous (Interaction, optional): The previous click's.
+            boxes (Tensor, optional): ``B x 4`` box prompts, input frame.
 
         Returns:
             Interaction: ``logits`` (``B x 1 x S/4 x S/4``, fed back next
@@ -267,7 +293,8 @@ class SAMRef(SAM):
         with timed(times, 'sam', device, timing):
             sam_prev = None if prev_logits is None else resize_logits(
                 prev_logits, self.prompt_encoder.mask_input_size)
-            sam = self.predict_mask(image_features, points, labels, sam_prev)
+            sam = self.predict_mask(image_features, points, labels, sam_prev,
+                                    boxes)
         # The refiners work at S/4 whatever SAM's token grid: an encoder
         # with 8-pixel patches gives S/2 logits, averaged down here.
         coarse = resize_logits(sam.logits, (self.map_size, ) * 2)
@@ -280,10 +307,16 @@ class SAMRef(SAM):
         if not self.use_global:
             return outputs
         with timed(times, 'global_diff', device, timing):
-            disks = click_disk_maps(
-                points, labels, self.map_size,
-                whole_input_box(len(points), self.input_size, points),
-                self.disk_radius)
+            whole = whole_input_box(len(points), self.input_size, points)
+            prompts = [
+                click_disk_maps(points, labels, self.map_size, whole,
+                                self.disk_radius)
+            ]
+            if self.box_channel:
+                prompts.append(
+                    coarse.new_zeros(coarse.shape) if boxes is
+                    None else box_prompt_map(boxes, self.map_size, whole))
+            prompts.append(coarse)
             valid_sizes = image_features['valid_size']  # on the CPU
             # One window for the batch: the union of the images.
             valid_size = tuple(valid_sizes.max(dim=0).values.tolist())
@@ -292,7 +325,7 @@ class SAMRef(SAM):
                 dict(
                     image=image_features['global_image'],
                     embeddings=image_features['global_embeddings']),
-                torch.cat([disks, coarse], dim=1), valid_size)
+                torch.cat(prompts, dim=1), valid_size)
         outputs.global_refinement = global_out
         outputs.logits = global_out['logits']
         error_area = (global_out['error'] > 0).flatten(1).sum(1)
@@ -300,7 +333,9 @@ class SAMRef(SAM):
         previous_area = None if previous is None else \
             previous.state.get('error_area')
         with timed(times, 'selector', device, timing):
-            if self.use_patch and (self.training or not self.use_selector):
+            if points.shape[1] == 0:  # a box alone: no click to refine at
+                selected = [False] * len(points)
+            elif self.use_patch and (self.training or not self.use_selector):
                 # Training refines every window so that PatchDiff learns.
                 selected = [True] * len(points)
             elif self.use_selector and previous_area is not None:
@@ -321,13 +356,20 @@ class SAMRef(SAM):
                  outputs.patch_refinement) = self.refine_windows(
                      image_features['inputs'], global_out, base, points,
                      labels, prev_logits,
-                     [i for i, s in enumerate(selected) if s], valid_sizes)
+                     [i for i, s in enumerate(selected) if s], valid_sizes,
+                     boxes)
         return outputs
 
-    def refine_windows(self, inputs: Tensor, global_out: Dict[str, Tensor],
-                       base: Tensor, points: Tensor, labels: Tensor,
-                       prev_logits: Optional[Tensor], selected: List[int],
-                       valid_sizes: Tensor) -> tuple:
+    def refine_windows(self,
+                       inputs: Tensor,
+                       global_out: Dict[str, Tensor],
+                       base: Tensor,
+                       points: Tensor,
+                       labels: Tensor,
+                       prev_logits: Optional[Tensor],
+                       selected: List[int],
+                       valid_sizes: Tensor,
+                       prompt_boxes: Optional[Tensor] = None) -> tuple:
         """Run PatchDiff on the selected samples and paste the windows.
 
         The windows are chosen on the host (:func:`select_patch_box`), from
@@ -344,6 +386,7 @@ class SAMRef(SAM):
             selected (list[int]): Batch indices of the samples to refine.
             valid_sizes (Tensor): ``B x 2`` ``(h, w)`` of the unpadded
                 images in map pixels, on the CPU; windows stay inside them.
+            prompt_boxes (Tensor, optional): ``B x 4`` box prompts.
 
         Returns:
             tuple: ``logits`` at ``S/4`` and ``pred_logits`` at ``S``, both
@@ -366,10 +409,10 @@ class SAMRef(SAM):
         # The float32 values PatchDiff crops with, also on the host.
         windows = np.asarray(windows, dtype=np.float32)
         boxes = points.new_tensor(windows)
-        out = self.run_refiner(self.patch_refiner, inputs[index],
-                               global_out['features'][index],
-                               global_out['logits'][index], points[index],
-                               labels[index], boxes)
+        out = self.run_refiner(
+            self.patch_refiner, inputs[index], global_out['features'][index],
+            global_out['logits'][index], points[index], labels[index], boxes,
+            None if prompt_boxes is None else prompt_boxes[index])
         logits = base.clone()
         pred_logits = F.interpolate(
             base, (self.input_size, self.input_size),

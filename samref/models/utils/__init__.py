@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .channel_group_norm import ChannelGroupNorm
-from .click_maps import click_disk_maps, whole_input_box
+from .click_maps import box_prompt_map, click_disk_maps, whole_input_box
 from .click_sampler import IterativeClickSampler
 from .focus_window import focus_window_mask
 from .mimetic_init import MimeticAttentionInit, tie_query_key
@@ -8,7 +8,7 @@ from .patch_box import select_patch_box
 from .roi_crop import RoICrop
 
 __all__ = [
-    'click_disk_maps', 'whole_input_box', 'IterativeClickSampler',
-    'focus_window_mask', 'select_patch_box', 'RoICrop', 'MimeticAttentionInit',
-    'tie_query_key', 'ChannelGroupNorm'
+    'box_prompt_map', 'click_disk_maps', 'whole_input_box',
+    'IterativeClickSampler', 'focus_window_mask', 'select_patch_box',
+    'RoICrop', 'MimeticAttentionInit', 'tie_query_key', 'ChannelGroupNorm'
 ]

@@ -37,6 +37,37 @@ def click_disk_maps(points: Tensor, labels: Tensor, size: int, box: Tensor,
     return torch.stack(maps, dim=1).to(points.dtype)
 
 
+def box_prompt_map(prompt_boxes: Tensor, size: int, box: Tensor) -> Tensor:
+    """Draw box prompts as filled boxes on maps covering a window of the
+    input.
+
+    A map pixel is 1 when its centre lies inside the box prompt (edges
+    included), 0 elsewhere; pixel centres follow the convention of
+    :func:`click_disk_maps`.
+
+    Args:
+        prompt_boxes (Tensor): ``B x 4`` box prompts ``(x0, y0, x1, y1)`` in
+            pixels of the model input, edges of the pixel grid (a box
+            around pixels ``0 .. 9`` is ``(0, 0, 10, 10)``).
+        size (int): Side of the square maps.
+        box (Tensor): ``B x 4`` windows of the input the maps cover.
+
+    Returns:
+        Tensor: ``B x 1 x size x size`` float maps.
+    """
+    grid = torch.arange(
+        size, device=prompt_boxes.device, dtype=prompt_boxes.dtype) + 0.5
+    inside = []
+    for axis in (1, 0):  # rows, then columns
+        start, end = box[:, axis], box[:, axis + 2]
+        centres = start[:, None] + grid[None] * (end - start)[:, None] / size
+        inside.append((centres >= prompt_boxes[:, axis, None])
+                      & (centres <= prompt_boxes[:, axis + 2, None]))
+    rows, cols = inside
+    return (rows[:, None, :, None] & cols[:, None, None, :]).to(
+        prompt_boxes.dtype)
+
+
 def whole_input_box(batch: int, input_size: int, like: Tensor) -> Tensor:
     """``B x 4`` boxes covering the whole padded input."""
     return like.new_tensor([0.0, 0.0, input_size, input_size]).expand(batch, 4)

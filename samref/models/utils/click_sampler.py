@@ -4,7 +4,7 @@ from typing import Optional, Tuple
 import numpy as np
 from mmseg.registry import TASK_UTILS
 
-from ...evaluation.click_simulator import padded_distance
+from ...evaluation.click_simulator import object_box, padded_distance
 
 
 @TASK_UTILS.register_module()
@@ -21,6 +21,12 @@ class IterativeClickSampler:
       random pixel among those whose distance to the region's border
       exceeds ``max / margin_ratio``; it is positive in the false negatives.
 
+    - With ``box_prob`` > 0, that share of the samples starts with a box
+      prompt instead of the first click (as SAM trains): the object's
+      bounding box, each side moved by Gaussian noise of standard deviation
+      ``box_noise`` times the box's side, at most ``box_max_noise``
+      pixels; the extra clicks then correct the box's mask.
+
     Randomness comes from numpy's global generator, which mmengine seeds
     (``randomness=dict(seed=...)``), so a seeded run repeats its clicks.
 
@@ -28,16 +34,59 @@ class IterativeClickSampler:
         max_extra_clicks (int): Largest ``n``. Defaults to 20.
         margin_ratio (float): Candidates lie farther than ``max /
             margin_ratio`` from the border. Defaults to 1.7.
+        box_prob (float): Share of the samples that start with a box
+            prompt. Defaults to 0 (clicks only; no random draw is made for
+            it, so click-only runs repeat those made before it existed).
+        box_noise (float): Standard deviation of a box side's noise, as a
+            share of the box's width (x) or height (y). Defaults to 0.1.
+        box_max_noise (float): Largest standard deviation of the noise, in
+            pixels of the model input. Defaults to 20.
     """
 
     def __init__(self,
                  max_extra_clicks: int = 20,
-                 margin_ratio: float = 1.7) -> None:
+                 margin_ratio: float = 1.7,
+                 box_prob: float = 0.0,
+                 box_noise: float = 0.1,
+                 box_max_noise: float = 20.0) -> None:
         if max_extra_clicks < 0:
             raise ValueError('max_extra_clicks must be >= 0, got '
                              f'{max_extra_clicks}')
+        if not 0 <= box_prob <= 1:
+            raise ValueError(f'box_prob must be in [0, 1], got {box_prob}')
+        if box_noise < 0 or box_max_noise < 0:
+            raise ValueError('box_noise and box_max_noise must be >= 0, got '
+                             f'{box_noise} and {box_max_noise}')
         self.max_extra_clicks = max_extra_clicks
         self.margin_ratio = margin_ratio
+        self.box_prob = box_prob
+        self.box_noise = box_noise
+        self.box_max_noise = box_max_noise
+
+    def starts_with_box(self) -> bool:
+        """Draw whether a sample starts with a box prompt (``box_prob``)."""
+        return self.box_prob > 0 and bool(np.random.rand() < self.box_prob)
+
+    def first_box(self, gt: np.ndarray) -> Tuple[float, float, float, float]:
+        """The object's bounding box with noisy sides.
+
+        Args:
+            gt (np.ndarray): ``H x W`` 1 / 0 / -1 mask with an object.
+
+        Returns:
+            tuple[float, float, float, float]: ``(x0, y0, x1, y1)`` on the
+            pixel grid's edges, inside the map, at least one pixel wide and
+            high.
+        """
+        box = np.array(object_box(gt), dtype=np.float64)
+        sides = np.tile(box[2:] - box[:2], 2)
+        std = np.minimum(self.box_noise * sides, self.box_max_noise)
+        box += np.random.normal(size=4) * std
+        height, width = gt.shape
+        box = np.clip(box, 0, [width, height, width, height])
+        box[2:] = np.maximum(box[2:], np.minimum(box[:2] + 1, [width, height]))
+        box[:2] = np.minimum(box[:2], box[2:] - 1)
+        return tuple(float(v) for v in box)
 
     @staticmethod
     def first_click(gt: np.ndarray) -> Tuple[int, int]:
