@@ -407,6 +407,10 @@ def test_scripted_clicks_through_the_http_api(app_module, example, tmp_path,
                 AppClient(page.local_url) as second:
             with pytest.raises(AppClientError, match='upload one first'):
                 first.click(10, 10, 1)
+            text = tmp_path / 'notes.png'
+            text.write_text('not a picture')
+            with pytest.raises(AppClientError, match='notes.png: no readable'):
+                first.upload(str(text))
             for client in (first, second):
                 assert '**shapes_0.png** (480 x 360), encoded' in \
                     client.upload(example)

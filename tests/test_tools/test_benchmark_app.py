@@ -24,7 +24,7 @@ def test_round_trips_of_isolated_sessions(options):
     for row in (one, two):
         trip, p95, model, ratio = (float(v) for v in row[2:6])
         assert 0 < model <= trip <= p95 and ratio == pytest.approx(
-            trip / model, abs=0.05)
+            trip / model, rel=0.1)  # of the rounded cells
     if '--phases' in options:
         assert header[6:] == [
             'server: queue wait median / p95 (ms)', 'callback median (ms)',
