@@ -14,8 +14,10 @@ which. The server listens on 127.0.0.1 only.
 
 On the page a left click is positive, a right click (or a click with Shift
 held) negative; ``z`` (or Ctrl+Z) undoes, ``n`` starts the next object.
-Scripts click through the ``/click`` endpoint (``x``, ``y``, ``label``)
-after an ``/upload``, with ``gradio_client``.
+Scripts click through the ``/click`` endpoint (``x``, ``y``, ``label``
+and ``view``) after an ``/upload``, with
+:class:`samref.apis.app_client.AppClient` (Gradio's HTTP API) or
+``gradio_client``.
 """
 import argparse
 import json
@@ -461,7 +463,8 @@ class ClickApp:
     def outputs(self,
                 session: Optional[Session],
                 note: str = '',
-                show_stages: bool = False) -> tuple:
+                show_stages: bool = False,
+                show_view: bool = True) -> tuple:
         """What the page shows.
 
         Args:
@@ -469,13 +472,16 @@ class ClickApp:
             note (str): Appended to the status line.
             show_stages (bool): Draw SAM-REF's stage panel of the last
                 click. Defaults to False (None in its place).
+            show_view (bool): Draw the view. Defaults to True; False
+                leaves None in its place (a script that reads only the
+                click's record).
 
         Returns:
             tuple: ``(session, view, status, stage panel, stage times)``.
         """
         stages = self.stage_panel(session) if show_stages else None
-        return (session, self.view(session), self.status(session,
-                                                         note), stages,
+        view = self.view(session) if show_view else None
+        return (session, view, self.status(session, note), stages,
                 self.stage_times(session))
 
     # --------------------------------------------------------- callbacks
@@ -520,7 +526,8 @@ class ClickApp:
               x: float,
               y: float,
               positive: bool,
-              show_stages: bool = False) -> tuple:
+              show_stages: bool = False,
+              show_view: bool = True) -> tuple:
         """Add a click at ``(x, y)`` of the picture and predict.
 
         Args:
@@ -529,6 +536,7 @@ class ClickApp:
             y (float): Row in picture pixels.
             positive (bool): A positive (object) or negative click.
             show_stages (bool): See :meth:`outputs`.
+            show_view (bool): See :meth:`outputs`.
 
         Returns:
             tuple: See :meth:`outputs`.
@@ -538,11 +546,16 @@ class ClickApp:
         try:
             session.clicks.add_click(x, y, positive)
         except ValueError as error:
-            return self.outputs(session, f'⚠️ {error}', show_stages)
-        return self.outputs(session, show_stages=show_stages)
+            return self.outputs(session, f'⚠️ {error}', show_stages, show_view)
+        return self.outputs(
+            session, show_stages=show_stages, show_view=show_view)
 
-    def scripted_click(self, session: Optional[Session], x: Any, y: Any,
-                       label: Any) -> tuple:
+    def scripted_click(self,
+                       session: Optional[Session],
+                       x: Any,
+                       y: Any,
+                       label: Any,
+                       view: Any = True) -> tuple:
         """A click from a script: like :meth:`click`, but every problem is
         raised (a script has no status line to read).
 
@@ -551,13 +564,17 @@ class ClickApp:
             x (float): Column in picture pixels, ``0 <= x <= W``.
             y (float): Row in picture pixels, ``0 <= y <= H``.
             label (int): 1 for a positive click, 0 for a negative one.
+            view (bool): Draw the view. Defaults to True; a script that
+                reads only :meth:`click_record` saves its drawing and
+                encoding with False.
 
         Returns:
             tuple: See :meth:`outputs` (without the stage panel).
 
         Raises:
             AppError: No picture yet, ``x`` or ``y`` not a finite number or
-                outside the picture, or ``label`` not 0 or 1.
+                outside the picture, ``label`` not 0 or 1, or ``view`` not
+                a bool.
         """
         if session is None:
             raise AppError('no picture yet: upload one first')
@@ -575,7 +592,10 @@ class ClickApp:
         if not isinstance(label, numbers.Real) or label not in (0, 1):
             raise AppError('label must be 1 (positive click) or 0 (negative '
                            f'click), got {label!r}')
-        return self.click(session, float(x), float(y), bool(label))
+        if not isinstance(view, bool):
+            raise AppError(f'view must be true or false, got {view!r}')
+        return self.click(
+            session, float(x), float(y), bool(label), show_view=view)
 
     def select(self,
                session: Optional[Session],
@@ -703,12 +723,17 @@ class ClickApp:
                 visible=False,
                 elem_id='stages')
             stage_times = gr.Markdown('', elem_id='stage-times')
-            # The scripted click: gradio_client's predict(x, y, label,
-            # api_name='/click'); not on the page.
+            # The scripted click: x, y, label and view (default true) of
+            # /click through Gradio's HTTP API or gradio_client; not on the
+            # page.
             script_x = gr.Number(label='x', visible=False)
             script_y = gr.Number(label='y', visible=False)
             script_label = gr.Number(
                 label='label (1 positive, 0 negative)', visible=False)
+            script_view = gr.Checkbox(
+                True,
+                label='view (false: no picture drawn, only the record)',
+                visible=False)
             script_click = gr.Button(visible=False)
             record = gr.JSON(visible=False)
             shown = [session, view, status, stages, stage_times]
@@ -728,10 +753,10 @@ class ClickApp:
             def on_select(state, next_mode, show, evt: gr.SelectData):
                 return to_page(self.select(state, next_mode, evt, show))
 
-            def on_scripted_click(x, y, label, state):
+            def on_scripted_click(x, y, label, view, state):
                 try:
                     state, image, line, _, times = self.scripted_click(
-                        state, x, y, label)
+                        state, x, y, label, view)
                 except AppError as error:
                     raise gr.Error(str(error), print_exception=False) from None
                 return state, image, line, times, self.click_record(state)
@@ -750,7 +775,8 @@ class ClickApp:
                 api_visibility='private',
                 **model_event)
             script_click.click(
-                on_scripted_click, [script_x, script_y, script_label, session],
+                on_scripted_click,
+                [script_x, script_y, script_label, script_view, session],
                 [session, view, status, stage_times, record],
                 api_name='click',
                 **model_event)

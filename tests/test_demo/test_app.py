@@ -345,3 +345,103 @@ def test_scripted_clicks_through_gradio_client(app_module, example, tmp_path):
             second.predict(100, 100, 5, api_name='/click')
     finally:
         page.close()
+
+
+def test_scripted_click_without_the_view_draws_nothing(app_module, example,
+                                                       tmp_path, monkeypatch):
+    """A script that reads only the record (view false) gets the same click
+    and record, and the view is neither drawn nor returned."""
+    torch.manual_seed(0)
+    model = init_model(SAMREF_CONFIG)
+    app, steps = start(app_module, model, example, tmp_path)
+    with_view = steps[-1][0]
+    _, view, status, _, times = app.scripted_click(with_view, 240, 180, 1)
+    assert view.shape == (360, 480, 3)
+    app, steps = start(app_module, model, example, tmp_path)
+    drawn = []
+    draw = app.view
+    monkeypatch.setattr(app, 'view',
+                        lambda session: drawn.append(1) or draw(session))
+    session, no_view, no_view_status, _, no_view_times = app.scripted_click(
+        steps[-1][0], 240, 180, 1, False)
+    assert no_view is None and not drawn
+    np.testing.assert_array_equal(session.mask, with_view.mask)
+    assert 'Click 1 (+) at (240, 180)' in status
+    assert 'Click 1 (+) at (240, 180)' in no_view_status
+    record, expected = app.click_record(session), app.click_record(with_view)
+    assert record['clicks'] == expected['clicks']
+    assert record['mask'] == expected['mask']
+    with pytest.raises(
+            app_module.AppError, match='view must be true or '
+            "false, got 'no'"):
+        app.scripted_click(session, 10, 10, 1, 'no')
+    assert len(session.steps) == 1
+
+
+def test_scripted_clicks_through_the_http_api(app_module, example, tmp_path,
+                                              monkeypatch):
+    """AppClient on the real app: a session per client, the record without
+    the view unless asked for, the app's messages raised."""
+    pytest.importorskip(
+        'gradio',
+        reason='gradio is optional: '
+        'pip install -r requirements/optional.txt')
+    from samref.apis.app_client import AppClient, AppClientError
+    torch.manual_seed(0)
+    model = init_model(SAM_CONFIG)
+    app = app_module.ClickApp(model, 'banner', [example], str(tmp_path))
+    drawn = []
+    draw = app.view
+    monkeypatch.setattr(app, 'view',
+                        lambda session: drawn.append(1) or draw(session))
+    page = app.build()
+    page.queue(default_concurrency_limit=2).launch(
+        server_name='127.0.0.1',
+        server_port=None,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        allowed_paths=[str(tmp_path)])
+    try:
+        with AppClient(page.local_url) as first, \
+                AppClient(page.local_url) as second:
+            with pytest.raises(AppClientError, match='upload one first'):
+                first.click(10, 10, 1)
+            text = tmp_path / 'notes.png'
+            text.write_text('not a picture')
+            with pytest.raises(AppClientError, match='notes.png: no readable'):
+                first.upload(str(text))
+            for client in (first, second):
+                assert '**shapes_0.png** (480 x 360), encoded' in \
+                    client.upload(example)
+            drawn.clear()
+            first.click(240, 180, 1)
+            record = first.click(20, 20, 0)
+            assert not drawn  # no view for a record
+            assert record['clicks'] == [[240, 180, 1], [20, 20, 0]]
+            other = second.click(100, 100, 1)
+            assert other['clicks'] == [[100, 100, 1]]
+            # the same masks as a session of its own on the model
+            own = app_module.InteractivePredictor(model)
+            own.set_image(
+                mmcv.imread(example, channel_order='rgb'), channel_order='rgb')
+            session = own.new_session()
+            for x, y, positive in ((240, 180, True), (20, 20, False)):
+                session.add_click(x, y, positive)
+            rle = dict(
+                record['mask'], counts=record['mask']['counts'].encode())
+            np.testing.assert_array_equal(mask_utils.decode(rle), session.mask)
+            # the view when asked for, a JPEG of the picture's size
+            outputs = first.call('click', 300, 200, 1, True)
+            assert len(drawn) == 1 and 'Click 3 (+)' in outputs[2]
+            view = mmcv.imfrombytes(first.download(outputs[1]))
+            assert view.shape == (360, 480, 3)
+            with pytest.raises(AppClientError, match='label must be 1'):
+                first.click(10, 10, 5)
+            assert 'Click 2 (-)' in first.undo()
+            assert 'Click on the object' in first.reset()
+            assert 'No mask to keep yet' in first.next_object()
+            assert second.click(400, 50, 1)['clicks'] == [[100, 100, 1],
+                                                          [400, 50, 1]]
+    finally:
+        page.close()

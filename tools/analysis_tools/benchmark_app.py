@@ -3,15 +3,21 @@
 
 Starts ``demo/app.py`` in a subprocess on a free port of 127.0.0.1 (random
 weights of the config unless a checkpoint is given; the same weights are
-loaded here to check the masks) and clicks through its endpoints with
-``gradio_client``: first one user, then ``--users`` users at once, each in
-its own thread with its own client (its own session), its own generated
-picture (``/upload``) and its own click positions (``/click``). It reports the
-median and 95th percentile of the round trips, the model's time per click
-(``click_ms`` of the endpoint: the interaction and the mask at the
+loaded here to check the masks) and clicks through its endpoints as a
+script does: first one user, then ``--users`` users at once, each in its
+own thread with its own client (its own session), its own generated
+picture (``/upload``) and its own click positions (``/click``). The client
+is :class:`~samref.apis.app_client.AppClient` (Gradio's HTTP API, the
+record of each click without the view) or, with ``--client gradio_client``,
+``gradio_client``; ``--view`` asks for the view too and downloads it. It
+reports the median and 95th percentile of the round trips, the model's time
+per click (``click_ms`` of the endpoint: the interaction and the mask at the
 picture's size), their ratios, and whether every user's clicks and masks
 are its own: the same as this process computes with an
-:class:`~samref.apis.InteractiveSession` for that user's clicks alone::
+:class:`~samref.apis.InteractiveSession` for that user's clicks alone.
+``--phases`` runs the app with Gradio's profiling (``GRADIO_PROFILING=1``)
+and splits the server's part of a click into its queue wait, the callback
+and Gradio's postprocessing (writing the view's JPEG among it)::
 
     python tools/analysis_tools/benchmark_app.py \\
         configs/demo/samref_tiny_256_stage2.py --clicks 40 --users 4
@@ -20,6 +26,7 @@ Needs the optional requirements (``pip install -r
 requirements/optional.txt``).
 """
 import argparse
+import json
 import os
 import os.path as osp
 import socket
@@ -29,7 +36,9 @@ import sys
 import tempfile
 import threading
 import time
-from typing import List, Optional, Tuple
+import urllib.error
+import urllib.request
+from typing import Dict, List, Optional, Tuple
 
 import mmcv
 import numpy as np
@@ -38,12 +47,16 @@ from pycocotools import mask as mask_utils
 from terminaltables import AsciiTable
 
 from samref.apis import InteractivePredictor, init_model
+from samref.apis.app_client import AppClient
 from samref.datasets.synthetic import draw_sample
 
 DEFAULT_CONFIG = 'configs/demo/samref_tiny_256_stage2.py'
 APP = osp.join(
     osp.dirname(osp.abspath(__file__)), '..', '..', 'demo', 'app.py')
 START_TIMEOUT = 180  # seconds for the app to listen
+CLIENTS = ('http', 'gradio_client')
+# Gradio's profiling phases of a call (GRADIO_PROFILING=1), in ms
+PHASES = ('queue_wait', 'fn_call', 'postprocess', 'total')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -76,6 +89,23 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='seconds each user waits between a result and its next click '
         '(default 0: back to back)')
     parser.add_argument(
+        '--client',
+        choices=CLIENTS,
+        default='http',
+        help='http: Gradio\'s HTTP API (samref.apis.app_client.AppClient, '
+        'default); gradio_client: Gradio\'s Python client')
+    parser.add_argument(
+        '--view',
+        action='store_true',
+        help='ask for the view (the picture with the mask and clicks) with '
+        'every click and download it, as the page does; by default only '
+        'the click\'s record')
+    parser.add_argument(
+        '--phases',
+        action='store_true',
+        help='run the app with Gradio\'s profiling and report the server\'s '
+        'phases of a click')
+    parser.add_argument(
         '--size',
         type=int,
         nargs=2,
@@ -98,8 +128,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_app(config: str, checkpoint: str, concurrency: Optional[int],
-              log_path: str) -> Tuple[subprocess.Popen, str]:
+def start_app(config: str,
+              checkpoint: str,
+              concurrency: Optional[int],
+              log_path: str,
+              profile: bool = False) -> Tuple[subprocess.Popen, str]:
     """Start the web demo and wait until it listens.
 
     Args:
@@ -107,6 +140,8 @@ def start_app(config: str, checkpoint: str, concurrency: Optional[int],
         checkpoint (str): Weights.
         concurrency (int, optional): The app's ``--concurrency``.
         log_path (str): Where its output goes.
+        profile (bool): Run it with Gradio's profiling
+            (``GRADIO_PROFILING=1``). Defaults to False.
 
     Returns:
         tuple: The process and the app's URL.
@@ -120,7 +155,10 @@ def start_app(config: str, checkpoint: str, concurrency: Optional[int],
     if concurrency is not None:
         command += ['--concurrency', str(concurrency)]
     env = dict(
-        os.environ, GRADIO_ANALYTICS_ENABLED='False', NO_PROXY='127.0.0.1')
+        os.environ,
+        GRADIO_ANALYTICS_ENABLED='False',
+        NO_PROXY='127.0.0.1',
+        GRADIO_PROFILING='1' if profile else '')
     with open(log_path, 'w') as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -168,21 +206,68 @@ class User:
         clicks (list[tuple[float, float, int]]): Its clicks.
         clicks_per_object (int): Clicks before it starts over.
         think (float): Seconds between a result and the next click.
+        client (str): ``'http'`` (:class:`AppClient`) or
+            ``'gradio_client'``. Defaults to ``'http'``.
+        view (bool): Ask for the view with every click and download it.
+            Defaults to False.
     """
 
-    def __init__(self, url: str, picture: str, clicks: List[Tuple[float, float,
-                                                                  int]],
-                 clicks_per_object: int, think: float) -> None:
-        from gradio_client import Client, handle_file
-        self.client = Client(url, verbose=False)
-        self.client.predict(handle_file(picture), api_name='/upload')
+    def __init__(self,
+                 url: str,
+                 picture: str,
+                 clicks: List[Tuple[float, float, int]],
+                 clicks_per_object: int,
+                 think: float,
+                 client: str = 'http',
+                 view: bool = False) -> None:
+        if client == 'http':
+            self.client = AppClient(url)
+            self.client.upload(picture)
+        else:
+            from gradio_client import Client, handle_file
+            self.client = Client(url, verbose=False)
+            self.client.predict(handle_file(picture), api_name='/upload')
         self.picture = picture
         self.clicks = clicks
         self.clicks_per_object = clicks_per_object
         self.think = think
+        self.view = view
         self.round_trips: List[float] = []
         self.model_times: List[float] = []
         self.objects: List[dict] = []  # the last record of every object
+
+    def call(self, api_name: str, *data) -> None:
+        """Call an endpoint of the page's buttons (no view asked for).
+
+        Args:
+            api_name (str): E.g. ``'reset'``.
+            *data: Its inputs.
+        """
+        if isinstance(self.client, AppClient):
+            self.client.call(api_name, *data)
+        else:
+            self.client.predict(*data, api_name=f'/{api_name}')
+
+    def click(self, x: float, y: float, label: int) -> dict:
+        """One click as a script makes it, the view downloaded when asked
+        for (``gradio_client`` downloads every file it is sent).
+
+        Args:
+            x (float): Column in picture pixels.
+            y (float): Row in picture pixels.
+            label (int): 1 positive, 0 negative.
+
+        Returns:
+            dict: The click's record.
+        """
+        if not isinstance(self.client, AppClient):
+            return self.client.predict(
+                x, y, label, self.view, api_name='/click')[-1]
+        if not self.view:
+            return self.client.click(x, y, label)
+        outputs = self.client.call('click', x, y, label, True)
+        self.client.download(outputs[1])
+        return outputs[-1]
 
     def time_no_op(self, count: int) -> List[float]:
         """Round trips of an endpoint that computes nothing: ``/export``
@@ -198,7 +283,7 @@ class User:
         round_trips = []
         for _ in range(count):
             begin = time.perf_counter()
-            self.client.predict(api_name='/export')
+            self.call('export')
             round_trips.append(time.perf_counter() - begin)
         return round_trips
 
@@ -216,10 +301,9 @@ class User:
             first = index % self.clicks_per_object == 0
             if first and record is not None:
                 self.objects.append(record)
-                self.client.predict(api_name='/reset')
+                self.call('reset', False)
             begin = time.perf_counter()
-            record = self.client.predict(
-                x, y, 1 if first else label, api_name='/click')[-1]
+            record = self.click(x, y, 1 if first else label)
             self.round_trips.append(time.perf_counter() - begin)
             self.model_times.append(record['click_ms'] / 1e3)
             if self.think:
@@ -272,8 +356,58 @@ def cpu_model() -> str:
     return platform.processor() or 'unknown CPU'
 
 
-def click_as_users(args: argparse.Namespace, url: str,
-                   folder: str) -> Tuple[List[float], User, List[User]]:
+def server_phases(url: str) -> Optional[Dict[str, List[float]]]:
+    """The server's phases of the ``/click`` calls since the last look,
+    from Gradio's profiling, which is then cleared.
+
+    Args:
+        url (str): The app, started with ``profile=True``.
+
+    Returns:
+        dict, optional: Milliseconds of each call for every phase of
+        :data:`PHASES`; None when the app's Gradio has no profiling.
+    """
+    api = url + 'gradio_api/profiling/'
+    try:
+        with urllib.request.urlopen(api + 'traces') as response:
+            traces = json.load(response)
+        urllib.request.urlopen(
+            urllib.request.Request(api + 'clear', method='POST')).close()
+    except urllib.error.HTTPError:  # a Gradio without profiling
+        return None
+    clicks = [trace for trace in traces if trace['fn_name'] == 'click']
+    return {
+        phase: [trace[f'{phase}_ms'] for trace in clicks]
+        for phase in PHASES
+    }
+
+
+def phase_cells(phases: Optional[Dict[str, List[float]]]) -> List[str]:
+    """The table's cells of the server's phases (``-`` without them).
+
+    Args:
+        phases (dict, optional): See :func:`server_phases`.
+
+    Returns:
+        list[str]: Queue wait median / p95, callback median,
+        postprocess median and the server's whole part (queue wait and
+        the call), in ms.
+    """
+    if phases is None:
+        return ['-'] * 4
+    wait = phases['queue_wait']
+    server = np.add(wait, phases['total'])
+    return [
+        f'{statistics.median(wait):.0f} / {np.percentile(wait, 95):.0f}',
+        f'{statistics.median(phases["fn_call"]):.0f}',
+        f'{statistics.median(phases["postprocess"]):.0f}',
+        f'{statistics.median(server):.0f}'
+    ]
+
+
+def click_as_users(
+        args: argparse.Namespace, url: str, folder: str
+) -> Tuple[List[float], User, List[User], List[Optional[dict]]]:
     """Click as one user, then as ``args.users`` users at once.
 
     Args:
@@ -283,7 +417,9 @@ def click_as_users(args: argparse.Namespace, url: str,
 
     Returns:
         tuple: The round trips of an endpoint that computes nothing, the
-        single user and the users who clicked at once.
+        single user, the users who clicked at once and the server's
+        phases of both (see :func:`server_phases`; None without
+        ``--phases``).
     """
     height, width = args.size
 
@@ -294,13 +430,18 @@ def click_as_users(args: argparse.Namespace, url: str,
             draw_sample((height, width), np.random.default_rng(number))[0],
             picture)
         return User(url, picture, user_clicks(number, clicks, height, width),
-                    clicks_per_object, think)
+                    clicks_per_object, think, args.client, args.view)
+
+    def phases() -> Optional[dict]:
+        return server_phases(url) if args.phases else None
 
     warmup = user(99, 3, 3, 0.0)
     no_op = warmup.time_no_op(20)
     warmup.run()
+    phases()
     single = user(0, args.clicks, args.clicks_per_object, args.think)
     single.run()
+    single_phases = phases()
     many = [
         user(number, args.clicks, args.clicks_per_object, args.think)
         for number in range(1, args.users + 1)
@@ -313,7 +454,7 @@ def click_as_users(args: argparse.Namespace, url: str,
         thread.start()
     for thread in threads:
         thread.join()
-    return no_op, single, many
+    return no_op, single, many, [single_phases, phases()]
 
 
 def main(argv: Optional[List[str]] = None) -> dict:
@@ -326,10 +467,12 @@ def main(argv: Optional[List[str]] = None) -> dict:
         dict: ``rows`` (the table), ``ratio_single`` (one user's median
         round trip over the median model time), ``ratio_users`` (the
         users' p95 over one user's p95), ``no_op`` (the median round trip
-        of an endpoint that computes nothing) and ``mismatches``.
+        of an endpoint that computes nothing), ``mismatches`` and
+        ``load`` (the 1-minute load average before and after).
     """
     args = parse_args(argv)
     height, width = args.size
+    load_before = os.getloadavg()[0]
     torch.manual_seed(0)
     model = init_model(args.config, args.checkpoint)
     with tempfile.TemporaryDirectory(prefix='samref_benchmark_app_') as tmp:
@@ -338,15 +481,16 @@ def main(argv: Optional[List[str]] = None) -> dict:
             checkpoint = osp.join(tmp, 'random_weights.pth')
             torch.save(model.state_dict(), checkpoint)
         process, url = start_app(args.config, checkpoint, args.concurrency,
-                                 osp.join(tmp, 'app.log'))
+                                 osp.join(tmp, 'app.log'), args.phases)
         try:
-            no_op, single, many = click_as_users(args, url, tmp)
+            no_op, single, many, phases = click_as_users(args, url, tmp)
         finally:
             process.terminate()
             try:
                 process.wait(10)
             except subprocess.TimeoutExpired:
                 process.kill()
+        load_after = os.getloadavg()[0]
         # the app's threads per click: the same rounding, the same masks
         cores = len(os.sched_getaffinity(0))
         torch.set_num_threads(max(1, cores // (args.concurrency or cores)))
@@ -357,8 +501,14 @@ def main(argv: Optional[List[str]] = None) -> dict:
         'users', 'clicks', 'round trip median (ms)', 'round trip p95 (ms)',
         'model median (ms)', 'round trip / model'
     ]]
+    if args.phases:
+        rows[0] += [
+            'server: queue wait median / p95 (ms)', 'callback median (ms)',
+            'postprocess median (ms)', 'server median (ms)'
+        ]
     summary = {}
-    for name, users in (('1', [single]), (str(args.users), many)):
+    groups = [('1', [single], phases[0]), (str(args.users), many, phases[1])]
+    for name, users, server in groups:
         trips = [t for user in users for t in user.round_trips]
         models = [t for user in users for t in user.model_times]
         summary[name] = (statistics.median(trips),
@@ -370,12 +520,17 @@ def main(argv: Optional[List[str]] = None) -> dict:
             len(trips), f'{trip * 1e3:.0f}', f'{p95 * 1e3:.0f}',
             f'{model_time * 1e3:.0f}', f'{trip / model_time:.2f}'
         ])
+        if args.phases:
+            rows[-1] += phase_cells(server)
     ratio_single = summary['1'][0] / summary['1'][2]
     ratio_users = summary[str(args.users)][1] / summary['1'][1]
     print(f'web demo round trips: {args.config}, {height} x {width} '
-          f'pictures, think time {args.think:g} s, app concurrency '
+          f'pictures, client {args.client}, '
+          f'{"view and record" if args.view else "record only"}, think '
+          f'time {args.think:g} s, app concurrency '
           f'{args.concurrency or "default"}; {cpu_model()}, '
-          f'{len(os.sched_getaffinity(0))} cores')
+          f'{len(os.sched_getaffinity(0))} cores, load average '
+          f'{load_before:.2f} before, {load_after:.2f} after')
     print(AsciiTable(rows).table)
     print(f'one user: round trip / model time (medians) {ratio_single:.2f} '
           '(target <= 2)')
@@ -390,7 +545,8 @@ def main(argv: Optional[List[str]] = None) -> dict:
         ratio_single=ratio_single,
         ratio_users=ratio_users,
         no_op=statistics.median(no_op),
-        mismatches=mismatches)
+        mismatches=mismatches,
+        load=(load_before, load_after))
 
 
 if __name__ == '__main__':
