@@ -53,11 +53,16 @@ def interactions(model, root: str) -> np.ndarray:
         without a second click) and coverage (NaN without a second click).
     """
     predictor = InteractivePredictor(model.eval())
-    results = []
+    results, image = [], None
     for name in sorted(os.listdir(osp.join(root, 'gt'))):
         stem = osp.splitext(name)[0]
         gt = cv2.imread(osp.join(root, 'gt', name), cv2.IMREAD_GRAYSCALE) > 0
-        predictor.set_image(cv2.imread(osp.join(root, 'img', stem + '.jpg')))
+        # The objects of a picture come one after another, each with a copy
+        # of the picture: it is encoded once.
+        previous, image = image, cv2.imread(
+            osp.join(root, 'img', stem + '.jpg'))
+        if previous is None or not np.array_equal(previous, image):
+            predictor.set_image(image)
         clicks = [deepest(gt)]
         first = predictor.predict(clicks, [1])
         missed = gt & ~first.mask

@@ -1,5 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 import itertools
+import multiprocessing
 import pickle
 
 import pytest
@@ -329,3 +330,23 @@ def test_config_text_is_formatted_once_per_run(tmp_path, monkeypatch):
     assert 'max_iters=2' in text
     runner.cfg.train_cfg.max_iters = 3  # a changed config is formatted anew
     assert 'max_iters=3' in runner.cfg.pretty_text and len(calls) == 2
+
+
+def test_training_stops_its_dataloader_workers(tmp_path):
+    """IterBasedTrainLoop keeps its dataloader iterator until the garbage
+    collector frees the runner, whose shutdown of the workers then waits 5 s
+    for each; the runner stops them when training ends. A loop that runs
+    again starts its batches anew, or says why it cannot."""
+    cfg = toy_config(tmp_path, 2, experiment_name='workers_stopped')
+    cfg.train_dataloader.num_workers = 2
+    runner = RUNNERS.build(cfg)
+    runner.train()
+    assert runner.iter == 2 and not multiprocessing.active_children()
+    runner.train_loop._max_iters = 4
+    with pytest.raises(RuntimeError, match='InfiniteSampler'):
+        runner.train()  # its indices are spent: an error, not a hang
+    runner = make_runner(tmp_path / 'epochs', max_iters=3)
+    runner.train()
+    runner.train_loop._max_iters = 6  # 8 samples: 4 batches an epoch
+    runner.train()
+    assert runner.iter == 6

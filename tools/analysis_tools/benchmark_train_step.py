@@ -13,9 +13,30 @@ a GPU, as ``tools/train.py --amp``). With embeddings the batch carries the
 encoder's output, as ``LoadImageEmbedding`` provides it. The peak memory
 of the steps is reported (GPU allocations, or the process's resident set on
 a CPU).
+
+``--commits`` compares commits instead: the config's training step (with
+the image encoder) of each commit's code and config, in one run.
+
+    python tools/analysis_tools/benchmark_train_step.py \\
+        configs/demo/sam_tiny_256_stage1.py --commits a199b85 HEAD \\
+        --batch-size 4 --steps 3 --rounds 5
+
+Each commit is checked out into a temporary ``git worktree`` (removed at
+the end), and a Python process per commit, started in its worktree,
+imports that worktree's ``samref`` (Python puts the working directory first
+on the import path of ``python -c``), builds the model from the worktree's
+config and waits. The processes then time ``--steps`` steps each in turn,
+``--rounds`` times, so that a load which changes during the run reaches
+every commit alike; the table gives each commit's median over all its
+steps and its ratio to the first commit's.
 """
 import argparse
+import json
+import os.path as osp
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from typing import List, Optional, Tuple
 
@@ -27,6 +48,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from terminaltables import AsciiTable
 
+import samref
 from samref.apis import PeakMemory, init_model, padded_input, synthetic_object
 from samref.utils.timer import synchronize
 
@@ -44,6 +66,18 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         help='mixed precision (a GPU), as tools/train.py --amp')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='overrides')
+    parser.add_argument(
+        '--commits',
+        nargs='+',
+        help='compare the training step of these commits (their code and '
+        'config), the first one the reference')
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=5,
+        help='with --commits: turns of --steps steps for each commit')
+    # A process of --commits, started in a commit's worktree.
+    parser.add_argument('--serve', action='store_true', help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -62,36 +96,35 @@ def make_batch(model, batch_size: int) -> dict:
     return dict(inputs=torch.stack(inputs), data_samples=samples)
 
 
+def step_times(model, optim_wrapper, batch: dict, steps: int) -> List[float]:
+    """Seconds of each of ``steps`` training steps (the clicks of step
+    ``i`` drawn with numpy's seed ``i``)."""
+    times = []
+    device = batch['inputs'].device
+    for step in range(steps):
+        np.random.seed(step)
+        start = time.perf_counter()
+        with optim_wrapper.optim_context(model):
+            losses = model(**batch, mode='loss')
+        loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+        optim_wrapper.update_params(loss)
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def time_steps(model, optim_wrapper, batch: dict,
                steps: int) -> Tuple[float, Optional[float]]:
     """Median seconds of a training step and the steps' peak memory (MB).
     """
-    times = []
-    device = batch['inputs'].device
-    with PeakMemory(device) as memory:
-        for step in range(steps + 1):  # the first step warms up
-            np.random.seed(step)
-            start = time.perf_counter()
-            with optim_wrapper.optim_context(model):
-                losses = model(**batch, mode='loss')
-            loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-            optim_wrapper.update_params(loss)
-            synchronize(device)
-            if step:
-                times.append(time.perf_counter() - start)
+    with PeakMemory(batch['inputs'].device) as memory:
+        # The first step warms up.
+        times = step_times(model, optim_wrapper, batch, steps + 1)[1:]
     return statistics.median(times), memory.peak_mb
 
 
-def main(argv: Optional[List[str]] = None) -> List[list]:
-    """Run the benchmark and print its table.
-
-    Args:
-        argv (list[str], optional): Command-line arguments.
-
-    Returns:
-        list[list]: The table's rows.
-    """
-    args = parse_args(argv)
+def build(args: argparse.Namespace) -> tuple:
+    """The model in training mode, its optimiser wrapper and a batch."""
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
     model.train()
@@ -103,7 +136,115 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
             dtype=args.amp,
             loss_scale='dynamic')
     optim_wrapper = build_optim_wrapper(model, wrapper_cfg)
-    batch = make_batch(model, args.batch_size)
+    return model, optim_wrapper, make_batch(model, args.batch_size)
+
+
+def serve(args: argparse.Namespace) -> None:
+    """Build, warm up with one step, then time the number of steps read
+    from each line of stdin and answer with their seconds, a JSON line."""
+    model, optim_wrapper, batch = build(args)
+    step_times(model, optim_wrapper, batch, 1)
+    print(json.dumps({'samref': osp.abspath(samref.__file__)}), flush=True)
+    for line in sys.stdin:
+        times = step_times(model, optim_wrapper, batch, int(line))
+        print(json.dumps({'times': times}), flush=True)
+
+
+def worktree_server(commit: str, tree: str,
+                    argv: List[str]) -> subprocess.Popen:
+    """Check ``commit`` out into ``tree`` and start this script there as a
+    ``--serve`` process; the running Python's environment, the worktree's
+    ``samref`` and config."""
+    subprocess.run(['git', 'worktree', 'add', '--detach', tree, commit],
+                   check=True,
+                   capture_output=True)
+    code = "import runpy, sys; runpy.run_path(sys.argv.pop(1), " \
+        "run_name='__main__')"
+    return subprocess.Popen(
+        [sys.executable, '-c', code,
+         osp.abspath(__file__)] + argv + ['--serve'],
+        cwd=tree,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True)
+
+
+def read_reply(server: subprocess.Popen, commit: str) -> dict:
+    """The next JSON line of a ``--serve`` process."""
+    for line in server.stdout:
+        if line.startswith('{'):
+            return json.loads(line)
+    raise RuntimeError(f'the benchmark process of {commit} ended '
+                       f'(exit code {server.wait()})')
+
+
+def compare_commits(args: argparse.Namespace, argv: List[str]) -> List[list]:
+    """Time the config's training step at each of ``args.commits`` in
+    turns (see the module's docstring) and print the table."""
+    commits = [
+        subprocess.run(['git', 'rev-parse', '--short', commit],
+                       check=True,
+                       capture_output=True,
+                       text=True).stdout.strip() for commit in args.commits
+    ]
+    times = {commit: [] for commit in commits}
+    with tempfile.TemporaryDirectory(prefix='benchmark_train_step_') as tmp:
+        trees = [osp.join(tmp, commit) for commit in commits]
+        servers = []
+        try:
+            for commit, tree in zip(commits, trees):
+                servers.append(worktree_server(commit, tree, argv))
+                package = read_reply(servers[-1], commit)['samref']
+                if not package.startswith(osp.abspath(tree) + osp.sep):
+                    raise RuntimeError(f'the process of {commit} imported '
+                                       f'{package}, not its worktree\'s')
+            for _ in range(args.rounds):
+                for commit, server in zip(commits, servers):
+                    server.stdin.write(f'{args.steps}\n')
+                    server.stdin.flush()
+                    times[commit] += read_reply(server, commit)['times']
+        finally:
+            for server in servers:
+                server.stdin.close()
+                server.wait()
+            for tree in trees:
+                subprocess.run(['git', 'worktree', 'remove', '--force', tree],
+                               capture_output=True)
+    medians = {commit: statistics.median(times[commit]) for commit in commits}
+    rows = [['commit', 'config', 'step (s, median)', f'vs {commits[0]}']]
+    for commit in commits:
+        rows.append([
+            commit, args.config, f'{medians[commit]:.3f}',
+            f'{medians[commit] / medians[commits[0]]:.2f}x'
+        ])
+    print(f'batch {args.batch_size}, device {args.device}, '
+          f'{args.amp or "float32"}, {torch.get_num_threads()} threads, '
+          f'{args.rounds} rounds of {args.steps} steps')
+    print(AsciiTable(rows).table)
+    return rows
+
+
+def main(argv: Optional[List[str]] = None) -> List[list]:
+    """Run the benchmark and print its table.
+
+    Args:
+        argv (list[str], optional): Command-line arguments.
+
+    Returns:
+        list[list]: The table's rows.
+    """
+    if argv is None:
+        argv = sys.argv[1:]
+    args = parse_args(argv)
+    if args.serve:
+        serve(args)
+        return []
+    if args.commits:
+        forwarded = argv[:]
+        i = forwarded.index('--commits')
+        j = i + 1 + len(args.commits)
+        return compare_commits(args, forwarded[:i] + forwarded[j:])
+    model, optim_wrapper, batch = build(args)
     with_encoder, encoder_peak = time_steps(model, optim_wrapper, batch,
                                             args.steps)
     with torch.no_grad():
