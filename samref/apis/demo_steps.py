@@ -7,6 +7,7 @@ plot the results.
 (``demo/real_data_demo.py``) are made of these; the configs are the
 repository's (``configs/demo``), relative to the working directory.
 """
+import itertools
 import json
 import multiprocessing
 import os.path as osp
@@ -26,6 +27,8 @@ from ..visualization import plot_miou_curves
 STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
 STAGE2 = 'configs/demo/samref_tiny_256_stage2.py'
 SHOW_CLICKS = (1, 3, 5)
+# Numbers the runs of a process (their experiment and visualizer names).
+RUN_NUMBERS = itertools.count()
 
 
 class ProgressPrinter(Hook):
@@ -74,7 +77,11 @@ def run(config: str,
     cfg.merge_from_dict(overrides)
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
-    cfg.experiment_name = f'{title}_{"test" if test else "train"}'
+    # mmengine hands back an existing visualizer of the same name, which
+    # would write this run's logs into an earlier run's folder: a name per
+    # run of the process.
+    cfg.experiment_name = \
+        f'{title}_{"test" if test else "train"}_{next(RUN_NUMBERS)}'
     cfg.visualizer.name = cfg.experiment_name
     if test:
         cfg.load_from = checkpoint
