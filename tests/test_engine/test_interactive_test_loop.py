@@ -418,9 +418,9 @@ def test_box_first_protocol_starts_each_object_with_its_box(
         np.mean([s['ious'][0] for s in samples]))
     received = received[WARM_UP_CLICKS:]
     assert [n for n, _ in received] == [0, 1, 2] * len(samples)
-    # The box goes with every interaction, scaled to the input frame
-    # (im0 is 56 pixels wide, the input 1024).
-    scale = model.input_size / 56
+    # The box goes with every interaction, scaled to the input frame: im0's
+    # 56 x 40 pixels become 1024 x 731.
+    scale = np.array([1024 / 56, 731 / 40] * 2)
     for _, boxes in received[:NUM_CLICKS]:
         np.testing.assert_allclose(
             boxes[0].tolist(), np.array([5, 6, 20, 25]) * scale, rtol=1e-5)

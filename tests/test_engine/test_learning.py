@@ -79,10 +79,13 @@ def interactions(model, root: str) -> np.ndarray:
 
 
 def demo_runner(config, root: str, iters: int, work_dir: str, load_from=None):
-    """A runner of a demo config, shortened to ``iters`` on ``root``."""
+    """A runner of a demo config, shortened to ``iters`` on ``root``, on
+    clicks only: with the demo's quarter of samples starting with a box,
+    200 iterations leave the first-click masks empty (mean IoU 0.02)."""
     cfg = Config.fromfile(str(config))
     warmup = cfg.param_scheduler[0]['end']
     cfg.merge_from_dict({
+        'model.train_cfg.click_sampler.box_prob': 0.0,
         'train_dataloader.dataset.data_root': root,
         'train_dataloader.num_workers': 0,
         'train_cfg.max_iters': iters,

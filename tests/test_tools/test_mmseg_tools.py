@@ -20,6 +20,7 @@ def test_browse_dataset_draws_the_training_targets(tmp_path):
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     visualizer = VISUALIZERS.build(cfg.visualizer)
     visualizer.dataset_meta = dataset.metainfo
+    np.random.seed(0)  # the photometric distortion's draws
     item = dataset[0]
     # browse_dataset.py passes this view as it is; mmseg's visualizer then
     # draws its labels on a copy with the view's strides, which OpenCV 5
@@ -48,4 +49,8 @@ def test_browse_dataset_draws_the_training_targets(tmp_path):
 
     gain = redness(drawn) - redness(image)
     assert gain[target == 1].mean() > 60
-    assert abs(gain[target == 0].mean()) < 10
+    # The background is only darkened (black at the overlay's opacity):
+    # its redness moves towards 0 (but where the label's text is written).
+    background = redness(image)[target == 0]
+    darkened = np.abs(redness(drawn)[target == 0]) <= np.abs(background) + 2
+    assert darkened.mean() > 0.99
