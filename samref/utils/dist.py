@@ -37,7 +37,10 @@ def release_process_group() -> None:
     interpreter's exit, the group's background threads can still be
     running when the process ends, and the worker then aborts after its
     work is done ("terminate called without an active exception", exit
-    code -6), which fails the whole torchrun job.
+    code -6), which fails the whole torchrun job. The ranks first wait for
+    each other, so that none tears its group down while another still
+    exchanges results with it.
     """
     if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
         torch_dist.destroy_process_group()
