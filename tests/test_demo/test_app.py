@@ -34,6 +34,18 @@ def start(app_module, model, example, tmp_path):
     return app, steps
 
 
+def launch(page, tmp_path) -> None:
+    """Serve a built page on a free port of 127.0.0.1, two clicks at once,
+    without blocking the test."""
+    page.queue(default_concurrency_limit=2).launch(
+        server_name='127.0.0.1',
+        server_port=None,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        allowed_paths=[str(tmp_path)])
+
+
 def test_upload_encodes_once_with_a_status_first(app_module, example,
                                                  tmp_path):
     torch.manual_seed(0)
@@ -320,13 +332,7 @@ def test_scripted_clicks_through_gradio_client(app_module, example, tmp_path):
     app = app_module.ClickApp(
         init_model(SAM_CONFIG), 'banner', [example], str(tmp_path))
     page = app.build()
-    page.queue(default_concurrency_limit=2).launch(
-        server_name='127.0.0.1',
-        server_port=None,
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        allowed_paths=[str(tmp_path)])
+    launch(page, tmp_path)
     try:
         first, second = (
             Client(page.local_url, verbose=False) for _ in range(2))
@@ -395,13 +401,7 @@ def test_scripted_clicks_through_the_http_api(app_module, example, tmp_path,
     monkeypatch.setattr(app, 'view',
                         lambda session: drawn.append(1) or draw(session))
     page = app.build()
-    page.queue(default_concurrency_limit=2).launch(
-        server_name='127.0.0.1',
-        server_port=None,
-        prevent_thread_lock=True,
-        quiet=True,
-        ssr_mode=False,
-        allowed_paths=[str(tmp_path)])
+    launch(page, tmp_path)
     try:
         with AppClient(page.local_url) as first, \
                 AppClient(page.local_url) as second:
