@@ -73,7 +73,7 @@ def test_refiners_train_in_the_callers_precision():
     model(**training_batch(model, 1), mode='loss')  # no autocast: float32
     assert set(dtypes) == {torch.float32}
     dtypes.clear()
-    model.refiner_dtype = torch.bfloat16
+    model.refiner_dtype = 'bfloat16'
     model.eval()
     with torch.no_grad():
         features = model.encode_image(training_batch(model, 1)['inputs'])

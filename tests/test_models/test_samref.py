@@ -217,6 +217,46 @@ def test_bfloat16_refiners_agree_with_float32(samref_tiny):
     assert model.inference_dtype == torch.float32
 
 
+@pytest.mark.parametrize('fast', [True, False])
+def test_auto_refiner_dtype_follows_the_hardware(monkeypatch, fast):
+    """``refiner_dtype='auto'`` computes in bfloat16 exactly where the
+    device has bfloat16 units, and trains in float32 everywhere."""
+    import samref.models.segmentors.samref as samref_module
+    seen = []
+
+    def probe(device):
+        seen.append(device)
+        return fast
+
+    monkeypatch.setattr(samref_module, 'has_fast_bfloat16', probe)
+    model = build_from_config(
+        SAMREF_TINY, model=dict(refiner_dtype='auto')).eval()
+    features = model.encode_image(torch.zeros(1, 3, 1024, 1024))
+    expected = torch.bfloat16 if fast else torch.float32
+    assert features['global_image'].dtype == expected
+    assert seen and all(d.type == 'cpu' for d in seen)
+    model.train()
+    assert model.inference_dtype == torch.float32
+
+
+def test_bfloat16_probe(monkeypatch):
+    from samref.models.utils import has_fast_bfloat16
+    cpu = torch.device('cpu')
+    for amx, avx512 in ((True, False), (False, True), (False, False)):
+        monkeypatch.setattr(
+            torch.cpu, '_is_amx_tile_supported', lambda: amx, raising=False)
+        monkeypatch.setattr(
+            torch.cpu,
+            '_is_avx512_bf16_supported',
+            lambda: avx512,
+            raising=False)
+        assert has_fast_bfloat16(cpu) == (amx or avx512)
+    monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported')
+    monkeypatch.delattr(torch.cpu, '_is_avx512_bf16_supported')
+    assert not has_fast_bfloat16(cpu)  # an older torch: no probes
+    assert not has_fast_bfloat16(torch.device('meta'))
+
+
 def test_unknown_refiner_dtype_is_rejected():
     with pytest.raises(ValueError, match='refiner_dtype'):
         build_from_config(SAMREF_TINY, model=dict(refiner_dtype='float16'))

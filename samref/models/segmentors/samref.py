@@ -12,8 +12,8 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ...utils.timer import timed
-from ..utils import (box_prompt_map, click_disk_maps, select_patch_box,
-                     whole_input_box)
+from ..utils import (box_prompt_map, click_disk_maps, has_fast_bfloat16,
+                     select_patch_box, whole_input_box)
 from .interaction import Interaction
 from .sam import SAM, resize_logits, upsample_to
 
@@ -71,15 +71,19 @@ class SAMRef(SAM):
             click disks and the coarse logits; the refiners'
             ``prompt_channels`` become 4 (set here when their configs leave
             it out). Defaults to False (the paper's three channels).
-        refiner_dtype (str): ``'float32'``, or ``'bfloat16'`` to run the
+        refiner_dtype (str): ``'float32'``; ``'bfloat16'`` to run the
             refiners' convolutions in bfloat16 at inference (the cached
             image features stored in it, autocast per click; weights stay
-            float32 and training is unaffected). GlobalDiff runs about 3x
-            faster on CPUs with AMX (Sapphire Rapids and later); CPUs
-            without bfloat16 units gain nothing. Masks differ from float32
-            in about 0.1 % of the pixels, so published-table comparisons
-            use the default.
-            Defaults to ``'float32'``.
+            float32 and training is unaffected); or ``'auto'``: bfloat16
+            where the device has bfloat16 units
+            (:func:`~samref.models.utils.has_fast_bfloat16`: AMX or
+            AVX512-BF16 CPUs, Ampere and later GPUs), float32 elsewhere,
+            decided per call from the device the model is on. GlobalDiff
+            runs about 2x faster on CPUs with AMX (Sapphire Rapids and
+            later) and about 1.3x on AVX512-BF16 ones (Zen 4); CPUs without
+            bfloat16 units gain nothing. Masks differ from float32 in about
+            0.1 % of the pixels, so published-table comparisons use the
+            default. Defaults to ``'float32'``.
         losses (dict, optional): Loss configs by term: ``decoder`` (SAM's
             coarse logits), ``global_error_dice``, ``global_error_bce``,
             ``global_refined``, ``patch_error_dice``, ``patch_error_bce`` and
@@ -141,10 +145,10 @@ class SAMRef(SAM):
         if use_selector and not use_patch:
             raise ValueError('the Dynamic Patch Selector chooses PatchDiff: '
                              'use_selector needs use_patch')
-        if refiner_dtype not in ('float32', 'bfloat16'):
-            raise ValueError('refiner_dtype must be float32 or bfloat16, '
-                             f'got {refiner_dtype!r}')
-        self.refiner_dtype = getattr(torch, refiner_dtype)
+        if refiner_dtype not in ('float32', 'bfloat16', 'auto'):
+            raise ValueError('refiner_dtype must be float32, bfloat16 or '
+                             f'auto, got {refiner_dtype!r}')
+        self.refiner_dtype = refiner_dtype
         self.box_channel = box_channel
         refiners = dict(
             global_refiner=global_refiner, patch_refiner=patch_refiner)
@@ -209,9 +213,15 @@ class SAMRef(SAM):
 
     @property
     def inference_dtype(self) -> torch.dtype:
-        """The refiners' compute dtype: ``refiner_dtype`` at inference,
-        float32 in training."""
-        return torch.float32 if self.training else self.refiner_dtype
+        """The refiners' compute dtype: ``refiner_dtype`` at inference
+        (``'auto'`` resolved for the refiners' device), float32 in
+        training."""
+        if self.training or self.refiner_dtype == 'float32':
+            return torch.float32
+        if self.refiner_dtype == 'auto' and not has_fast_bfloat16(
+                next(self.global_refiner.parameters()).device):
+            return torch.float32
+        return torch.bfloat16
 
     def run_refiner(self, refiner: torch.nn.Module, *args,
                     **kwargs) -> Dict[str, Tensor]:

@@ -1,0 +1,24 @@
+# Copyright (c) samref contributors. All rights reserved.
+import torch
+
+
+def has_fast_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 convolutions in hardware.
+
+    CPUs: AMX (Intel Sapphire Rapids and later) or AVX512-BF16 (Intel
+    Cooper Lake, AMD Zen 4 and later), as detected by torch; CUDA: what
+    ``torch.cuda.is_bf16_supported`` says (Ampere and later). Any other
+    device, and a torch without these probes, counts as no.
+
+    Args:
+        device (torch.device): Where the model runs.
+
+    Returns:
+        bool: True when bfloat16 units are there.
+    """
+    if device.type == 'cuda':
+        return torch.cuda.is_bf16_supported()
+    if device.type != 'cpu':
+        return False
+    probes = ('_is_amx_tile_supported', '_is_avx512_bf16_supported')
+    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
