@@ -82,6 +82,39 @@ def test_refiners_train_in_the_callers_precision():
     assert set(dtypes) == {torch.bfloat16}
 
 
+def test_refiner_heads_compute_in_float32_under_autocast():
+    """The refiners' last convolutions (GlobalDiff's reduction and error /
+    detail head, PatchDiff's two heads) take float32 features under
+    autocast: in bfloat16 their logits near 0 flipped about twice as many
+    mask pixels against float32 on the demo's shapes."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = build_from_config('demo/samref_tiny_256_stage2.py').eval()
+    model.refiner_dtype = 'bfloat16'
+    heads = dict(
+        reduce=model.global_refiner.reduce.conv,
+        error_detail=model.global_refiner.error_detail,
+        error_head=model.patch_refiner.error_head[-1],
+        detail_head=model.patch_refiner.detail_head[-1],
+        blocks=model.global_refiner.blocks[-1].conv2)
+    dtypes = {}
+    for name, module in heads.items():
+        module.register_forward_hook(
+            lambda m, args, out, name=name: dtypes.setdefault(name, set(
+            )).update({args[0].dtype, out.dtype}))
+    with torch.no_grad():
+        features = model.encode_image(training_batch(model, 1)['inputs'])
+        first = model.interact(features, torch.tensor([[[128., 128.]]]),
+                               torch.tensor([[1]]))
+        model.interact(features, torch.tensor([[[128., 128.], [90., 90.]]]),
+                       torch.tensor([[1, 1]]), first)
+    assert dtypes.pop('blocks') == {torch.bfloat16}
+    assert dtypes == {name: {torch.float32} for name in dtypes}
+    assert set(dtypes) == {
+        'reduce', 'error_detail', 'error_head', 'detail_head'
+    }
+
+
 def test_window_update_in_another_precision_than_its_window():
     """Under CUDA's float16 autocast the window update comes out in
     float32 (its norms run in float32) while the windows are float16:

@@ -54,6 +54,18 @@ def test_benchmark_spc_ablates_stages_and_refiner_precision():
     assert 'global_diff' in rows[2][6] and 'patch_diff' in rows[4][6]
 
 
+def test_benchmark_spc_labels_what_auto_precision_resolves_to(monkeypatch):
+    samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
+    tool = load_tool('benchmark_spc')
+    for fast, resolved in ((True, 'bfloat16'), (False, 'float32')):
+        monkeypatch.setattr(tool, 'has_fast_bfloat16', lambda device: fast)
+        rows = tool.main([
+            samref, '--refiner-dtypes', 'auto', '--clicks', '1',
+            '--samples', '1'
+        ])
+        assert rows[1][0] == f'{samref} (auto: {resolved})'
+
+
 def test_benchmarks_need_one_checkpoint_per_config():
     with pytest.raises(SystemExit, match='one checkpoint per config'):
         load_tool('benchmark_spc').main([TINY, TINY, '--checkpoints', 'a.pth'])

@@ -18,7 +18,8 @@ comparable even on a shared machine::
 ``--ablate-stages`` expands a SAM-REF config into SAM alone, GlobalDiff,
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
 ``--refiner-dtypes float32 bfloat16`` times every SAM-REF row with both
-refiner precisions. SAM, FocSAM and SAM-REF side by side, SAT included::
+refiner precisions (``auto``: bfloat16 where the device has bfloat16
+units, the row's label says which). SAM, FocSAM and SAM-REF side by side, SAT included::
 
     python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
         configs/focsam/focsam_vit-b.py \\
@@ -34,6 +35,7 @@ from terminaltables import AsciiTable
 
 from samref.apis import (PeakMemory, init_model, measure_interaction,
                          measure_sat)
+from samref.models.utils import has_fast_bfloat16
 
 STAGES = (
     ('SAM', dict(use_global=False, use_patch=False, use_selector=False)),
@@ -70,9 +72,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--refiner-dtypes',
         nargs='+',
         default=['float32'],
-        choices=['float32', 'bfloat16'],
+        choices=['float32', 'bfloat16', 'auto'],
         help='time each SAM-REF model with each refiner_dtype (bfloat16 '
-        'pays off on CPUs with AMX and on GPUs)')
+        'pays off on CPUs with AMX or AVX512-BF16 and on GPUs; auto picks '
+        'it where the device has it, the label says which)')
     parser.add_argument(
         '--sat',
         nargs='?',
@@ -110,9 +113,17 @@ def expand(
                 label = f'{config} {suffix}'.strip()
                 if dtype != 'float32':
                     options['model.refiner_dtype'] = dtype
-                    label += f' ({dtype})'
+                    label += f' ({dtype_label(dtype, args.device)})'
                 runs.append((label, config, checkpoint, options))
     return runs
+
+
+def dtype_label(dtype: str, device: str) -> str:
+    """``dtype``, and for ``'auto'`` what it resolves to on ``device``."""
+    if dtype != 'auto':
+        return dtype
+    fast = has_fast_bfloat16(torch.device(device))
+    return f'auto: {"bfloat16" if fast else "float32"}'
 
 
 def main(argv: Optional[List[str]] = None) -> List[list]:

@@ -200,7 +200,12 @@ class GlobalDiffRefiner(BaseModule):
             prompt_map[window].contiguous(memory_format=torch.channels_last))
         for block, embedding in zip(self.blocks, image_features['embeddings']):
             feats = block(feats + embedding[window])
-        error, detail = self.error_detail(self.reduce(feats)).split(1, dim=1)
+        # The head in float32 also under autocast (refiner_dtype
+        # 'bfloat16'): the sign of its logits near 0 decides the mask.
+        with torch.autocast(feats.device.type, enabled=False):
+            error, detail = self.error_detail(self.reduce(
+                feats.float())).split(
+                    1, dim=1)
         outputs = dict(features=feats, error=error, detail=detail)
         if valid_size is not None:
             # Only the image is refined: outside it no error, the coarse

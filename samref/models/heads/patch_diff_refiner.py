@@ -145,7 +145,16 @@ class PatchDiffRefiner(BaseModule):
             fusion(x.contiguous(memory_format=torch.channels_last))
             for fusion, x in fusions)
         feats = self.blocks(feats)
-        error, detail = self.error_head(feats), self.detail_head(feats)
+        hidden = [
+            head[:-1](feats) for head in (self.error_head, self.detail_head)
+        ]
+        # The heads' last convolutions in float32 also under autocast
+        # (refiner_dtype 'bfloat16'): the sign of their logits near 0
+        # decides the mask.
+        with torch.autocast(feats.device.type, enabled=False):
+            error, detail = (head[-1](x.float())
+                             for head, x in zip((self.error_head,
+                                                 self.detail_head), hidden))
         return dict(
             coarse=coarse_patch,
             error=error,
