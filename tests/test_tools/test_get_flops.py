@@ -25,12 +25,13 @@ def test_flops_per_stage_of_sam_and_samref():
     for sam_click, samref_click in zip(sam['clicks'], samref['clicks']):
         assert sam_click['mask_decoder'] == samref_click['mask_decoder'] > 0
         assert 'global_refiner' not in sam_click
-        # GlobalDiff's three 32-channel ResBasicBlocks, six 3x3
-        # convolutions at 256 x 256 (2 FLOPs a multiply-add), plus its
-        # fusion and heads; the image fills the input, so all of it counts.
-        blocks = 6 * 2 * 32 * 32 * 9 * 256 * 256
+        # GlobalDiff's two 32-channel ResBasicBlocks, four 3x3
+        # convolutions at 256 x 256, its 3x3 prompt fusion (3 -> 32) and its
+        # 1x1 heads (32 -> 16 -> 2), 2 FLOPs a multiply-add; the image fills
+        # the input, so all of it counts.
+        per_pixel = 4 * 32 * 32 * 9 + 3 * 32 * 9 + 32 * 16 + 16 * 2
         assert samref_click['global_refiner'] == pytest.approx(
-            blocks, rel=0.03)
+            2 * per_pixel * 256 * 256, rel=0.01)
     # The click-independent part of GlobalDiff is counted with the image.
     assert samref['encode']['global_refiner'] > 0
 

@@ -5,10 +5,12 @@
 # forward (each has its own clicks), so BatchNorm would learn single-image
 # statistics and test with running averages
 # (docs/en/notes/demo_recipe.md#the-refiners-normalisation).
-# The refiners' widths are ours (the paper leaves them open): GlobalDiff's
-# 32 channels cost a quarter of 64's per click and were no less accurate on
-# make demo's data, PatchDiff's 16 were within 0.5 points of 32
-# (docs/en/notes/speed.md#globaldiffs-width).
+# The refiners' widths and GlobalDiff's depth are ours: GlobalDiff's 32
+# channels cost a quarter of 64's per click and were no less accurate on
+# make demo's data, PatchDiff's 16 were within 0.5 points of 32, and two
+# ResBasicBlocks (the paper's Table 4 picks three, in
+# configs/samref/ablations) cost two thirds of three's and were as accurate
+# on make demo's data (docs/en/notes/speed.md#globaldiffs-width).
 _base_ = ['./sam_vit-b.py']
 model = dict(
     type='SAMRef',
@@ -16,7 +18,7 @@ model = dict(
         type='GlobalDiffRefiner',
         channels=32,
         embed_channels=256,
-        num_blocks=3,
+        num_blocks=2,
         reduce_channels=16,
         image_kernel=7,
         norm_cfg=dict(type='ChannelGroupNorm')),
