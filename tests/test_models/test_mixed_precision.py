@@ -89,7 +89,10 @@ def test_refiner_heads_compute_in_float32_under_autocast():
     mask pixels against float32 on the demo's shapes."""
     torch.manual_seed(0)
     np.random.seed(0)
-    model = build_from_config('demo/samref_tiny_256_stage2.py').eval()
+    # PatchDiff at every click, not only where the random selector asks.
+    model = build_from_config(
+        'demo/samref_tiny_256_stage2.py',
+        model=dict(use_selector=False)).eval()
     model.refiner_dtype = 'bfloat16'
     heads = dict(
         reduce=model.global_refiner.reduce.conv,
