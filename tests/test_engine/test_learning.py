@@ -3,8 +3,8 @@
 SAM's masks follow the clicks (stage 1), and SAM-REF's refiners, trained on
 that SAM (stage 2), improve its masks.
 
-Stage 1 (200 iterations, about 75 s on two cores) runs with the suite;
-stage 2 adds 150 iterations (about a minute) and is marked slow."""
+Stage 1 (200 iterations, about 70 s on two cores) runs with the suite;
+stage 2 adds 250 iterations (about 90 s) and is marked slow."""
 import os
 import os.path as osp
 
@@ -22,7 +22,7 @@ from testing_utils import CONFIG_DIR, NO_VALIDATION
 STAGE1 = CONFIG_DIR / 'demo' / 'sam_tiny_256_stage1.py'
 STAGE2 = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2.py'
 ITERS = 200
-STAGE2_ITERS = 150
+STAGE2_ITERS = 250
 # How far inside a missed part the second click has to be, in pixels.
 MIN_PART_DEPTH = 5
 
@@ -145,9 +145,12 @@ def test_a_positive_click_on_a_missed_part_adds_it(trained):
 def test_refiners_improve_the_masks_of_the_sam_they_refine(stage1, tmp_path):
     # The refiners read the picture at full resolution: trained briefly on
     # the SAM above, they take its masks closer to the objects (measured:
-    # first click 0.490 -> 0.518, second 0.534 -> 0.554; refiners that kept
-    # SAM's masks would gain nothing, and with the refiners' BatchNorm
-    # tested on running averages the second click was no better than SAM's).
+    # first click 0.490 -> 0.528, second 0.534 -> 0.585; 0.532 and 0.578
+    # with the runner's seed 1. After 150 iterations GlobalDiff's two blocks
+    # had gained only 0.8 and 1.7 points at the first click, three blocks
+    # 3.2. Refiners that kept SAM's masks would gain nothing, and with the
+    # refiners' BatchNorm tested on running averages the second click was
+    # no better than SAM's).
     runner = demo_runner(STAGE2, stage1['root'], STAGE2_ITERS, str(tmp_path),
                          stage1['checkpoint'])
     runner.train()
