@@ -19,7 +19,8 @@ comparable even on a shared machine::
 GlobalDiff + PatchDiff and the full model (Table 3's rows);
 ``--refiner-dtypes float32 bfloat16`` times every SAM-REF row with both
 refiner precisions (``auto``: bfloat16 where the device has bfloat16
-units, the row's label says which). SAM, FocSAM and SAM-REF side by side, SAT included::
+units, the row's label says which). SAM, FocSAM and SAM-REF side by side,
+SAT included::
 
     python tools/analysis_tools/benchmark_spc.py configs/sam/sam_vit-b.py \\
         configs/focsam/focsam_vit-b.py \\
