@@ -253,8 +253,8 @@ def test_bfloat16_probe(monkeypatch):
         for capability in ('AVX512', 'AVX2', 'DEFAULT'):
             monkeypatch.setattr(torch.backends.cpu, 'get_cpu_capability',
                                 lambda: capability)
-            assert has_fast_bfloat16(cpu) == (
-                (amx or avx512) and capability == 'AVX512')
+            assert has_fast_bfloat16(cpu) == ((amx or avx512)
+                                              and capability == 'AVX512')
     monkeypatch.delattr(torch.cpu, '_is_amx_tile_supported')
     monkeypatch.delattr(torch.cpu, '_is_avx512_bf16_supported')
     assert not has_fast_bfloat16(cpu)  # an older torch: no probes

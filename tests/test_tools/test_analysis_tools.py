@@ -60,8 +60,8 @@ def test_benchmark_spc_labels_what_auto_precision_resolves_to(monkeypatch):
     for fast, resolved in ((True, 'bfloat16'), (False, 'float32')):
         monkeypatch.setattr(tool, 'has_fast_bfloat16', lambda device: fast)
         rows = tool.main([
-            samref, '--refiner-dtypes', 'auto', '--clicks', '1',
-            '--samples', '1'
+            samref, '--refiner-dtypes', 'auto', '--clicks', '1', '--samples',
+            '1'
         ])
         assert rows[1][0] == f'{samref} (auto: {resolved})'
 
