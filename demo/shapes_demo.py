@@ -21,6 +21,7 @@ import time
 from typing import List, Optional
 
 import mmcv
+import torch
 
 from samref.apis.demo_steps import (SHOW_CLICKS, STAGE1, STAGE2, evaluate,
                                     make_shapes, plot_summaries, print_table,
@@ -84,6 +85,17 @@ def main(argv: Optional[List[str]] = None) -> dict:
         default=30,
         help='generated validation pictures (several objects each)')
     parser.add_argument(
+        '--seed',
+        type=int,
+        help='random seed of both trainings (default: the configs\', 0)')
+    parser.add_argument(
+        '--train-processes',
+        type=int,
+        default=1 if torch.cuda.is_available() else 2,
+        help='data-parallel training processes on the CPU (gloo), the '
+        'threads shared among them (default: 2 without a GPU; 1: train in '
+        'this process)')
+    parser.add_argument(
         '--eval-processes',
         type=int,
         default=2,
@@ -100,10 +112,15 @@ def main(argv: Optional[List[str]] = None) -> dict:
     data_options = make_shapes(args.work_dir, args.train_images,
                                args.val_images)
     print('[2/5] stage 1: training SAM from random weights', flush=True)
-    ckpt1 = train_stage1(args.work_dir, data_options, args.stage1_iters)
+    train_options = data_options if args.seed is None else {
+        **data_options, 'randomness.seed': args.seed
+    }
+    ckpt1 = train_stage1(args.work_dir, train_options, args.stage1_iters,
+                         args.train_processes)
     print(
         '[3/5] stage 2: training SAM-REF\'s refiners, SAM frozen', flush=True)
-    ckpt2 = train_stage2(args.work_dir, data_options, ckpt1, args.stage2_iters)
+    ckpt2 = train_stage2(args.work_dir, train_options, ckpt1,
+                         args.stage2_iters, args.train_processes)
     print(
         '[4/5] interactive evaluation, 20 interactions per object: click '
         'first, then box first',

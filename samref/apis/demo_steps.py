@@ -10,18 +10,22 @@ repository's (``configs/demo``), relative to the working directory.
 import itertools
 import json
 import multiprocessing
+import os
 import os.path as osp
+import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmseg.registry import RUNNERS
 from terminaltables import AsciiTable
 
 from ..datasets import make_shapes_dataset
+from ..engine.runner import build_runner
+from ..utils.dist import release_process_group
 from ..visualization import plot_miou_curves
 
 STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
@@ -66,8 +70,10 @@ def run(config: str,
         test: bool = False,
         checkpoint: Optional[str] = None,
         show_dir: Optional[str] = None,
-        show_num: int = 0) -> int:
-    """Train or test one config quietly, with progress lines.
+        show_num: int = 0,
+        launcher: str = 'none') -> int:
+    """Train or test one config quietly, with progress lines (from the
+    first process of a distributed job).
 
     Returns:
         int: The number of training iterations of the config (0 for a
@@ -76,6 +82,7 @@ def run(config: str,
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(overrides)
     cfg.work_dir = work_dir
+    cfg.launcher = launcher
     cfg.log_level = 'WARNING'
     # mmengine hands back an existing visualizer of the same name, which
     # would write this run's logs into an earlier run's folder: a name per
@@ -92,13 +99,83 @@ def run(config: str,
                 show_dir=show_dir,
                 show_clicks=SHOW_CLICKS,
                 show_max_objects=show_num)
-    runner = RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     if test:
         runner.test()
         return 0
-    runner.register_hook(ProgressPrinter(title))
+    if is_main_process():
+        runner.register_hook(ProgressPrinter(title))
     runner.train()
     return runner.max_iters
+
+
+def run_distributed(job: dict, processes: int) -> int:
+    """Train one config data-parallel in worker processes: gloo processes
+    on the CPU (one GPU each where there are GPUs).
+
+    The demo's tiny models are many small operations that a second thread
+    of one process barely speeds up; ``processes`` gloo processes of
+    ``threads // processes`` threads each, every one with its share of
+    each batch, keep the cores busier. The batch, the learning rate and
+    the samples of each step are the config's (mmengine's samplers deal
+    the same shuffled indices out to the processes); the random draws of
+    augmentation and click simulation are the processes' own (the
+    config's ``randomness``), so the result differs from a single
+    process's but repeats for the same number of processes.
+
+    Args:
+        job (dict): Keyword arguments of :func:`run` for training
+            (``config``, ``work_dir``, ``overrides``, ``title``).
+        processes (int): Worker processes; the training batch size must
+            split evenly among them.
+
+    Returns:
+        int: The number of training iterations of the config.
+    """
+    if processes < 2:
+        raise ValueError(f'processes must be >= 2, got {processes}')
+    cfg = Config.fromfile(job['config'])
+    cfg.merge_from_dict(job['overrides'])
+    batch_size = cfg.train_dataloader.batch_size
+    if batch_size % processes:
+        raise ValueError(
+            f'{job["config"]}: train_dataloader.batch_size {batch_size} '
+            f'does not split among {processes} processes')
+    threads = max(1, torch.get_num_threads() // processes)
+    job = dict(
+        job,
+        launcher='pytorch',
+        overrides={
+            **job['overrides'], 'train_dataloader.batch_size':
+            batch_size // processes
+        })
+    torch.multiprocessing.start_processes(
+        train_process,
+        args=(job, processes, threads, free_port()),
+        nprocs=processes,
+        start_method='spawn')
+    return cfg.train_cfg.max_iters
+
+
+def train_process(rank: int, job: dict, world_size: int, threads: int,
+                  port: int) -> None:
+    """One process of :func:`run_distributed`."""
+    os.environ.update(
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size))
+    torch.set_num_threads(threads)
+    run(**job)
+    release_process_group()
+
+
+def free_port() -> int:
+    """A TCP port of this host that no one listens on now."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
 
 
 def evaluate(jobs: Sequence[dict], processes: int = 2) -> List[dict]:
@@ -190,8 +267,13 @@ def make_shapes(work_dir: str,
     }
 
 
-def train(config: str, run_dir: str, title: str, overrides: dict) -> str:
-    """Train ``config`` into ``run_dir``.
+def train(config: str,
+          run_dir: str,
+          title: str,
+          overrides: dict,
+          processes: int = 1) -> str:
+    """Train ``config`` into ``run_dir``, in this process or data-parallel
+    in ``processes`` worker processes (:func:`run_distributed`).
 
     Returns:
         str: The last checkpoint.
@@ -199,19 +281,30 @@ def train(config: str, run_dir: str, title: str, overrides: dict) -> str:
     # The configs validate on 20 val objects at the end of training; the
     # demo evaluates all of them right after, so it skips that.
     no_validation = dict(val_cfg=None, val_dataloader=None, val_evaluator=None)
-    done = run(config, run_dir, {**overrides, **no_validation}, title)
+    job = dict(
+        config=config,
+        work_dir=run_dir,
+        overrides={
+            **overrides,
+            **no_validation
+        },
+        title=title)
+    done = run(**job) if processes == 1 else run_distributed(job, processes)
     return osp.join(run_dir, f'iter_{done}.pth')
 
 
 def train_stage1(work_dir: str,
                  data_options: dict,
-                 iters: Optional[int] = None) -> str:
+                 iters: Optional[int] = None,
+                 processes: int = 1) -> str:
     """Train SAM from random weights on the pictures (stage 1).
 
     Args:
         work_dir (str): The demo's work dir; the run goes to ``stage1/``.
         data_options (dict): Output of :func:`make_shapes`.
         iters (int, optional): Iterations; the config's when None.
+        processes (int): Data-parallel worker processes (see
+            :func:`run_distributed`); 1 trains here. Defaults to 1.
 
     Returns:
         str: The last checkpoint.
@@ -219,13 +312,14 @@ def train_stage1(work_dir: str,
     return train(STAGE1, osp.join(work_dir, 'stage1'), 'SAM', {
         **data_options,
         **schedule_options(STAGE1, iters)
-    })
+    }, processes)
 
 
 def train_stage2(work_dir: str,
                  data_options: dict,
                  sam_checkpoint: str,
-                 iters: Optional[int] = None) -> str:
+                 iters: Optional[int] = None,
+                 processes: int = 1) -> str:
     """Train SAM-REF's refiners on the pictures, SAM frozen (stage 2).
 
     Args:
@@ -233,6 +327,8 @@ def train_stage2(work_dir: str,
         data_options (dict): Output of :func:`make_shapes`.
         sam_checkpoint (str): The SAM of stage 1.
         iters (int, optional): Iterations; the config's when None.
+        processes (int): Data-parallel worker processes (see
+            :func:`run_distributed`); 1 trains here. Defaults to 1.
 
     Returns:
         str: The last checkpoint.
@@ -241,7 +337,7 @@ def train_stage2(work_dir: str,
         STAGE2, osp.join(work_dir, 'stage2'), 'SAM-REF', {
             **data_options,
             **schedule_options(STAGE2, iters), 'load_from': sam_checkpoint
-        })
+        }, processes)
 
 
 def schedule_options(config: str, iters: Optional[int]) -> dict:
