@@ -39,7 +39,7 @@ model = dict(
     init_cfg=dict(
         type='MimeticAttention', layer=[], override=dict(name='mask_decoder')))
 # 600 iterations (the masks follow the clicks from about iteration 150),
-# what make demo's ten minutes allow with the 32 x 32 token grid.
+# what make demo's eight minutes allow with the 32 x 32 token grid.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
     dict(

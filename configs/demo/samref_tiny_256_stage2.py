@@ -70,7 +70,7 @@ model = dict(
             error_weight=1.5,
             loss_name='loss_bnfl_patch')))
 load_from = 'work_dirs/demo/stage1/iter_600.pth'
-# 600 iterations, about four and a half minutes on two cores.
+# 600 iterations, about three minutes on two cores (two processes).
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=30),
     dict(
