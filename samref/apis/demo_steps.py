@@ -12,7 +12,6 @@ import json
 import multiprocessing
 import os
 import os.path as osp
-import socket
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import List, Optional, Sequence
@@ -25,7 +24,7 @@ from terminaltables import AsciiTable
 
 from ..datasets import make_shapes_dataset
 from ..engine.runner import build_runner
-from ..utils.dist import release_process_group
+from ..utils.dist import free_port, release_process_group
 from ..visualization import plot_miou_curves
 
 STAGE1 = 'configs/demo/sam_tiny_256_stage1.py'
@@ -169,13 +168,6 @@ def train_process(rank: int, job: dict, world_size: int, threads: int,
     torch.set_num_threads(threads)
     run(**job)
     release_process_group()
-
-
-def free_port() -> int:
-    """A TCP port of this host that no one listens on now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def evaluate(jobs: Sequence[dict], processes: int = 2) -> List[dict]:

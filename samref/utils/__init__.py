@@ -1,5 +1,5 @@
 # Copyright (c) samref contributors. All rights reserved.
-from .dist import prepare_cpu_distributed, release_process_group
+from .dist import free_port, prepare_cpu_distributed, release_process_group
 from .embedding_store import EmbeddingStore, encoder_fingerprint, tensor_digest
 from .image_files import (MAX_IMAGE_PIXELS, ImageFileError, check_image_array,
                           read_image, read_image_size)
@@ -16,6 +16,6 @@ __all__ = [
     'resolve_checkpoint', 'checkpoint_key_report', 'format_key_report',
     'load_model_weights', 'MAX_IMAGE_PIXELS', 'ImageFileError', 'read_image',
     'read_image_size', 'prepare_cpu_distributed', 'release_process_group',
-    'EmbeddingStore', 'encoder_fingerprint', 'tensor_digest',
+    'free_port', 'EmbeddingStore', 'encoder_fingerprint', 'tensor_digest',
     'check_image_array'
 ]

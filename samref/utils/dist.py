@@ -1,4 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
+import socket
+
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config
@@ -44,3 +46,12 @@ def release_process_group() -> None:
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (for a process
+    group's or a server's address; another process may take it before the
+    caller binds it)."""
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

@@ -2,7 +2,6 @@
 """Distributed launches on machines without a GPU."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -10,15 +9,10 @@ import pytest
 import torch
 
 from samref.datasets import make_shapes_dataset
+from samref.utils import free_port
 from testing_utils import CONFIG_DIR, REPO_ROOT
 
 EMBEDDINGS = CONFIG_DIR / 'demo' / 'samref_tiny_256_stage2_embeddings.py'
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize('script', ['dist_train.sh', 'dist_test.sh'])

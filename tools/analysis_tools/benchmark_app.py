@@ -49,6 +49,7 @@ from terminaltables import AsciiTable
 from samref.apis import InteractivePredictor, init_model
 from samref.apis.app_client import AppClient
 from samref.datasets.synthetic import draw_sample
+from samref.utils import free_port
 
 DEFAULT_CONFIG = 'configs/demo/samref_tiny_256_stage2.py'
 APP = osp.join(
@@ -119,13 +120,6 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     if args.think < 0:
         parser.error('--think must not be negative')
     return args
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def start_app(config: str,
