@@ -187,6 +187,40 @@ def test_encoder_loss_trains_the_image_encoder_only():
                if name.startswith('mask_decoder.'))
 
 
+def test_training_step_simulates_in_eval_mode_switching_once(monkeypatch):
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = build_from_config('demo/sam_tiny_256_stage1.py').train()
+    samples = []
+    for left in (20, 90, 150):
+        sample = SegDataSample(metainfo=dict(click_gamma=0.9))
+        gt = torch.zeros(1, 256, 256, dtype=torch.long)
+        gt[:, 40:200, left:left + 80] = 1
+        sample.gt_sem_seg = PixelData(data=gt)
+        samples.append(sample)
+    modes, switches = [], []
+    interact, train = model.interact, model.train
+
+    def record(*args, **kwargs):
+        modes.append((torch.is_grad_enabled(), model.mask_decoder.training))
+        return interact(*args, **kwargs)
+
+    def count(mode=True):
+        switches.append(mode)
+        return train(mode)
+
+    monkeypatch.setattr(model, 'interact', record)
+    monkeypatch.setattr(model, 'train', count)
+    monkeypatch.setattr(model.click_sampler, 'num_extra_clicks', lambda g: 2)
+    model.loss(torch.randn(3, 3, 256, 256), samples)
+    # Two simulated clicks per sample without gradient in eval mode, then
+    # one interaction per sample with gradient in training mode ...
+    assert modes == [(False, False)] * 6 + [(True, True)] * 3
+    # ... and one switch to eval mode and back for the whole batch.
+    assert switches == [False, True]
+    assert model.training and not model.prompt_encoder.training
+
+
 def test_encoder_loss_needs_an_encoder_that_trains():
     with pytest.raises(ValueError, match='frozen_modules'):
         build_from_config(

@@ -293,13 +293,14 @@ class FocSAM(SAM):
         } for i in range(len(data_samples))]
         simulated = []
         draws = self.draw_simulations(data_samples)
-        for i, (sample, draw) in enumerate(zip(data_samples, draws)):
-            gamma = sample.metainfo.get('click_gamma', 0.6)
-            with self.refiner.fixed_expand_ratio(draw.expand_ratio):
-                simulated.append(
-                    self.simulate_clicks(per_sample[i], gt[i:i + 1], gamma,
-                                         draw.num_extra_clicks,
-                                         draw.refine_step))
+        with self.eval_mode():
+            for i, (sample, draw) in enumerate(zip(data_samples, draws)):
+                gamma = sample.metainfo.get('click_gamma', 0.6)
+                with self.refiner.fixed_expand_ratio(draw.expand_ratio):
+                    simulated.append(
+                        self.simulate_clicks(per_sample[i], gt[i:i + 1], gamma,
+                                             draw.num_extra_clicks,
+                                             draw.refine_step))
         outputs = []
         with self.refiner.fixed_expand_ratio(self.draw_expand_ratio()):
             for features_i, (points, labels, boxes,

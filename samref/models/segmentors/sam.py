@@ -1,5 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
-from typing import Dict, List, Optional, Sequence, Tuple
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -124,6 +125,20 @@ class SAM(BaseInteractiveSegmentor):
         for name in self.frozen_modules:
             getattr(self, name).eval()
         return self
+
+    @contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Eval mode inside the block, the previous mode after it; nothing
+        is switched when the model is in eval mode already (switching walks
+        every module)."""
+        was_training = self.training
+        if was_training:
+            self.eval()
+        try:
+            yield
+        finally:
+            if was_training:
+                self.train()
 
     def encode_image(
             self,
@@ -297,18 +312,23 @@ class SAM(BaseInteractiveSegmentor):
                                  'image_embeddings')
             loss = self.losses['encoder']
             losses[loss.loss_name] = [loss(features['image_embeddings'], gt)]
+        per_sample = [{
+            k:
+            v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
+            [x[i:i + 1] for x in v] if isinstance(v, list) else v
+            for k, v in features.items()
+        } for i in range(len(data_samples))]
+        # All simulations first, in one switch to eval mode: switching
+        # walks every module, twice per sample otherwise.
+        with self.eval_mode():
+            simulated = [
+                self.simulate_clicks(per_sample[i], gt[i:i + 1],
+                                     sample.metainfo.get('click_gamma', 0.6))
+                for i, sample in enumerate(data_samples)
+            ]
         clicks = []
-        for i, sample in enumerate(data_samples):
-            sample_features = {
-                k:
-                v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
-                [x[i:i + 1] for x in v] if isinstance(v, list) else v
-                for k, v in features.items()
-            }
-            points, labels, boxes, previous = self.simulate_clicks(
-                sample_features, gt[i:i + 1],
-                sample.metainfo.get('click_gamma', 0.6))
-            outputs = self.interact(sample_features, points, labels, previous,
+        for i, (points, labels, boxes, previous) in enumerate(simulated):
+            outputs = self.interact(per_sample[i], points, labels, previous,
                                     boxes)
             for name, value in self.interaction_losses(outputs,
                                                        gt[i:i + 1]).items():
@@ -351,9 +371,7 @@ class SAM(BaseInteractiveSegmentor):
             x, y = self.click_sampler.first_click(mask)
             clicks = [(x, y, 1)]
         previous: Optional[Interaction] = None
-        was_training = self.training
-        self.eval()
-        try:
+        with self.eval_mode():
             if num_extra_clicks is None:
                 num_extra_clicks = self.click_sampler.num_extra_clicks(gamma)
             for _ in range(num_extra_clicks):
@@ -367,8 +385,6 @@ class SAM(BaseInteractiveSegmentor):
                 if click is None:
                     break
                 clicks.append(click)
-        finally:
-            self.train(was_training)
         points, labels = self._click_tensors(clicks, gt.device)
         return points, labels, boxes, previous
 
