@@ -3,8 +3,10 @@
 SAM's masks follow the clicks (stage 1), and SAM-REF's refiners, trained on
 that SAM (stage 2), improve its masks.
 
-Stage 1 (200 iterations, about 70 s on two cores) runs with the suite;
-stage 2 adds 250 iterations (about 90 s) and is marked slow."""
+Stage 1 (200 iterations, about 65 s with two threads, 95 s in one of
+``make test``'s one-thread workers while the other runs the rest of the
+suite) runs with the suite; stage 2 adds 250 iterations (about 90 s with
+two threads) and is marked slow."""
 import os
 import os.path as osp
 
