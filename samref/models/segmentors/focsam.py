@@ -287,10 +287,7 @@ class FocSAM(SAM):
         embeddings = torch.stack(stored).to(inputs) \
             if all(e is not None for e in stored) else None
         features = self.encode_image(inputs, embeddings)
-        per_sample = [{
-            k: v[i:i + 1]
-            for k, v in features.items()
-        } for i in range(len(data_samples))]
+        per_sample = self.split_features(features, len(data_samples))
         simulated = []
         draws = self.draw_simulations(data_samples)
         with self.eval_mode():

@@ -161,6 +161,27 @@ class SAM(BaseInteractiveSegmentor):
                 image_embeddings = self.image_encoder(inputs)
         return dict(image_embeddings=image_embeddings)
 
+    @staticmethod
+    def split_features(features: Dict[str, Tensor],
+                       batch_size: int) -> List[Dict[str, Tensor]]:
+        """Image features of a batch as one dict per sample.
+
+        Args:
+            features (dict): Output of :meth:`encode_image`: batched
+                tensors, lists of batched tensors, and scalars, which every
+                sample shares.
+            batch_size (int): Samples in the batch.
+
+        Returns:
+            list[dict]: Each sample's features, batch dimension kept.
+        """
+        return [{
+            k:
+            v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
+            [x[i:i + 1] for x in v] if isinstance(v, list) else v
+            for k, v in features.items()
+        } for i in range(batch_size)]
+
     def decode(self,
                image_embeddings: Tensor,
                points: Tensor,
@@ -312,12 +333,7 @@ class SAM(BaseInteractiveSegmentor):
                                  'image_embeddings')
             loss = self.losses['encoder']
             losses[loss.loss_name] = [loss(features['image_embeddings'], gt)]
-        per_sample = [{
-            k:
-            v[i:i + 1] if isinstance(v, Tensor) and v.dim() else
-            [x[i:i + 1] for x in v] if isinstance(v, list) else v
-            for k, v in features.items()
-        } for i in range(len(data_samples))]
+        per_sample = self.split_features(features, len(data_samples))
         # All simulations first, in one switch to eval mode: switching
         # walks every module, twice per sample otherwise.
         with self.eval_mode():
