@@ -499,3 +499,5 @@ def test_training_settings_are_checked():
         small_focsam(train_cfg=dict(refine_gamma_by_source=dict(lvis=1.5)))
     with pytest.raises(ValueError, match='losses.encoder'):
         small_focsam(losses=dict(encoder=dict(type='PrototypeSimilarityLoss')))
+    with pytest.raises(ValueError, match='box_alone_loss'):
+        small_focsam(train_cfg=dict(box_alone_loss=True))

@@ -221,6 +221,47 @@ def test_training_step_simulates_in_eval_mode_switching_once(monkeypatch):
     assert model.training and not model.prompt_encoder.training
 
 
+@pytest.mark.parametrize('box_alone_loss', [False, True])
+def test_box_alone_loss_supervises_the_box_before_the_clicks(
+        monkeypatch, box_alone_loss):
+    torch.manual_seed(0)
+    model = build_from_config(
+        'demo/sam_tiny_256_stage1.py',
+        model=dict(train_cfg=dict(box_alone_loss=box_alone_loss))).train()
+    samples = []
+    for left in (20, 90, 150):
+        sample = SegDataSample(metainfo=dict(click_gamma=0.9))
+        gt = torch.zeros(1, 256, 256, dtype=torch.long)
+        gt[:, 40:200, left:left + 80] = 1
+        sample.gt_sem_seg = PixelData(data=gt)
+        samples.append(sample)
+    # A box sample with two extra clicks, a click sample with two and a box
+    # sample drawn without extra clicks (its last interaction is the box's).
+    starts = iter([True, False, True])
+    extra = iter([2, 2, 0])
+    monkeypatch.setattr(model.click_sampler, 'starts_with_box',
+                        lambda: next(starts))
+    monkeypatch.setattr(model.click_sampler, 'num_extra_clicks',
+                        lambda gamma: next(extra))
+    supervised, interact = [], model.interact
+
+    def record(features, points, labels, previous=None, boxes=None):
+        if torch.is_grad_enabled():
+            supervised.append((points.shape[1], previous is not None, boxes
+                               is not None))
+        return interact(features, points, labels, previous, boxes)
+
+    monkeypatch.setattr(model, 'interact', record)
+    losses = model.loss(torch.randn(3, 3, 256, 256), samples)
+    last = [(2, True, True), (3, True, False), (0, False, True)]
+    box_alone = [(0, False, True)]
+    assert supervised == (
+        last[:1] + box_alone + last[1:] if box_alone_loss else last)
+    # The box alone is one more term of the same loss items.
+    assert {'loss_nfl', 'loss_dice'} <= set(losses)
+    assert float(losses['clicks']) == pytest.approx(5 / 3)
+
+
 def test_encoder_loss_needs_an_encoder_that_trains():
     with pytest.raises(ValueError, match='frozen_modules'):
         build_from_config(

@@ -126,6 +126,10 @@ class FocSAM(SAM):
                              'encoder: drop losses.encoder')
         self.refiner = MODELS.build(refiner)
         self.refine_step = refine_step
+        if self.box_alone_loss:
+            raise ValueError('FocSAM trains one interaction per sample, as '
+                             "FocSAM's code does: drop "
+                             'train_cfg.box_alone_loss')
         train_cfg = train_cfg or {}
         self.refine_gamma = train_cfg.get('refine_gamma', 0.6)
         self.refine_gamma_by_source = dict(

@@ -41,7 +41,12 @@ class SAM(BaseInteractiveSegmentor):
             train (no gradient, always in eval mode), e.g.
             ``('image_encoder', 'prompt_encoder')``. Defaults to ().
         train_cfg (dict, optional): ``click_sampler``, the training click
-            simulation (``IterativeClickSampler``). Defaults to None.
+            simulation (``IterativeClickSampler``), and ``box_alone_loss``
+            (bool, default False): a sample that starts with a box and has
+            extra clicks also takes the losses of the box alone, its first
+            interaction (SAM supervises every round), so that the box is
+            trained in every box sample and not only in those drawn
+            without extra clicks. Defaults to None.
         mask_output (str): Which decoder mask is the prediction and is fed
             back at the next click: ``'single'`` takes the single-mask output
             (mask token 0) at every click, as FocSAM does; ``'best_iou'``
@@ -102,6 +107,7 @@ class SAM(BaseInteractiveSegmentor):
         train_cfg = train_cfg or {}
         self.click_sampler = TASK_UTILS.build(train_cfg['click_sampler']) \
             if 'click_sampler' in train_cfg else None
+        self.box_alone_loss = bool(train_cfg.get('box_alone_loss', False))
 
     def freeze(self) -> None:
         """Stop the gradients of :attr:`frozen_modules` and keep them in eval
@@ -297,12 +303,12 @@ class SAM(BaseInteractiveSegmentor):
         ``n`` extra clicks (``n`` drawn per sample with its dataset's
         ``click_gamma``), each simulated from the model's own prediction
         without gradient and in eval mode, the low-resolution logits (and
-        state) fed back; then
-        one last interaction with gradient, whose :meth:`interaction_losses`
-        are averaged over the batch. The ``encoder`` loss, when configured,
-        compares the image embeddings with the masks. Pre-extracted
-        embeddings in the samples (``image_embeddings``) replace the image
-        encoder.
+        state) fed back; then one last interaction with gradient, whose
+        :meth:`interaction_losses` are averaged over the batch (with
+        ``box_alone_loss``, a box sample's interaction with the box alone is
+        one more term). The ``encoder`` loss, when configured, compares the
+        image embeddings with the masks. Pre-extracted embeddings in the
+        samples (``image_embeddings``) replace the image encoder.
 
         Args:
             inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
@@ -344,11 +350,17 @@ class SAM(BaseInteractiveSegmentor):
             ]
         clicks = []
         for i, (points, labels, boxes, previous) in enumerate(simulated):
-            outputs = self.interact(per_sample[i], points, labels, previous,
-                                    boxes)
-            for name, value in self.interaction_losses(outputs,
-                                                       gt[i:i + 1]).items():
-                losses.setdefault(name, []).append(value)
+            supervised = [(points, labels, previous)]
+            if (self.box_alone_loss and boxes is not None
+                    and previous is not None):
+                # The box's own interaction, before any click.
+                supervised.append((points[:, :0], labels[:, :0], None))
+            for clicked, clicked_labels, before in supervised:
+                outputs = self.interact(per_sample[i], clicked, clicked_labels,
+                                        before, boxes)
+                for name, value in self.interaction_losses(
+                        outputs, gt[i:i + 1]).items():
+                    losses.setdefault(name, []).append(value)
             clicks.append(points.shape[1])
         averaged = {k: torch.stack(v).mean() for k, v in losses.items()}
         averaged['clicks'] = inputs.new_tensor(float(np.mean(clicks)))
