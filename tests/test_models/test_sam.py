@@ -187,10 +187,8 @@ def test_encoder_loss_trains_the_image_encoder_only():
                if name.startswith('mask_decoder.'))
 
 
-def test_training_step_simulates_in_eval_mode_switching_once(monkeypatch):
-    torch.manual_seed(0)
-    np.random.seed(0)
-    model = build_from_config('demo/sam_tiny_256_stage1.py').train()
+def three_rectangles() -> list:
+    """Three 256 x 256 training samples, a 160 x 80 rectangle each."""
     samples = []
     for left in (20, 90, 150):
         sample = SegDataSample(metainfo=dict(click_gamma=0.9))
@@ -198,6 +196,14 @@ def test_training_step_simulates_in_eval_mode_switching_once(monkeypatch):
         gt[:, 40:200, left:left + 80] = 1
         sample.gt_sem_seg = PixelData(data=gt)
         samples.append(sample)
+    return samples
+
+
+def test_training_step_simulates_in_eval_mode_switching_once(monkeypatch):
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = build_from_config('demo/sam_tiny_256_stage1.py').train()
+    samples = three_rectangles()
     modes, switches = [], []
     interact, train = model.interact, model.train
 
@@ -228,13 +234,7 @@ def test_box_alone_loss_supervises_the_box_before_the_clicks(
     model = build_from_config(
         'demo/sam_tiny_256_stage1.py',
         model=dict(train_cfg=dict(box_alone_loss=box_alone_loss))).train()
-    samples = []
-    for left in (20, 90, 150):
-        sample = SegDataSample(metainfo=dict(click_gamma=0.9))
-        gt = torch.zeros(1, 256, 256, dtype=torch.long)
-        gt[:, 40:200, left:left + 80] = 1
-        sample.gt_sem_seg = PixelData(data=gt)
-        samples.append(sample)
+    samples = three_rectangles()
     # A box sample with two extra clicks, a click sample with two and a box
     # sample drawn without extra clicks (its last interaction is the box's).
     starts = iter([True, False, True])

@@ -281,16 +281,7 @@ class FocSAM(SAM):
             dict[str, Tensor]: The losses, and ``clicks``, the mean number of
             clicks of the batch (logged).
         """
-        if self.click_sampler is None:
-            raise RuntimeError(f'{type(self).__name__} has no click_sampler'
-                               ' in train_cfg, so it cannot train')
-        gt = torch.stack([s.gt_sem_seg.data
-                          for s in data_samples]).long().to(inputs.device)
-        gt[gt == 255] = -1
-        stored = [s.get('image_embeddings') for s in data_samples]
-        embeddings = torch.stack(stored).to(inputs) \
-            if all(e is not None for e in stored) else None
-        features = self.encode_image(inputs, embeddings)
+        gt, features = self.training_batch(inputs, data_samples)
         per_sample = self.split_features(features, len(data_samples))
         simulated = []
         draws = self.draw_simulations(data_samples)

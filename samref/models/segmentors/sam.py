@@ -294,6 +294,38 @@ class SAM(BaseInteractiveSegmentor):
             iou_pred = iou_pred[:, 0]
         return Interaction(logits=logits, iou_pred=iou_pred)
 
+    def training_batch(
+            self, inputs: Tensor, data_samples: List[SegDataSample]
+    ) -> Tuple[Tensor, Dict[str, Tensor]]:
+        """The ground truth and image features of a training batch.
+
+        Args:
+            inputs (Tensor): ``B x 3 x S x S`` normalised, padded images.
+            data_samples (list[SegDataSample]): With ``gt_sem_seg`` (0, 1,
+                255 ignored/padding); pre-extracted ``image_embeddings`` in
+                every sample replace the image encoder.
+
+        Returns:
+            tuple: ``B x 1 x S x S`` ground truth on the inputs' device
+            (1 object, 0 background, -1 ignored) and :meth:`encode_image`'s
+            features.
+        """
+        if self.click_sampler is None:
+            raise RuntimeError(f'{type(self).__name__} has no click_sampler'
+                               ' in train_cfg, so it cannot train')
+        # The data preprocessor moves the samples to the model's device; a
+        # batch built by hand (a benchmark) may leave them on the CPU.
+        gt = torch.stack([s.gt_sem_seg.data
+                          for s in data_samples]).long().to(inputs.device)
+        gt[gt == 255] = -1
+        stored = [s.get('image_embeddings') for s in data_samples]
+        embeddings = torch.stack(stored).to(inputs) \
+            if all(e is not None for e in stored) else None
+        if embeddings is not None and 'encoder' in self.losses:
+            raise ValueError('losses.encoder trains the image encoder, but '
+                             'the samples bring stored image_embeddings')
+        return gt, self.encode_image(inputs, embeddings)
+
     def loss(self, inputs: Tensor,
              data_samples: List[SegDataSample]) -> Dict[str, Tensor]:
         """A training step with simulated clicks (InterFormer, FocSAM).
@@ -319,24 +351,9 @@ class SAM(BaseInteractiveSegmentor):
             dict[str, Tensor]: The losses, and ``clicks``, the mean number of
             clicks of the batch (logged).
         """
-        if self.click_sampler is None:
-            raise RuntimeError(f'{type(self).__name__} has no click_sampler'
-                               ' in train_cfg, so it cannot train')
-        # The data preprocessor moves the samples to the model's device; a
-        # batch built by hand (a benchmark) may leave them on the CPU.
-        gt = torch.stack([s.gt_sem_seg.data
-                          for s in data_samples]).long().to(inputs.device)
-        gt[gt == 255] = -1
-        stored = [s.get('image_embeddings') for s in data_samples]
-        embeddings = torch.stack(stored).to(inputs) \
-            if all(e is not None for e in stored) else None
-        features = self.encode_image(inputs, embeddings)
+        gt, features = self.training_batch(inputs, data_samples)
         losses: Dict[str, List[Tensor]] = {}
         if 'encoder' in self.losses:
-            if embeddings is not None:
-                raise ValueError('losses.encoder trains the image encoder, '
-                                 'but the samples bring stored '
-                                 'image_embeddings')
             loss = self.losses['encoder']
             losses[loss.loss_name] = [loss(features['image_embeddings'], gt)]
         per_sample = self.split_features(features, len(data_samples))
