@@ -1,10 +1,11 @@
 # Copyright (c) samref contributors. All rights reserved.
 import gc
+from typing import Optional
 
 import pytest
 import torch
 
-from testing_utils import build_from_config
+from testing_utils import auto_workers, build_from_config
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -17,6 +18,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         'markers', 'cuda: needs an NVIDIA GPU (skipped without one; '
         '`make test-gpu`)')
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> Optional[int]:
+    # `make test` runs `-n auto`, which pytest-xdist counts from the host's
+    # CPUs: in a container with a CPU quota (docker --cpus 2 on a 64-core
+    # host) that would start 64 workers, each loading torch.
+    return auto_workers()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

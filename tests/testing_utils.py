@@ -1,8 +1,10 @@
 # Copyright (c) samref contributors. All rights reserved.
 """Paths and builders shared by the tests."""
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -49,3 +51,41 @@ def load_script(path: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def usable_cpus(cgroup: str = '/sys/fs/cgroup') -> int:
+    """The CPUs the tests can keep busy: this process's CPU affinity, capped
+    by the CPU quota of its cgroup (a container's ``--cpus``), at least 1.
+
+    Args:
+        cgroup (str): Where the cgroup file system is mounted: version 2's
+            ``cpu.max`` (``"max 100000"`` or ``"<quota> <period>"``) or
+            version 1's ``cpu/cpu.cfs_quota_us`` (-1 for none) and
+            ``cpu/cpu.cfs_period_us``. Missing or unreadable files mean no
+            quota.
+
+    Returns:
+        int: The number of CPUs.
+    """
+    count = len(os.sched_getaffinity(0)) if hasattr(
+        os, 'sched_getaffinity') else os.cpu_count() or 1
+    root = Path(cgroup)
+    try:
+        if (root / 'cpu.max').is_file():
+            quota, period = (root / 'cpu.max').read_text().split()
+        else:
+            quota = (root / 'cpu' / 'cpu.cfs_quota_us').read_text().strip()
+            period = (root / 'cpu' / 'cpu.cfs_period_us').read_text().strip()
+        if quota not in ('max', '-1'):
+            count = min(count, int(quota) // int(period))
+    except (OSError, ValueError):
+        pass  # no cgroup CPU controller here, or one we cannot read
+    return max(count, 1)
+
+
+def auto_workers() -> Optional[int]:
+    """pytest-xdist's ``-n auto``: :func:`usable_cpus`, or None (pytest-xdist
+    then reads it) where ``PYTEST_XDIST_AUTO_NUM_WORKERS`` sets the count."""
+    if os.environ.get('PYTEST_XDIST_AUTO_NUM_WORKERS'):
+        return None
+    return usable_cpus()
