@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import torch
 from mmengine.runner import load_checkpoint
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
 
 from samref.apis import InteractivePredictor, init_model
 from samref.models import GlobalDiffRefiner, PatchDiffRefiner, refine
@@ -628,3 +630,35 @@ def test_box_first_training_samples_train_the_refiners():
         loss.backward()
         assert model.global_refiner.prompt_fusion.weight.grad[:, 2].abs().sum(
         ) > 0
+
+
+def test_box_alone_loss_trains_the_refiners_on_the_box_alone(monkeypatch):
+    torch.manual_seed(0)
+    np.random.seed(0)
+    model = build_from_config(
+        DEMO_STAGE2,
+        model=dict(
+            box_channel=True,
+            train_cfg=dict(
+                click_sampler=dict(box_prob=1.0),
+                box_alone_loss=True))).train()
+    sample = SegDataSample(metainfo=dict(click_gamma=0.6))
+    gt = torch.zeros(1, 256, 256, dtype=torch.long)
+    gt[:, 60:140, 90:200] = 1
+    sample.gt_sem_seg = PixelData(data=gt)
+    monkeypatch.setattr(model.click_sampler, 'num_extra_clicks',
+                        lambda gamma: 2)
+    supervised, interact = [], model.interact
+
+    def record(features, points, labels, previous=None, boxes=None):
+        if torch.is_grad_enabled():
+            supervised.append((points.shape[1], boxes is not None))
+        return interact(features, points, labels, previous, boxes)
+
+    monkeypatch.setattr(model, 'interact', record)
+    losses = model.loss(torch.randn(1, 3, 256, 256), [sample])
+    # The box with its two clicks, then the box alone.
+    assert supervised == [(2, True), (0, True)]
+    sum(v for k, v in losses.items() if 'loss' in k).backward()
+    # The box channel of GlobalDiff's prompt map gets its gradient.
+    assert model.global_refiner.prompt_fusion.weight.grad[:, 2].abs().sum() > 0
