@@ -10,7 +10,7 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 from samref.apis import InteractivePredictor, init_model
-from samref.models import GlobalDiffRefiner, PatchDiffRefiner, refine
+from samref.models import GlobalDiffRefiner, PatchDiffRefiner, SAMRef, refine
 from samref.utils import checkpoint_key_report
 from testing_utils import CONFIG_DIR, build_from_config
 
@@ -601,14 +601,21 @@ def test_box_channel_and_refiner_prompt_channels_must_agree():
         GlobalDiffRefiner(prompt_channels=5)
 
 
-def test_box_first_training_samples_train_the_refiners():
+def box_first_training_model(**train_cfg) -> SAMRef:
+    """The demo's stage-2 SAM-REF with the box channel, in training mode,
+    every sample starting with a box; seeded."""
     torch.manual_seed(0)
     np.random.seed(0)
-    model = build_from_config(
+    return build_from_config(
         DEMO_STAGE2,
         model=dict(
             box_channel=True,
-            train_cfg=dict(click_sampler=dict(box_prob=1.0)))).train()
+            train_cfg=dict(click_sampler=dict(box_prob=1.0),
+                           **train_cfg))).train()
+
+
+def test_box_first_training_samples_train_the_refiners():
+    model = box_first_training_model()
     gt = torch.zeros(1, 1, 256, 256, dtype=torch.long)
     gt[:, :, 60:140, 90:200] = 1
     inputs = torch.randn(1, 3, 256, 256)
@@ -633,15 +640,7 @@ def test_box_first_training_samples_train_the_refiners():
 
 
 def test_box_alone_loss_trains_the_refiners_on_the_box_alone(monkeypatch):
-    torch.manual_seed(0)
-    np.random.seed(0)
-    model = build_from_config(
-        DEMO_STAGE2,
-        model=dict(
-            box_channel=True,
-            train_cfg=dict(
-                click_sampler=dict(box_prob=1.0),
-                box_alone_loss=True))).train()
+    model = box_first_training_model(box_alone_loss=True)
     sample = SegDataSample(metainfo=dict(click_gamma=0.6))
     gt = torch.zeros(1, 256, 256, dtype=torch.long)
     gt[:, 60:140, 90:200] = 1
