@@ -34,6 +34,7 @@ import cv2
 import mmcv
 import numpy as np
 import torch
+from mmengine.config import DictAction
 from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
@@ -139,7 +140,8 @@ def load_model(
     config: str,
     checkpoint: Optional[str] = None,
     device: str = 'cpu',
-    demo_work_dir: str = DEMO_WORK_DIR
+    demo_work_dir: str = DEMO_WORK_DIR,
+    cfg_options: Optional[dict] = None
 ) -> Tuple[BaseInteractiveSegmentor, str]:
     """Build the model and say where its weights come from.
 
@@ -148,6 +150,8 @@ def load_model(
         checkpoint (str, optional): Weights; None tries the demo's own.
         device (str): Device. Defaults to ``'cpu'``.
         demo_work_dir (str): Where ``make demo`` writes its checkpoints.
+        cfg_options (dict, optional): Overrides merged into the config,
+            e.g. ``{'model.refiner_dtype': 'auto'}``.
 
     Returns:
         tuple: The model and a one-line banner (Markdown).
@@ -159,14 +163,14 @@ def load_model(
     if not osp.isfile(config):
         raise AppError(f'config {config} does not exist')
     try:
-        model = init_model(config, device=device)
+        model = init_model(config, device=device, cfg_options=cfg_options)
     except Exception as error:  # any config mistake, reported in one line
         raise AppError(f'cannot build a model from {config}: '
                        f'{type(error).__name__}: {error}') from None
     name = type(model).__name__
     if checkpoint is not None:
         try:
-            model = init_model(config, checkpoint, device)
+            model = init_model(config, checkpoint, device, cfg_options)
         except Exception as error:  # missing, unsafe or of another model
             raise AppError(
                 f'checkpoint {checkpoint} cannot be used with '
@@ -177,7 +181,7 @@ def load_model(
     if found is not None:
         try:
             return init_model(
-                config, found, device, strict=True), (
+                config, found, device, cfg_options, strict=True), (
                     f'{name} from `{config}` with the weights `make demo` '
                     f'trained: `{found}` (a tiny model trained for minutes on '
                     'generated shapes).')
@@ -856,6 +860,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument('--port', type=int, default=7860)
     parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, e.g. model.refiner_dtype=auto '
+        '(SAM-REF\'s refiners in bfloat16 where the CPU or GPU has it)')
+    parser.add_argument(
         '--demo-work-dir',
         default=DEMO_WORK_DIR,
         help='where make demo wrote its checkpoints')
@@ -878,7 +888,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')
     try:
         model, banner = load_model(args.config, args.checkpoint, args.device,
-                                   args.demo_work_dir)
+                                   args.demo_work_dir, args.cfg_options)
     except AppError as error:
         raise SystemExit(f'error: {error}') from None
     print(banner.replace('*', '').replace('`', ''))

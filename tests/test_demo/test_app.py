@@ -225,6 +225,27 @@ def test_weights_banner_and_checkpoints(app_module, tmp_path):
         app_module.load_model(str(tmp_path / 'none.py'))
 
 
+def test_config_overrides_reach_the_model(app_module, tmp_path):
+    args = app_module.parse_args(
+        [SAMREF_CONFIG, '--cfg-options', 'model.refiner_dtype=auto'])
+    assert args.cfg_options == {'model.refiner_dtype': 'auto'}
+    model, _ = app_module.load_model(
+        SAMREF_CONFIG,
+        demo_work_dir=str(tmp_path),
+        cfg_options=args.cfg_options)
+    assert model.refiner_dtype == 'auto'
+    # A checkpoint given by the user loads into the overridden model too.
+    torch.save(model.state_dict(), tmp_path / 'weights.pth')
+    model, _ = app_module.load_model(
+        SAMREF_CONFIG,
+        str(tmp_path / 'weights.pth'),
+        cfg_options={'model.refiner_dtype': 'bfloat16'})
+    assert model.refiner_dtype == 'bfloat16'
+    with pytest.raises(app_module.AppError, match='refiner_dtype'):
+        app_module.load_model(
+            SAMREF_CONFIG, cfg_options={'model.refiner_dtype': 'int3'})
+
+
 def test_page_builds(app_module, example, tmp_path):
     gr = pytest.importorskip(
         'gradio',
