@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 import os.path as osp
-from typing import Callable, Iterator, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config, ConfigDict
 from mmengine.runner import Runner
@@ -9,6 +9,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..utils.dist import prepare_cpu_distributed
+from ..utils.host_memory import apply_malloc_cfg
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
 from ..utils.weights import format_key_report, load_model_weights
 from .embedding_check_hook import EmbeddingCheckHook
@@ -123,6 +124,11 @@ class SafeLoadRunner(Runner):
     provides less than half of the model's weights is an error, and with
     ``strict_load`` any difference is.
 
+    ``env_cfg.malloc_cfg`` (``mmap_threshold``, ``trim_threshold``) sets
+    glibc's ``malloc`` thresholds for the process
+    (:func:`~samref.utils.set_malloc_thresholds`), so that a CPU training
+    step reuses its freed buffers instead of faulting in fresh pages.
+
     It also checks pre-extracted embeddings against the model before
     training (:class:`EmbeddingCheckHook`) and writes checkpoints that a
     plain weights-only ``torch.load`` reads (:class:`PortableCheckpointHook`),
@@ -175,6 +181,15 @@ class SafeLoadRunner(Runner):
         runner.drop_foreign_objects = bool(
             cfg.get('drop_foreign_objects', False))
         return runner
+
+    def setup_env(self, env_cfg: Dict) -> None:
+        """``env_cfg.malloc_cfg``, then mmengine's environment setup.
+
+        Args:
+            env_cfg (dict): The config's ``env_cfg``.
+        """
+        apply_malloc_cfg(env_cfg)
+        super().setup_env(env_cfg)
 
     def train(self) -> nn.Module:
         """Train the model (see ``Runner.train``), then stop the training

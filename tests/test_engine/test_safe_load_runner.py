@@ -350,3 +350,37 @@ def test_training_stops_its_dataloader_workers(tmp_path):
     runner.train_loop._max_iters = 6  # 8 samples: 4 batches an epoch
     runner.train()
     assert runner.iter == 6
+
+
+def test_env_cfg_sets_malloc_thresholds(tmp_path, monkeypatch):
+    import samref.utils.host_memory as host_memory
+    calls = []
+    monkeypatch.setattr(host_memory, 'set_malloc_thresholds',
+                        lambda **kwargs: calls.append(kwargs))
+    default = Config.fromfile(
+        'configs/_base_/default_runtime.py').env_cfg.malloc_cfg
+    cfg = toy_config(
+        tmp_path,
+        1,
+        env_cfg=dict(malloc_cfg=default),
+        experiment_name='malloc_cfg')
+    RUNNERS.build(cfg)
+    assert calls == [dict(default)]
+    cfg = toy_config(tmp_path, 1, experiment_name='no_malloc_cfg')
+    RUNNERS.build(cfg)
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize('malloc_cfg', [
+    dict(mmap_threshold=64 * 1024**2, trim_threshold=0),
+    dict(mmap_threshold=1024),
+    dict(mmap_threshold=1024, trim_threshold=0, top_pad=0), 5
+])
+def test_bad_malloc_cfg_is_refused_naming_the_setting(tmp_path, malloc_cfg):
+    cfg = toy_config(
+        tmp_path,
+        1,
+        env_cfg=dict(malloc_cfg=malloc_cfg),
+        experiment_name=f'bad_malloc_cfg_{malloc_cfg}')
+    with pytest.raises(ValueError, match=r'env_cfg\.malloc_cfg'):
+        RUNNERS.build(cfg)

@@ -50,6 +50,7 @@ from terminaltables import AsciiTable
 
 import samref
 from samref.apis import PeakMemory, init_model, padded_input, synthetic_object
+from samref.utils import apply_malloc_cfg
 from samref.utils.timer import synchronize
 
 
@@ -124,9 +125,11 @@ def time_steps(model, optim_wrapper, batch: dict,
 
 
 def build(args: argparse.Namespace) -> tuple:
-    """The model in training mode, its optimiser wrapper and a batch."""
+    """The model in training mode, its optimiser wrapper and a batch, in
+    the process environment of training (``env_cfg.malloc_cfg``)."""
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
+    apply_malloc_cfg(model.cfg.get('env_cfg'))
     model.train()
     wrapper_cfg = model.cfg.optim_wrapper
     if args.amp:
