@@ -50,7 +50,6 @@ from terminaltables import AsciiTable
 
 import samref
 from samref.apis import PeakMemory, init_model, padded_input, synthetic_object
-from samref.utils import apply_malloc_cfg
 from samref.utils.timer import synchronize
 
 
@@ -129,7 +128,12 @@ def build(args: argparse.Namespace) -> tuple:
     the process environment of training (``env_cfg.malloc_cfg``)."""
     model = init_model(args.config, args.checkpoint, args.device,
                        args.cfg_options)
-    apply_malloc_cfg(model.cfg.get('env_cfg'))
+    try:
+        from samref.utils import apply_malloc_cfg
+    except ImportError:  # the samref of an older commit (--commits)
+        pass
+    else:
+        apply_malloc_cfg(model.cfg.get('env_cfg'))
     model.train()
     wrapper_cfg = model.cfg.optim_wrapper
     if args.amp:
