@@ -17,12 +17,12 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     (128 KiB at first, at most 32 MiB) on its own and unmaps it when freed,
     and it returns the free top of its heap to the system once that passes
     twice the threshold. A CPU training step allocates and frees hundreds
-    of megabytes of activations, so every step gets fresh pages, each
-    zeroed by the kernel at its first touch: the demo's stage 1 took 620k
-    to 870k page faults in 60 steps, and 170k with fixed thresholds, which
-    made its steps about 10 % faster (``docs/en/notes/speed.md``). What is
-    computed does not change, and the peak resident memory stayed the
-    same.
+    of megabytes of activations of many sizes, so every step gets fresh
+    pages, each zeroed by the kernel at its first touch: 60 steps of the
+    demo's stage 1 took 300k to 760k page faults, and 75k to 85k with fixed
+    thresholds, which made the steps 6 to 9 % faster
+    (``docs/en/notes/speed.md``). What is computed does not change, and
+    the peak resident memory stayed the same.
 
     The settings hold for the whole process and its forked children (the
     data workers). Elsewhere than on Linux with glibc nothing is set.
