@@ -7,7 +7,8 @@ env_cfg = dict(
     # glibc keeps freed host buffers below 32 MiB, and up to 256 MiB of
     # free heap, for reuse instead of returning them to the system: a CPU
     # training step then stops faulting in fresh pages for its activations
-    # (about 10 % faster on the demo; samref.utils.set_malloc_thresholds).
+    # (6-9 % faster steps of the demo's stage 1, docs/en/notes/speed.md;
+    # samref.utils.set_malloc_thresholds).
     malloc_cfg=dict(mmap_threshold=32 * 1024**2, trim_threshold=256 * 1024**2),
 )
 vis_backends = [dict(type='LocalVisBackend')]

@@ -10,6 +10,14 @@ M_MMAP_THRESHOLD = -3
 MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 
 
+def check_bytes(name: str, value: int, low: int, high: int) -> None:
+    """Refuse ``value`` unless it is an integer in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not low <= value <= high:
+        raise ValueError(f'{name} must be an integer from {low} to {high} '
+                         f'bytes, got {value!r}')
+
+
 def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     """Let glibc's ``malloc`` keep freed host buffers for reuse.
 
@@ -20,7 +28,7 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     of megabytes of activations of many sizes, so every step gets fresh
     pages, each zeroed by the kernel at its first touch: 60 steps of the
     demo's stage 1 took 300k to 760k page faults, and 75k to 85k with fixed
-    thresholds, which made the steps 6 to 9 % faster
+    thresholds, which made its steps 6 to 9 % faster
     (``docs/en/notes/speed.md``). What is computed does not change, and
     the peak resident memory stayed the same.
 
@@ -36,14 +44,8 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     Returns:
         bool: Whether the thresholds were set (the C library is glibc).
     """
-    for name, value, low, high in (('mmap_threshold', mmap_threshold, 1,
-                                    MAX_MMAP_THRESHOLD),
-                                   ('trim_threshold', trim_threshold, 0,
-                                    2**31 - 1)):
-        if isinstance(value, bool) or not isinstance(value, int) \
-                or not low <= value <= high:
-            raise ValueError(f'{name} must be an integer from {low} to '
-                             f'{high} bytes, got {value!r}')
+    check_bytes('mmap_threshold', mmap_threshold, 1, MAX_MMAP_THRESHOLD)
+    check_bytes('trim_threshold', trim_threshold, 0, 2**31 - 1)
     if not sys.platform.startswith('linux'):
         return False
     libc = ctypes.CDLL(None)
