@@ -1,6 +1,7 @@
 # Copyright (c) samref contributors. All rights reserved.
 import ctypes
 import sys
+import warnings
 from typing import Optional
 
 # mallopt's parameter numbers (glibc's malloc.h).
@@ -42,7 +43,8 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
             kept rather than returned to the system, at least 0.
 
     Returns:
-        bool: Whether the thresholds were set (the C library is glibc).
+        bool: Whether the thresholds were set: the C library is glibc and
+        accepted them (a refusal is warned about).
     """
     check_bytes('mmap_threshold', mmap_threshold, 1, MAX_MMAP_THRESHOLD)
     check_bytes('trim_threshold', trim_threshold, 0, 2**31 - 1)
@@ -57,7 +59,10 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     }
     for param, value in settings.items():
         if libc.mallopt(param, value) != 1:
-            raise RuntimeError(f'mallopt({param}, {value}) failed')
+            # Only a performance setting: the process goes on without it.
+            warnings.warn(f'mallopt({param}, {value}) failed; glibc keeps '
+                          'its own malloc thresholds')
+            return False
     return True
 
 

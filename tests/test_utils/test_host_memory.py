@@ -60,3 +60,18 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again():
 def test_bad_thresholds_are_refused_by_name(kwargs, name):
     with pytest.raises(ValueError, match=name):
         set_malloc_thresholds(**kwargs)
+
+
+def test_a_refusing_c_library_is_warned_about_not_fatal(monkeypatch):
+
+    class RefusingLibc:
+        gnu_get_libc_version = None
+
+        @staticmethod
+        def mallopt(param, value):
+            return 0
+
+    monkeypatch.setattr(sys, 'platform', 'linux')
+    monkeypatch.setattr(ctypes, 'CDLL', lambda name: RefusingLibc())
+    with pytest.warns(UserWarning, match='mallopt'):
+        assert not set_malloc_thresholds(1024, 0)
