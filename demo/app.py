@@ -39,7 +39,7 @@ from PIL import Image, ImageOps
 from pycocotools import mask as mask_utils
 
 from samref.apis import (ClickResult, InteractivePredictor, InteractiveSession,
-                         init_model)
+                         init_model, load_weights)
 from samref.datasets.synthetic import draw_sample
 from samref.models.segmentors import BaseInteractiveSegmentor, SAMRef
 from samref.utils import ImageFileError, format_key_report, read_image_size
@@ -170,7 +170,7 @@ def load_model(
     name = type(model).__name__
     if checkpoint is not None:
         try:
-            model = init_model(config, checkpoint, device, cfg_options)
+            load_weights(model, checkpoint)
         except Exception as error:  # missing, unsafe or of another model
             raise AppError(
                 f'checkpoint {checkpoint} cannot be used with '
@@ -180,14 +180,15 @@ def load_model(
     found = find_demo_checkpoint(model, demo_work_dir)
     if found is not None:
         try:
-            return init_model(
-                config, found, device, cfg_options, strict=True), (
-                    f'{name} from `{config}` with the weights `make demo` '
-                    f'trained: `{found}` (a tiny model trained for minutes on '
-                    'generated shapes).')
+            load_weights(model, found, strict=True)
         except Exception as error:
             logger.warning('%s does not fit %s (%s): random weights', found,
                            config, error)
+        else:
+            return model, (
+                f'{name} from `{config}` with the weights `make demo` '
+                f'trained: `{found}` (a tiny model trained for minutes on '
+                'generated shapes).')
     return model, (f'**RANDOM WEIGHTS**: no checkpoint given and none of '
                    f'`make demo` fits `{config}`, so {name}\'s masks mean '
                    'nothing. Run `make demo` or pass a checkpoint: '

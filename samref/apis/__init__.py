@@ -1,6 +1,6 @@
 # Copyright (c) samref contributors. All rights reserved.
 from .embeddings import extract_embeddings
-from .inference import InteractivePredictor, init_model
+from .inference import InteractivePredictor, init_model, load_weights
 from .latency import (PeakMemory, measure_interaction, measure_sat,
                       padded_input, synthetic_object)
 from .sam_predictor import PromptPredictor
@@ -8,6 +8,6 @@ from .session import ClickResult, InteractiveSession
 
 __all__ = [
     'ClickResult', 'InteractivePredictor', 'InteractiveSession', 'init_model',
-    'extract_embeddings', 'PeakMemory', 'measure_interaction', 'measure_sat',
+    'load_weights', 'extract_embeddings', 'PeakMemory', 'measure_interaction', 'measure_sat',
     'padded_input', 'synthetic_object', 'PromptPredictor'
 ]

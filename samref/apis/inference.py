@@ -65,20 +65,47 @@ def init_model(config: Union[str, Path, Config],
                         'not an interactive segmentor')
     model.checkpoint_report = None
     if checkpoint is not None:
-        report = load_model_weights(
-            model,
-            load_checkpoint_file(
-                resolve_checkpoint(checkpoint),
-                map_location='cpu',
-                drop_foreign_objects=drop_foreign_objects),
-            strict=strict,
-            source=checkpoint)
-        print_log(
-            f'weights from {checkpoint}: {format_key_report(report)}',
-            logger='current')
-        model.checkpoint_report = report
+        load_weights(model, checkpoint, strict, drop_foreign_objects)
     model.cfg = config
     return model.to(device).eval()
+
+
+def load_weights(model: BaseInteractiveSegmentor,
+                 checkpoint: str,
+                 strict: bool = False,
+                 drop_foreign_objects: bool = False) -> Dict[str, list]:
+    """Load a checkpoint into a built segmentor, on whatever device it is.
+
+    The checkpoint is checked against the model before anything is copied,
+    so a checkpoint that does not fit leaves the model as it was.
+
+    Args:
+        model (BaseInteractiveSegmentor): The segmentor.
+        checkpoint (str): A local file or an ``http(s)`` URL, loaded under
+            the toolbox's loading policy
+            (:func:`samref.utils.load_checkpoint_file`).
+        strict (bool): Fail on missing or unexpected keys. Defaults to
+            False.
+        drop_foreign_objects (bool): See :func:`init_model`. Defaults to
+            False.
+
+    Returns:
+        dict[str, list]: The key report, also set as the model's
+        ``checkpoint_report``.
+    """
+    report = load_model_weights(
+        model,
+        load_checkpoint_file(
+            resolve_checkpoint(checkpoint),
+            map_location='cpu',
+            drop_foreign_objects=drop_foreign_objects),
+        strict=strict,
+        source=checkpoint)
+    print_log(
+        f'weights from {checkpoint}: {format_key_report(report)}',
+        logger='current')
+    model.checkpoint_report = report
+    return report
 
 
 class InteractivePredictor:

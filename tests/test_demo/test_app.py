@@ -225,6 +225,39 @@ def test_weights_banner_and_checkpoints(app_module, tmp_path):
         app_module.load_model(str(tmp_path / 'none.py'))
 
 
+def test_weights_load_into_the_one_model_built(app_module, tmp_path,
+                                               monkeypatch):
+    from mmseg.registry import MODELS
+    built = []
+    build = MODELS.build
+
+    def counting_build(cfg, *args, **kwargs):
+        module = build(cfg, *args, **kwargs)
+        built.append(type(module).__name__)
+        return module
+
+    monkeypatch.setattr(MODELS, 'build', counting_build)
+    model, _ = app_module.load_model(
+        SAMREF_CONFIG, demo_work_dir=str(tmp_path))
+    assert built.count('SAMRef') == 1
+    weights = {k: torch.full_like(v, 0.5) for k, v in
+               model.state_dict().items() if v.is_floating_point()}
+    torch.save(weights, tmp_path / 'weights.pth')
+    built.clear()
+    model, _ = app_module.load_model(SAMREF_CONFIG,
+                                     str(tmp_path / 'weights.pth'))
+    assert built.count('SAMRef') == 1
+    assert all((model.state_dict()[k] == 0.5).all() for k in weights)
+    # A demo checkpoint that does not fit leaves the random weights whole.
+    (tmp_path / 'stage2').mkdir()
+    weights.pop(next(iter(weights)))
+    torch.save(weights, tmp_path / 'stage2' / 'iter_10.pth')
+    model, banner = app_module.load_model(
+        SAMREF_CONFIG, demo_work_dir=str(tmp_path))
+    assert 'RANDOM WEIGHTS' in banner
+    assert not any((model.state_dict()[k] == 0.5).all() for k in weights)
+
+
 def test_config_overrides_reach_the_model(app_module, tmp_path):
     args = app_module.parse_args(
         [SAMREF_CONFIG, '--cfg-options', 'model.refiner_dtype=auto'])
