@@ -8,6 +8,6 @@ from .session import ClickResult, InteractiveSession
 
 __all__ = [
     'ClickResult', 'InteractivePredictor', 'InteractiveSession', 'init_model',
-    'load_weights', 'extract_embeddings', 'PeakMemory', 'measure_interaction', 'measure_sat',
-    'padded_input', 'synthetic_object', 'PromptPredictor'
+    'load_weights', 'extract_embeddings', 'PeakMemory', 'measure_interaction',
+    'measure_sat', 'padded_input', 'synthetic_object', 'PromptPredictor'
 ]

@@ -240,8 +240,10 @@ def test_weights_load_into_the_one_model_built(app_module, tmp_path,
     model, _ = app_module.load_model(
         SAMREF_CONFIG, demo_work_dir=str(tmp_path))
     assert built.count('SAMRef') == 1
-    weights = {k: torch.full_like(v, 0.5) for k, v in
-               model.state_dict().items() if v.is_floating_point()}
+    weights = {
+        k: torch.full_like(v, 0.5)
+        for k, v in model.state_dict().items() if v.is_floating_point()
+    }
     torch.save(weights, tmp_path / 'weights.pth')
     built.clear()
     model, _ = app_module.load_model(SAMREF_CONFIG,
