@@ -10,7 +10,8 @@ import pytest
 import torch
 from pycocotools import mask as mask_utils
 
-from malicious_files import png_pixel_bomb, png_text_bomb
+from malicious_files import (ATTACKS, PROCESS_ATTACKS, png_pixel_bomb,
+                             png_text_bomb)
 from samref.apis import init_model
 from testing_utils import CONFIG_DIR, load_script
 
@@ -258,6 +259,21 @@ def test_weights_load_into_the_one_model_built(app_module, tmp_path,
         SAMREF_CONFIG, demo_work_dir=str(tmp_path))
     assert 'RANDOM WEIGHTS' in banner
     assert not any((model.state_dict()[k] == 0.5).all() for k in weights)
+
+
+@pytest.mark.parametrize('attack',
+                         sorted(ATTACKS) + ['numpy_pointer', 'case_twin'])
+def test_a_hostile_checkpoint_is_refused_by_the_app(app_module, tmp_path,
+                                                    attack):
+    # In this process: a payload that ran would leave the marker, and the
+    # numpy pointer would end the process with SIGSEGV.
+    weights = {'global_refiner.error_detail.bias': torch.zeros(2)}
+    marker = tmp_path / 'code_ran'
+    build = {**ATTACKS, **PROCESS_ATTACKS}[attack]
+    path = build(tmp_path / 'carrier.pth', marker, weights)
+    with pytest.raises(app_module.AppError, match='carrier.pth'):
+        app_module.load_model(SAMREF_CONFIG, str(path))
+    assert not marker.exists()
 
 
 def test_config_overrides_reach_the_model(app_module, tmp_path):
