@@ -4,12 +4,13 @@ env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
-    # glibc keeps freed host buffers below 32 MiB, and up to 256 MiB of
-    # free heap, for reuse instead of returning them to the system: a CPU
-    # training step then stops faulting in fresh pages for its activations
-    # (6-9 % faster steps of the demo's stage 1, docs/en/notes/speed.md;
-    # samref.utils.set_malloc_thresholds).
-    malloc_cfg=dict(mmap_threshold=32 * 1024**2, trim_threshold=256 * 1024**2),
+    # glibc keeps every freed host buffer (up to 2 GiB each) and its free
+    # heap for reuse instead of returning them to the system: a CPU training
+    # step and a ViT encoder's global attention then stop faulting in fresh
+    # pages (ViT-B's encoder 1.4-1.6x faster on 2 cores, the demo's stage-1
+    # steps 6-9 %, docs/en/notes/speed.md;
+    # samref.utils.set_malloc_thresholds). None leaves malloc as it is.
+    malloc_cfg=dict(mmap_threshold=2**31 - 1, trim_threshold=-1),
 )
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(

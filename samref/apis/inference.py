@@ -12,6 +12,7 @@ from mmseg.registry import MODELS
 from torch import Tensor
 
 from ..models.segmentors import BaseInteractiveSegmentor
+from ..utils.host_memory import apply_malloc_cfg
 from ..utils.image_files import MAX_IMAGE_PIXELS, check_image_array
 from ..utils.safe_load import load_checkpoint_file, resolve_checkpoint
 from ..utils.timer import timed
@@ -26,6 +27,12 @@ def init_model(config: Union[str, Path, Config],
                strict: bool = False,
                drop_foreign_objects: bool = False) -> BaseInteractiveSegmentor:
     """Build an interactive segmentor from a config, with its weights.
+
+    The process's host memory is set up as the runner sets it up for
+    training and testing: the config's ``env_cfg.malloc_cfg`` (glibc's
+    ``malloc`` keeps freed buffers for reuse, see
+    :func:`samref.utils.set_malloc_thresholds`), so that the image encoder
+    on the CPU does not fault in fresh pages for every image.
 
     Args:
         config (str | Path | Config): Config file or object.
@@ -58,6 +65,7 @@ def init_model(config: Union[str, Path, Config],
                         f'got {type(config)}')
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
+    apply_malloc_cfg(config.get('env_cfg'))
     init_default_scope(config.get('default_scope', 'mmseg'))
     model = MODELS.build(config.model)
     if not isinstance(model, BaseInteractiveSegmentor):

@@ -20,6 +20,23 @@ def test_init_model_accepts_config_objects_and_overrides():
         init_model(42)
 
 
+def test_init_model_sets_up_host_memory_as_the_runner(monkeypatch):
+    import samref.utils.host_memory as host_memory
+    calls = []
+    monkeypatch.setattr(host_memory, 'set_malloc_thresholds',
+                        lambda **kwargs: calls.append(kwargs) or True)
+    config = str(CONFIG_DIR / 'sam' / 'sam_vit-tiny.py')
+    init_model(config)
+    assert calls == [
+        dict(Config.fromfile(config).env_cfg.malloc_cfg)
+    ] == [dict(mmap_threshold=2**31 - 1, trim_threshold=-1)]
+    init_model(config, cfg_options={'env_cfg.malloc_cfg': None})
+    assert len(calls) == 1
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r'env_cfg\.malloc_cfg'):
+        init_model(config, cfg_options={'env_cfg.malloc_cfg.top_pad': 0})
+
+
 def test_predictor_rejects_bad_input(tiny_sam):
     predictor = InteractivePredictor(tiny_sam)
     with pytest.raises(RuntimeError, match='set_image'):

@@ -372,7 +372,7 @@ def test_env_cfg_sets_malloc_thresholds(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('malloc_cfg', [
-    dict(mmap_threshold=64 * 1024**2, trim_threshold=0),
+    dict(mmap_threshold=2**31, trim_threshold=0),
     dict(mmap_threshold=1024),
     dict(mmap_threshold=1024, trim_threshold=0, top_pad=0), 5
 ])
