@@ -8,7 +8,7 @@ env_cfg = dict(
     # heap for reuse instead of returning them to the system: a CPU training
     # step and a ViT encoder's global attention then stop faulting in fresh
     # pages (ViT-B's encoder 1.4-1.6x faster on 2 cores, the demo's stage-1
-    # steps 6-9 %, docs/en/notes/speed.md;
+    # steps 6-9 %, docs/en/notes/speed.md#host-memory-on-the-cpu;
     # samref.utils.set_malloc_thresholds). None leaves malloc as it is.
     malloc_cfg=dict(mmap_threshold=2**31 - 1, trim_threshold=-1),
 )
