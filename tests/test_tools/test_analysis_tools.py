@@ -39,6 +39,52 @@ def test_benchmark_spc_compares_models_in_one_run():
     assert float(rows[2][1]) > 0
 
 
+def test_benchmark_spc_takes_the_models_interactions_in_turns(monkeypatch):
+    tool = load_tool('benchmark_spc')
+    samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
+    order = []
+
+    def fake_interaction(model, clicks, seed, image_size):
+        order.append((type(model).__name__, seed))
+        return dict(
+            clicks=[0.01 * (1 + len(order))] * clicks,
+            spc=0.1,
+            encode=0.5,
+            stage_times={},
+            branches=[])
+
+    class FixedPeak:
+        # Every block peaks at 1000 MB of the process.
+        def __init__(self, device):
+            self.peak_mb = None
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.peak_mb = 1000.0
+
+    monkeypatch.setattr(tool, 'measure_interaction', fake_interaction)
+    monkeypatch.setattr(tool, 'PeakMemory', FixedPeak)
+    built = []
+    init_model = tool.init_model
+    monkeypatch.setattr(tool, 'init_model',
+                        lambda *a: built.append(init_model(*a)) or built[-1])
+    rows = tool.main([TINY, samref, '--clicks', '2', '--samples', '3'])
+    # One interaction of each model a round, not all of one model first.
+    assert order == [('SAM', 0), ('SAMRef', 0), ('SAM', 1), ('SAMRef', 1),
+                     ('SAM', 2), ('SAMRef', 2)]
+    assert [row[1] for row in rows[1:]] == ['40.0', '50.0']  # medians
+    weights = [
+        sum(t.numel() * t.element_size()
+            for t in (*m.parameters(), *m.buffers())) / 2**20 for m in built
+    ]
+    # A row's peak is the process's less the other model's weights.
+    assert [float(row[-1]) for row in rows[1:]
+            ] == [round(1000 - weights[1]),
+                  round(1000 - weights[0])]
+
+
 def test_benchmark_spc_ablates_stages_and_refiner_precision():
     samref = str(CONFIG_DIR / 'samref' / 'samref_vit-tiny.py')
     rows = load_tool('benchmark_spc').main([

@@ -9,7 +9,8 @@ clicking), SPC as the paper defines it (the encoding amortised over the
 clicks), where the click's time goes (per stage), the share of clicks that
 ran PatchDiff, the median latency of the click at which FocSAM refines its
 embedding, ratios to the first model and the peak memory. Models given
-together are measured in one run on the same machine, so their ratios are
+together are measured in one run on the same machine, all of them built
+first and their interactions taken in turns, so their ratios are
 comparable even on a shared machine::
 
     python tools/analysis_tools/benchmark_spc.py \\
@@ -28,7 +29,7 @@ SAT included::
 """
 import argparse
 import statistics
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -36,6 +37,7 @@ from terminaltables import AsciiTable
 
 from samref.apis import (PeakMemory, init_model, measure_interaction,
                          measure_sat)
+from samref.models.segmentors import BaseInteractiveSegmentor
 from samref.models.utils import has_fast_bfloat16
 
 STAGES = (
@@ -127,8 +129,52 @@ def dtype_label(dtype: str, device: str) -> str:
     return f'auto: {"bfloat16" if fast else "float32"}'
 
 
+class ModelTimes:
+    """What one model's interactions measured, gathered over the rounds.
+
+    Args:
+        label (str): The model's row label.
+        model (BaseInteractiveSegmentor): The model, in eval mode.
+    """
+
+    def __init__(self, label: str, model: BaseInteractiveSegmentor) -> None:
+        self.label = label
+        self.model = model
+        self.weights_mb = sum(
+            t.numel() * t.element_size()
+            for t in (*model.parameters(), *model.buffers())) / 2**20
+        self.clicks: List[float] = []
+        self.spcs: List[float] = []
+        self.encodes: List[float] = []
+        self.stages: Dict[str, float] = {}
+        self.branches: List[str] = []
+        self.refine_clicks: List[float] = []
+        self.sat: Optional[float] = None
+        self.peaks: List[float] = []
+
+    def add(self, result: dict) -> None:
+        """Gather one :func:`measure_interaction` result."""
+        self.clicks += result['clicks']
+        self.spcs.append(result['spc'])
+        self.encodes.append(result['encode'])
+        self.branches += result['branches']
+        if len(result['branches']) == len(result['clicks']):
+            self.refine_clicks += [
+                seconds for seconds, branch in zip(
+                    result['clicks'], result['branches']) if branch == 'refine'
+            ]
+        for name, seconds in result['stage_times'].items():
+            self.stages[name] = self.stages.get(name, 0.0) + seconds
+
+
 def main(argv: Optional[List[str]] = None) -> List[list]:
     """Run the benchmark and print its table.
+
+    Every model is built first, then measured in rounds, one interaction of
+    each model a round (and SAT, one model after another, at the end): a
+    slow spell of a shared machine then falls on every row alike instead
+    of on one. The peak memory of a row is the process's peak while its
+    model was measured, less the other models' weights.
 
     Args:
         argv (list[str], optional): Command-line arguments.
@@ -137,57 +183,55 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
         list[list]: The table's rows.
     """
     args = parse_args(argv)
+    device = torch.device(args.device)
+    image_size = tuple(args.image_size) if args.image_size else None
+    runs = [
+        ModelTimes(label, init_model(config, checkpoint, args.device, options))
+        for label, config, checkpoint, options in expand(args)
+    ]
+    for seed in range(args.samples):
+        for run in runs:
+            with PeakMemory(device) as memory:
+                run.add(
+                    measure_interaction(run.model, args.clicks, seed,
+                                        image_size))
+            run.peaks.append(memory.peak_mb)
+    if args.sat is not None:
+        for run in runs:
+            with PeakMemory(device) as memory:
+                run.sat = measure_sat(run.model, args.sat)['total']
+            run.peaks.append(memory.peak_mb)
+    all_weights_mb = sum(run.weights_mb for run in runs)
     rows = [[
         'model', 'click (ms, median)', 'click vs first', 'SPC (s)',
         'SPC vs first', 'encoder (s)', 'stages (ms/click)', 'PatchDiff (%)',
         'refine click (ms)', 'SAT (s)', 'peak memory (MB)'
     ]]
     reference = None
-    image_size = tuple(args.image_size) if args.image_size else None
-    for label, config, checkpoint, options in expand(args):
-        model = init_model(config, checkpoint, args.device, options)
-        clicks, spcs, encodes, stages, branches = [], [], [], {}, []
-        refine_clicks = []
-        with PeakMemory(torch.device(args.device)) as memory:
-            for seed in range(args.samples):
-                result = measure_interaction(model, args.clicks, seed,
-                                             image_size)
-                clicks += result['clicks']
-                spcs.append(result['spc'])
-                encodes.append(result['encode'])
-                branches += result['branches']
-                if len(result['branches']) == len(result['clicks']):
-                    refine_clicks += [
-                        seconds for seconds, branch in zip(
-                            result['clicks'], result['branches'])
-                        if branch == 'refine'
-                    ]
-                for name, seconds in result['stage_times'].items():
-                    stages[name] = stages.get(name, 0.0) + seconds
-            sat = None if args.sat is None else measure_sat(model,
-                                                            args.sat)['total']
-        click = statistics.median(clicks)
-        spc = statistics.median(spcs)
+    for run in runs:
+        click = statistics.median(run.clicks)
+        spc = statistics.median(run.spcs)
         reference = reference or (click, spc)
-        stage_text = ', '.join(f'{name} {1e3 * s / len(clicks):.1f}'
-                               for name, s in stages.items()) or '-'
-        patch_share = '-' if 'patch' not in branches and \
-            'global' not in branches else \
-            f'{100 * branches.count("patch") / len(branches):.0f}'
-        refine = '-' if not refine_clicks else \
-            f'{1e3 * statistics.median(refine_clicks):.1f}'
-        peak = '-' if memory.peak_mb is None else f'{memory.peak_mb:.0f}'
+        stage_text = ', '.join(f'{name} {1e3 * s / len(run.clicks):.1f}'
+                               for name, s in run.stages.items()) or '-'
+        patch_share = '-' if 'patch' not in run.branches and \
+            'global' not in run.branches else \
+            f'{100 * run.branches.count("patch") / len(run.branches):.0f}'
+        refine = '-' if not run.refine_clicks else \
+            f'{1e3 * statistics.median(run.refine_clicks):.1f}'
+        peak = '-' if None in run.peaks else \
+            f'{max(run.peaks) - (all_weights_mb - run.weights_mb):.0f}'
         rows.append([
-            label, f'{1e3 * click:.1f}', f'{click / reference[0]:.2f}x',
+            run.label, f'{1e3 * click:.1f}', f'{click / reference[0]:.2f}x',
             f'{spc:.3f}', f'{spc / reference[1]:.2f}x',
-            f'{statistics.median(encodes):.2f}', stage_text, patch_share,
-            refine, '-' if sat is None else f'{sat:.2f}', peak
+            f'{statistics.median(run.encodes):.2f}', stage_text, patch_share,
+            refine, '-' if run.sat is None else f'{run.sat:.2f}', peak
         ])
-        del model
     size = 'full input' if image_size is None else \
         f'{image_size[0]}x{image_size[1]} image'
     print(f'SPC, {args.samples} x {args.clicks} clicks per model, {size}, '
-          f'device {args.device}, {torch.get_num_threads()} threads')
+          f'device {args.device}, {torch.get_num_threads()} threads, '
+          'the models in turns')
     print(AsciiTable(rows).table)
     return rows
 
