@@ -105,6 +105,12 @@ def test_roi_crop_matches_mmcv_roi_align_on_cpu(scale):
         [1, 10.3, 7.9, 150.2, 90.0],  # larger than the crop: 2-3 samples
         [0, 30.0, 31.0, 36.5, 34.0],  # smaller: upsampled
         [1, -6.0, -3.0, 20.0, 250.0],  # beyond the border: clamp, zeros
+        # Edges within a hair of the limits where samples start to be
+        # zeroed (a pixel beyond the map, -1 and 48 or 40 at scale 1/4), on
+        # either side of them.
+        [0, -2.0, -2.0, 193.99, 161.99],
+        [1, -1.9996, -1.9996, 193.9996, 161.9996],
+        [0, -1.9, -1.9, 194.0, 162.0],
     ]) * torch.tensor([1, scale, scale, scale, scale])
     # mmcv's kernel needs NCHW memory: given the channels-last maps as they
     # are it reads the wrong values.
@@ -112,8 +118,11 @@ def test_roi_crop_matches_mmcv_roi_align_on_cpu(scale):
     expected = roi_align(maps.contiguous(), rois)
     assert not torch.allclose(roi_align(maps, rois), expected)
     crops = RoICrop((8, 12), spatial_scale=scale)(maps, rois)
-    assert crops.shape == (4, 5, 8, 12)
+    assert crops.shape == (7, 5, 8, 12)
     torch.testing.assert_close(crops, expected, atol=1e-5, rtol=1e-5)
+    # One box: its crop alone.
+    torch.testing.assert_close(
+        RoICrop((8, 12), spatial_scale=scale)(maps, rois[1:2]), expected[1:2])
 
 
 def test_channel_group_norm_is_instance_norm_built_by_mmcv():

@@ -162,6 +162,33 @@ def test_selector_keeps_the_previous_mask_outside_the_window(samref_tiny):
 
 
 @torch.no_grad()
+def test_patchdiff_on_part_of_a_batch_is_each_sample_alone(samref_tiny):
+    torch.manual_seed(3)
+    inputs = torch.randn(2, 3, 1024, 1024)
+    points = torch.tensor([[[300., 400.], [520., 610.]],
+                           [[700., 200.], [640., 260.]]])
+    labels = torch.tensor([[1, 1], [1, 0]])
+    model = samref_tiny
+    features = model.encode_image(inputs)
+    first = model.interact(features, points[:, :1], labels[:, :1])
+    # The second sample's error area grew, the first's shrank: PatchDiff
+    # refines the second alone, a batch index picked out of two.
+    first.state = dict(error_area=torch.tensor([10**9, -1]))
+    both = model.interact(features, points, labels, first)
+    assert both.branch == ['global', 'patch']
+    alone_features = model.encode_image(inputs[1:])
+    alone_first = model.interact(alone_features, points[1:, :1],
+                                 labels[1:, :1])
+    alone_first.state = dict(error_area=torch.tensor([-1]))
+    alone = model.interact(alone_features, points[1:], labels[1:], alone_first)
+    assert alone.branch == ['patch']
+    torch.testing.assert_close(both.logits[1:], alone.logits)
+    torch.testing.assert_close(both.pred_logits[1:], alone.pred_logits)
+    torch.testing.assert_close(both.patch_refinement['logits'],
+                               alone.patch_refinement['logits'])
+
+
+@torch.no_grad()
 def test_without_selector_patchdiff_refines_globaldiff_every_click():
     torch.manual_seed(0)
     model = build_from_config(

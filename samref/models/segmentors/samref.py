@@ -405,12 +405,17 @@ class SAMRef(SAM):
             ``boxes`` and the batch ``index`` of the refined samples.
         """
         index = torch.tensor(selected, device=base.device)
-        new_masks = global_out['logits'][index, 0] > 0
+        # Every sample selected (one image, or training) needs no copies.
+        every = selected == list(range(len(base)))
+
+        def pick(tensor: Tensor) -> Tensor:
+            return tensor if every else tensor[index]
+
+        new_masks = pick(global_out['logits'])[:, 0] > 0
         prev_masks = torch.zeros_like(new_masks) if prev_logits is None \
-            else prev_logits[index, 0] > 0
+            else pick(prev_logits)[:, 0] > 0
         masks = torch.stack([new_masks, prev_masks]).cpu().numpy()
-        last = (self.last_clicks(points[index], labels[index]) /
-                4).cpu().numpy()
+        last = (self.last_clicks(pick(points), pick(labels)) / 4).cpu().numpy()
         windows = [[
             4 * v
             for v in select_patch_box(new, prev, tuple(click), tuple(
@@ -421,9 +426,9 @@ class SAMRef(SAM):
         windows = np.asarray(windows, dtype=np.float32)
         boxes = points.new_tensor(windows)
         out = self.run_refiner(
-            self.patch_refiner, inputs[index], global_out['features'][index],
-            global_out['logits'][index], points[index], labels[index], boxes,
-            None if prompt_boxes is None else prompt_boxes[index])
+            self.patch_refiner, pick(inputs), pick(global_out['features']),
+            pick(global_out['logits']), pick(points), pick(labels), boxes,
+            None if prompt_boxes is None else pick(prompt_boxes))
         logits = base.clone()
         pred_logits = F.interpolate(
             base, (self.input_size, self.input_size),
