@@ -29,7 +29,7 @@ SAT included::
 """
 import argparse
 import statistics
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from mmengine.config import Config, DictAction
@@ -152,6 +152,24 @@ class ModelTimes:
         self.sat: Optional[float] = None
         self.peaks: List[float] = []
 
+    def measure(self, device: torch.device, measurement: Callable[..., Any],
+                *args) -> Any:
+        """Run ``measurement(self.model, *args)``, noting the peak memory.
+
+        Args:
+            device (torch.device): The device whose peak memory is noted.
+            measurement (callable): :func:`measure_interaction` or
+                :func:`measure_sat`.
+            *args: Its arguments after the model.
+
+        Returns:
+            Whatever ``measurement`` returns.
+        """
+        with PeakMemory(device) as memory:
+            result = measurement(self.model, *args)
+        self.peaks.append(memory.peak_mb)
+        return result
+
     def add(self, result: dict) -> None:
         """Gather one :func:`measure_interaction` result."""
         self.clicks += result['clicks']
@@ -191,16 +209,12 @@ def main(argv: Optional[List[str]] = None) -> List[list]:
     ]
     for seed in range(args.samples):
         for run in runs:
-            with PeakMemory(device) as memory:
-                run.add(
-                    measure_interaction(run.model, args.clicks, seed,
-                                        image_size))
-            run.peaks.append(memory.peak_mb)
+            run.add(
+                run.measure(device, measure_interaction, args.clicks, seed,
+                            image_size))
     if args.sat is not None:
         for run in runs:
-            with PeakMemory(device) as memory:
-                run.sat = measure_sat(run.model, args.sat)['total']
-            run.peaks.append(memory.peak_mb)
+            run.sat = run.measure(device, measure_sat, args.sat)['total']
     all_weights_mb = sum(run.weights_mb for run in runs)
     rows = [[
         'model', 'click (ms, median)', 'click vs first', 'SPC (s)',
